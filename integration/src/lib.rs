@@ -1,0 +1,5 @@
+//! The kernel lab and the end-to-end tests' helpers.
+//!
+//! - [`topo`]: network namespaces joined by veth pairs, torn down on drop.
+//! - [`lab`]: detection of the lab VM, so lab tests refuse to run elsewhere.
+//! - `src/bin/xtask.rs`: `cargo xtask setup | lab | test`.

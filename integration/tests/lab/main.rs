@@ -1,0 +1,1 @@
+//! Lab tests: run only inside the kernel lab VM (`cargo xtask test`).

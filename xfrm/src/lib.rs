@@ -1,0 +1,1 @@
+//! Async client for the kernel's XFRM netlink interface (SAs, policies, events).
