@@ -1,0 +1,40 @@
+//! IKEv2 cryptography on top of ring: algorithm identifiers, ephemeral
+//! Diffie-Hellman, the PRF and key schedule, PSK authentication, NAT-D
+//! hashes, the Encrypted (SK) payload cipher and responder cookies.
+//!
+//! Sans-IO like the rest of the crate: no clock and no randomness source of
+//! its own. Whatever needs randomness takes a `&dyn ring::rand::SecureRandom`
+//! (pass `ring::rand::SystemRandom` in production). Secrets live in
+//! [`SecretBytes`] (zeroised on drop, redacted in `Debug`), and every MAC,
+//! AUTH and cookie check compares in constant time.
+//!
+//! Typical flow for the state machine:
+//! 1. [`DhPrivateKey::generate`] for the proposed [`DhGroup`]; send
+//!    [`DhPrivateKey::public_value`] in KE (a new key for every
+//!    INVALID_KE_PAYLOAD retry: `agree` consumes the key).
+//! 2. `g_ir = key.agree(peer_ke_data)?`, then [`IkeSaKeys::derive`].
+//! 3. [`IkeSaKeys::outbound_cipher`] / [`IkeSaKeys::inbound_cipher`] for
+//!    the SK payloads, [`compute_psk_auth`] / [`verify_psk_auth`] for AUTH.
+//! 4. [`IkeSaKeys::child_sa_keys`] for each Child SA's kernel keys.
+
+mod algorithms;
+mod auth;
+mod cookie;
+mod dh;
+mod error;
+mod keys;
+mod natd;
+mod prf;
+mod secret;
+mod sk_cipher;
+
+pub use algorithms::{DhGroup, Encr, Prf};
+pub use auth::{compute_psk_auth, psk_auth_data, verify_psk_auth, KEY_PAD};
+pub use cookie::{CookieSecrets, COOKIE_LEN};
+pub use dh::{check_public_value, DhPrivateKey};
+pub use error::CryptoError;
+pub use keys::{rekey_skeyseed, skeyseed, ChildSaKeys, IkeSaKeys, Role};
+pub use natd::{nat_detection_hash, nat_detection_matches, NAT_DETECTION_HASH_LEN};
+pub use prf::{prf, prf_plus};
+pub use secret::SecretBytes;
+pub use sk_cipher::SkCipher;
