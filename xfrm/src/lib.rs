@@ -1,1 +1,55 @@
-//! Async client for the kernel's XFRM netlink interface (SAs, policies, events).
+//! Async client for the Linux kernel's XFRM (IPsec SA and policy) netlink
+//! interface, used by the Submariner cable engine.
+//!
+//! - [`XfrmClient`] ([`client`]): opened with [`XfrmClient::connect`] in the
+//!   calling thread's network namespace; SPI allocation ([`spi`]), SAs
+//!   ([`sa`]), policies ([`policy`]), and listing/cleaning up only what this
+//!   engine owns ([`ownership`]).
+//! - [`XfrmEvents`] ([`events`]): EXPIRE / ACQUIRE / MAPPING events as a
+//!   `futures::Stream`.
+//! - [`bypass_socket`] ([`socket_bypass`]): per-socket ALLOW policies so
+//!   IKE sockets are never caught by IPsec policies.
+//! - [`EspTransform`] / [`SecretKey`] ([`algorithms`]): AES-GCM-16 and
+//!   AES-CBC + HMAC-SHA2 with their keys (zeroised on drop, never printed).
+//! - [`XfrmError`] ([`error`]): typed kernel refusals.
+//!
+//! # Ownership marker
+//! Everything this engine installs carries a reqid in `0xCE00_0000 |
+//! index` (see [`ownership`] for the reasoning). After a restart,
+//! [`XfrmClient::list_owned_sas`] / [`XfrmClient::list_owned_policies`]
+//! find the engine's entries again and [`XfrmClient::cleanup_owned`]
+//! removes exactly those.
+//!
+//! # Keys
+//! Keys live in [`SecretKey`]. Request and receive buffers and the key
+//! copies inside netlink messages are zeroised after use; SAs read back from
+//! the kernel ([`SaInfo`]) keep algorithm names and lengths, never keys.
+//! Requests go over a `netlink-sys` socket owned by this crate (rather than
+//! `netlink-proto`, whose buffers cannot be wiped); the key-free event
+//! stream uses `netlink-proto`.
+
+pub mod algorithms;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod ownership;
+pub mod policy;
+pub mod sa;
+pub mod selector;
+pub mod socket_bypass;
+pub mod spi;
+mod transport;
+mod wire;
+
+pub use algorithms::{AlgorithmInfo, AlgorithmRole, EspTransform, Integrity, SecretKey};
+pub use client::XfrmClient;
+pub use error::{KernelDetail, XfrmError};
+pub use events::{AcquireEvent, ExpireEvent, MappingEvent, XfrmEvent, XfrmEvents};
+pub use ownership::{CleanupReport, ReqId};
+pub use policy::{
+    Direction, PolicyAction, PolicyConfig, PolicyId, PolicyInfo, TemplateInfo, TunnelTemplate,
+};
+pub use sa::{LifetimeLimits, Lifetimes, SaConfig, SaCounters, SaId, SaInfo, SaStats, UdpEncap};
+pub use selector::{Mark, TrafficSelector};
+pub use socket_bypass::bypass_socket;
+pub use spi::{SpiRequest, DEFAULT_SPI_RANGE};

@@ -1,0 +1,161 @@
+//! Address, family, selector and mark conversions between this crate's
+//! types (`IpAddr`, `ipnetwork` CIDRs) and the kernel's structures.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use netlink_packet_xfrm::{Address, Selector, AF_INET, AF_INET6, AF_UNSPEC};
+
+use crate::error::XfrmError;
+
+/// An XFRM mark (`value`/`mask`), matched against the packet mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mark {
+    pub value: u32,
+    pub mask: u32,
+}
+
+impl Mark {
+    pub(crate) fn to_nl(self) -> netlink_packet_xfrm::Mark {
+        netlink_packet_xfrm::Mark {
+            value: self.value,
+            mask: self.mask,
+        }
+    }
+
+    pub(crate) fn from_nl(m: &netlink_packet_xfrm::Mark) -> Option<Mark> {
+        (m.value != 0 || m.mask != 0).then_some(Mark {
+            value: m.value,
+            mask: m.mask,
+        })
+    }
+}
+
+/// Traffic selector: source and destination CIDRs and an optional upper
+/// protocol (`None` = any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficSelector {
+    pub src: IpNetwork,
+    pub dst: IpNetwork,
+    pub proto: Option<u8>,
+}
+
+impl TrafficSelector {
+    /// Any protocol between two CIDRs.
+    pub fn new(src: IpNetwork, dst: IpNetwork) -> Self {
+        TrafficSelector {
+            src,
+            dst,
+            proto: None,
+        }
+    }
+
+    /// The kernel selector (addresses masked to their prefix).
+    pub(crate) fn to_nl(&self) -> Result<Selector, XfrmError> {
+        if self.src.is_ipv4() != self.dst.is_ipv4() {
+            return Err(XfrmError::InvalidInput(format!(
+                "selector mixes address families: {} -> {}",
+                self.src, self.dst
+            )));
+        }
+        Ok(Selector {
+            daddr: Address::from_ip(&self.dst.network()),
+            saddr: Address::from_ip(&self.src.network()),
+            prefixlen_d: self.dst.prefix(),
+            prefixlen_s: self.src.prefix(),
+            family: family_of(&self.src.ip()),
+            proto: self.proto.unwrap_or(0),
+            ..Selector::default()
+        })
+    }
+
+    /// Read a kernel selector back; `None` for an AF_UNSPEC (match-all) one.
+    pub(crate) fn from_nl(sel: &Selector) -> Result<Option<Self>, String> {
+        if sel.family == AF_UNSPEC {
+            return Ok(None);
+        }
+        let src = net_from(sel.family, &sel.saddr, sel.prefixlen_s)?;
+        let dst = net_from(sel.family, &sel.daddr, sel.prefixlen_d)?;
+        Ok(Some(TrafficSelector {
+            src,
+            dst,
+            proto: (sel.proto != 0).then_some(sel.proto),
+        }))
+    }
+}
+
+/// AF_INET or AF_INET6.
+pub(crate) fn family_of(ip: &IpAddr) -> u16 {
+    match ip {
+        IpAddr::V4(_) => AF_INET,
+        IpAddr::V6(_) => AF_INET6,
+    }
+}
+
+/// Refuse endpoint pairs of different families.
+pub(crate) fn same_family(a: &IpAddr, b: &IpAddr, what: &str) -> Result<u16, XfrmError> {
+    if a.is_ipv4() != b.is_ipv4() {
+        return Err(XfrmError::InvalidInput(format!(
+            "{what} mixes address families: {a} and {b}"
+        )));
+    }
+    Ok(family_of(a))
+}
+
+/// Decode an xfrm_address_t of the given family.
+pub(crate) fn ip_from(family: u16, addr: &Address) -> Result<IpAddr, String> {
+    match family {
+        AF_INET => Ok(IpAddr::V4(addr.to_ipv4())),
+        AF_INET6 => Ok(IpAddr::V6(addr.to_ipv6())),
+        other => Err(format!("unexpected address family {other}")),
+    }
+}
+
+fn net_from(family: u16, addr: &Address, prefix: u8) -> Result<IpNetwork, String> {
+    let ip = ip_from(family, addr)?;
+    IpNetwork::new(ip, prefix).map_err(|e| format!("bad selector prefix {ip}/{prefix}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_round_trip_and_masking() {
+        let sel = TrafficSelector::new(
+            "10.1.2.3/16".parse().unwrap(),
+            "fd00::1/64".parse().unwrap(),
+        );
+        assert!(sel.to_nl().is_err(), "mixed families must be refused");
+
+        let sel = TrafficSelector::new(
+            "10.1.2.3/16".parse().unwrap(),
+            "10.2.0.0/24".parse().unwrap(),
+        );
+        let nl = sel.to_nl().unwrap();
+        assert_eq!(nl.family, AF_INET);
+        assert_eq!(&nl.saddr.addr[..4], &[10, 1, 0, 0]);
+        assert_eq!(nl.prefixlen_s, 16);
+        assert_eq!(nl.prefixlen_d, 24);
+        let back = TrafficSelector::from_nl(&nl).unwrap().unwrap();
+        assert_eq!(back.src, "10.1.0.0/16".parse().unwrap());
+        assert_eq!(back.dst, sel.dst);
+
+        let v6 = TrafficSelector::new("fd01::/48".parse().unwrap(), "fd02::/48".parse().unwrap());
+        let nl6 = v6.to_nl().unwrap();
+        assert_eq!(nl6.family, AF_INET6);
+        assert_eq!(TrafficSelector::from_nl(&nl6).unwrap().unwrap(), v6);
+    }
+
+    #[test]
+    fn bad_kernel_selector_is_an_error() {
+        let sel = Selector {
+            family: AF_INET,
+            prefixlen_s: 99,
+            ..Selector::default()
+        };
+        assert!(TrafficSelector::from_nl(&sel).is_err());
+        let unspec = Selector::default();
+        assert_eq!(TrafficSelector::from_nl(&unspec).unwrap(), None);
+    }
+}
