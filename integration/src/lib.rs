@@ -3,3 +3,6 @@
 //! - [`topo`]: network namespaces joined by veth pairs, torn down on drop.
 //! - [`lab`]: detection of the lab VM, so lab tests refuse to run elsewhere.
 //! - `src/bin/xtask.rs`: `cargo xtask setup | lab | test`.
+
+pub mod lab;
+pub mod topo;

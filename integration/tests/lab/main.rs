@@ -1,1 +1,4 @@
-//! Lab tests: run only inside the kernel lab VM (`cargo xtask test`).
+//! Lab tests: they run only inside the kernel lab VM (`cargo xtask test`),
+//! and refuse to run anywhere else.
+
+mod harness;

@@ -1,0 +1,61 @@
+//! `cargo xtask`: the developer entry point.
+//!
+//! - `cargo xtask setup`: install what a fresh machine lacks (idempotent).
+//! - `cargo xtask lab -- CMD [ARGS]`: boot the kernel lab VM and run CMD as
+//!   root inside it, in the same working directory; exits with CMD's code.
+//! - `cargo xtask test`: host build and tests, then every lab test in one VM
+//!   boot, with a closing `N passed, N failed` line for the lab part.
+
+mod paths;
+mod setup;
+mod test;
+mod vm;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test>
+
+  demo               the demo (not yet: the engine is being built)
+  setup              install the lab's packages (apt) and virtme-ng (venv under target/)
+  lab -- CMD [ARGS]  boot the kernel lab and run CMD as root inside it
+  test               host tests, then all lab tests in one VM boot
+
+environment: LAB_TIMEOUT (seconds, default 2400), LAB_MEMORY (default 2G)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(true).map(|()| 0),
+        Some("lab") => {
+            let rest: Vec<String> = args[1..]
+                .iter()
+                .skip_while(|a| a.as_str() == "--")
+                .cloned()
+                .collect();
+            if rest.is_empty() {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+            setup::run(false).and_then(|()| vm::run_in_lab(&rest, &mut |_| {}))
+        }
+        Some("test") => test::run(),
+        Some("demo") => {
+            println!(
+                "demo: not yet. The cable-engine daemon is still being built; \
+                 `cargo xtask test` shows what works today."
+            );
+            Ok(0)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

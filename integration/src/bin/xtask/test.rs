@@ -1,0 +1,130 @@
+//! `cargo xtask test`: everything, host first, then the lab in one VM boot.
+
+use crate::{setup, vm};
+use anyhow::{bail, Context, Result};
+use std::process::{Command, Stdio};
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(crate::paths::root());
+    c
+}
+
+/// Build the lab test binary on the host and return its path.
+fn build_lab_tests() -> Result<String> {
+    let out = cargo()
+        .args([
+            "test",
+            "--package",
+            "integration",
+            "--features",
+            "lab",
+            "--test",
+            "lab",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo")?;
+    if !out.status.success() {
+        bail!("building the lab tests failed");
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] == "compiler-artifact" && v["target"]["name"] == "lab" {
+            if let Some(exe) = v["executable"].as_str() {
+                return Ok(exe.to_string());
+            }
+        }
+    }
+    bail!("cargo built no lab test executable")
+}
+
+/// Counts from libtest's `test result:` lines.
+#[derive(Default, Debug)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    seen_result: bool,
+}
+
+impl Tally {
+    fn feed(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        self.seen_result = true;
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let n: u64 = n.trim_start_matches("ok.").trim().parse().unwrap_or(0);
+            match label {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+pub fn run() -> Result<i32> {
+    setup::run(false)?;
+
+    eprintln!("== host: build and tests");
+    let built = cargo()
+        .args(["build", "--workspace", "--all-targets"])
+        .status()?
+        .success();
+    let host_ok = built
+        && cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .status()?
+            .success();
+    if !host_ok {
+        eprintln!("== host: FAILED (see above)");
+    }
+
+    eprintln!("== lab: build lab tests");
+    let exe = build_lab_tests()?;
+    eprintln!("== lab: run {exe}");
+    let mut tally = Tally::default();
+    let code = vm::run_in_lab(&[exe, "--test-threads=1".into()], &mut |line| {
+        tally.feed(line)
+    });
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lab: error: {e:#}");
+            -1
+        }
+    };
+    if !tally.seen_result && tally.failed == 0 {
+        // The binary never reported (crash, boot failure): that is a failure.
+        tally.failed = 1;
+    }
+    println!("lab: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(if host_ok && code == 0 && tally.failed == 0 {
+        0
+    } else {
+        1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn tally_reads_libtest_summaries() {
+        let mut t = Tally::default();
+        t.feed("test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.1s");
+        t.feed("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.feed("test foo ... ok");
+        assert_eq!((t.passed, t.failed, t.seen_result), (5, 2, true));
+    }
+}
