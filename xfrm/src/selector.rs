@@ -51,7 +51,7 @@ impl TrafficSelector {
     }
 
     /// The kernel selector (addresses masked to their prefix).
-    pub(crate) fn to_nl(&self) -> Result<Selector, XfrmError> {
+    pub(crate) fn to_nl(self) -> Result<Selector, XfrmError> {
         if self.src.is_ipv4() != self.dst.is_ipv4() {
             return Err(XfrmError::InvalidInput(format!(
                 "selector mixes address families: {} -> {}",

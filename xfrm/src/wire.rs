@@ -248,7 +248,7 @@ mod tests {
             payload.extend_from_slice(&(len as u16).to_ne_bytes());
             payload.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
             payload.extend_from_slice(&v);
-            while payload.len() % 4 != 0 {
+            while !payload.len().is_multiple_of(4) {
                 payload.push(0);
             }
         }
