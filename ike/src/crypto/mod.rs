@@ -25,6 +25,7 @@ mod error;
 mod keys;
 mod natd;
 mod prf;
+mod random;
 mod secret;
 mod sk_cipher;
 
@@ -36,5 +37,6 @@ pub use error::CryptoError;
 pub use keys::{rekey_skeyseed, skeyseed, ChildSaKeys, IkeSaKeys, Role};
 pub use natd::{nat_detection_hash, nat_detection_matches, NAT_DETECTION_HASH_LEN};
 pub use prf::{prf, prf_plus};
+pub use random::{random_ike_spi, random_nonce, NONCE_LEN};
 pub use secret::SecretBytes;
 pub use sk_cipher::SkCipher;

@@ -15,9 +15,14 @@
 //!   The caller builds that prefix (with the final lengths filled in, see
 //!   [`SkCipher::body_len`]) and passes it as `aad`. The same applies to an
 //!   SKF payload (RFC 7383), whose header is 8 bytes.
-//! * Padding: AES-GCM needs none, so [`SkCipher::seal`] sends Pad Length 0;
-//!   [`SkCipher::open`] accepts any pad length that fits, as RFC 7296 3.14
-//!   asks of a receiver.
+//! * Padding: AES-GCM needs none, so [`SkCipher::seal`] sends Pad Length 0
+//!   (as libreswan does for GCM); [`SkCipher::open`] accepts any pad length
+//!   that fits, as RFC 7296 3.14 asks of a receiver. When the codec does the
+//!   padding (`wire::pad_plaintext` / `wire::EncryptedView::decode_inner`),
+//!   use [`SkCipher::seal_raw`] and [`SkCipher::open_raw`] instead, which
+//!   leave Padding and Pad Length alone.
+//!
+//! `SkCipher` is deliberately not `Clone`: a copy would repeat IVs.
 //!
 //! [`SkCipher::open`] never panics: short or garbled input is an error, and
 //! a failed tag check is [`CryptoError::IntegrityCheckFailed`] (ring checks
@@ -86,12 +91,20 @@ impl SkCipher {
         self.encr
     }
 
+    /// Length of `IV | ciphertext | ICV` for `padded_len` bytes handed to
+    /// [`seal_raw`](Self::seal_raw) (payloads, Padding and Pad Length
+    /// already included, e.g. from the codec's `wire::pad_plaintext`):
+    /// what the codec's `wire::SealFrame` needs to know up front.
+    pub const fn encrypted_len(padded_len: usize) -> usize {
+        IV_LEN + padded_len + ICV_LEN
+    }
+
     /// Length of the SK payload body (after its generic header) that
     /// sealing `payloads_len` bytes with `pad_len` padding bytes produces:
     /// IV + payloads + padding + 1 + ICV. Use it to fill in the IKE header
     /// and SK payload lengths before building the associated data.
     pub fn body_len(payloads_len: usize, pad_len: u8) -> usize {
-        IV_LEN + payloads_len + usize::from(pad_len) + 1 + ICV_LEN
+        Self::encrypted_len(payloads_len + usize::from(pad_len) + 1)
     }
 
     /// Encrypts `payloads` (the inner payload chain) with no padding.
