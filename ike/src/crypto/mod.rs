@@ -13,9 +13,18 @@
 //!    [`DhPrivateKey::public_value`] in KE (a new key for every
 //!    INVALID_KE_PAYLOAD retry: `agree` consumes the key).
 //! 2. `g_ir = key.agree(peer_ke_data)?`, then [`IkeSaKeys::derive`].
-//! 3. [`IkeSaKeys::outbound_cipher`] / [`IkeSaKeys::inbound_cipher`] for
-//!    the SK payloads, [`compute_psk_auth`] / [`verify_psk_auth`] for AUTH.
-//! 4. [`IkeSaKeys::child_sa_keys`] for each Child SA's kernel keys.
+//! 3. [`IkeSaKeys::outbound_cipher`] / [`IkeSaKeys::inbound_cipher`] once
+//!    per IKE SA for the SK payloads: with the codec doing the padding,
+//!    `SealFrame::sk(.., SkCipher::encrypted_len(padded.len()))`, then
+//!    [`SkCipher::seal_raw`]`(frame.aad(), &padded)`; on receipt
+//!    [`SkCipher::open_raw`]`(view.aad, view.encrypted)` and
+//!    `view.decode_inner(..)` (see `tests/crypto_wire_glue.rs`).
+//! 4. [`compute_psk_auth`] / [`verify_psk_auth`] for the AUTH payloads.
+//! 5. [`IkeSaKeys::child_sa_keys`] for each Child SA's kernel keys
+//!    (`key || salt` per direction), [`IkeSaKeys::derive_rekeyed`] for an
+//!    IKE SA rekey.
+//! 6. A responder under load uses [`CookieSecrets`]; both ends use
+//!    [`nat_detection_hash`] for the NAT_DETECTION_* notifies.
 
 mod algorithms;
 mod auth;
