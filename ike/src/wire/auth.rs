@@ -10,7 +10,8 @@ use super::reader::Reader;
 pub struct AuthPayload {
     /// Authentication method (PSK: [`AuthMethod::SHARED_KEY_MIC`]).
     pub method: AuthMethod,
-    /// Authentication data (for PSK, the PRF output).
+    /// Authentication data (for PSK, the PRF output; may be empty only
+    /// with [`AuthMethod::NULL`]).
     pub data: Vec<u8>,
 }
 
@@ -21,7 +22,7 @@ impl AuthPayload {
         let method = AuthMethod(r.u8("AUTH payload")?);
         let _reserved = r.take(3, "AUTH payload")?;
         let data = r.rest().to_vec();
-        if data.is_empty() {
+        if data.is_empty() && method != AuthMethod::NULL {
             return Err(WireError::syntax(
                 "AUTH payload without authentication data",
             ));
@@ -31,7 +32,7 @@ impl AuthPayload {
 
     /// Appends the body.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
-        if self.data.is_empty() {
+        if self.data.is_empty() && self.method != AuthMethod::NULL {
             return Err(WireError::syntax(
                 "AUTH payload without authentication data",
             ));

@@ -124,6 +124,17 @@ impl Header {
     /// length field is at least the header size; it does not compare the
     /// length with `buf` (see [`Header::decode_datagram`]).
     pub fn decode(buf: &[u8]) -> Result<Header> {
+        Self::decode_inner(buf, true)
+    }
+
+    /// Like [`Header::decode`] but accepts any major version, so a
+    /// responder can answer a [`WireError::BadVersion`] message with
+    /// `INVALID_MAJOR_VERSION` using its SPIs and Message ID.
+    pub fn decode_ignoring_version(buf: &[u8]) -> Result<Header> {
+        Self::decode_inner(buf, false)
+    }
+
+    fn decode_inner(buf: &[u8], check_version: bool) -> Result<Header> {
         let mut r = Reader::new(buf);
         let spi_i = r.u64("IKE header")?;
         let spi_r = r.u64("IKE header")?;
@@ -135,7 +146,7 @@ impl Header {
         let length = r.u32("IKE header")?;
         let major = version >> 4;
         let minor = version & 0x0f;
-        if major != IKE_MAJOR_VERSION {
+        if check_version && major != IKE_MAJOR_VERSION {
             return Err(WireError::BadVersion { major, minor });
         }
         if (length as usize) < HEADER_LEN {
@@ -247,6 +258,10 @@ mod tests {
         assert_eq!(
             Header::decode(&b),
             Err(WireError::BadVersion { major: 3, minor: 0 })
+        );
+        assert_eq!(
+            Header::decode_ignoring_version(&b).unwrap().spi_i,
+            0x0102030405060708
         );
         // minor version is ignored
         b[17] = 0x21;

@@ -24,7 +24,8 @@ pub enum Identity {
     Rfc822(String),
     /// ID_KEY_ID (opaque bytes).
     KeyId(Vec<u8>),
-    /// Any other ID type, or an FQDN/RFC822 that is not UTF-8, kept raw.
+    /// Any other ID type (e.g. ID_NULL, whose data is empty), or an
+    /// FQDN/RFC822 that is not UTF-8, kept raw.
     Other {
         /// The ID type.
         id_type: IdType,
@@ -110,7 +111,7 @@ impl IdPayload {
         let id_type = IdType(r.u8("ID payload")?);
         let reserved = r.array::<3>("ID payload")?;
         let data = r.rest();
-        if data.is_empty() {
+        if data.is_empty() && id_type != IdType::NULL {
             return Err(WireError::syntax("ID payload without identification data"));
         }
         Ok(IdPayload {
@@ -122,7 +123,7 @@ impl IdPayload {
     /// Appends the body.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
         let data = self.identity.data();
-        if data.is_empty() {
+        if data.is_empty() && self.identity.id_type() != IdType::NULL {
             return Err(WireError::syntax("ID payload without identification data"));
         }
         out.push(self.identity.id_type().0);
@@ -176,6 +177,9 @@ mod tests {
         assert!(IdPayload::decode(&[1, 0, 0, 0, 1, 2, 3]).is_err());
         assert!(IdPayload::decode(&[5, 0, 0, 0, 1, 2, 3, 4]).is_err());
         assert!(IdPayload::decode(&[2, 0, 0, 0]).is_err());
+        // ID_NULL (RFC 7619) has no data
+        let p = IdPayload::decode(&[13, 0, 0, 0]).unwrap();
+        assert_eq!(p.body_bytes().unwrap(), vec![13, 0, 0, 0]);
         assert!(IdPayload::decode(&[2, 0]).is_err());
         let p = IdPayload::decode(&[2, 0, 0, 0, 0xff, 0xfe]).unwrap();
         assert!(matches!(p.identity, Identity::Other { .. }));

@@ -16,6 +16,20 @@
 //!
 //! Errors are [`WireError`]: each rejection reason is its own variant.
 
+// Nothing in the codec may panic on input: no indexing, unwrap or expect
+// outside tests (the fuzz target and the prefix/mutation tests check it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
 #[macro_use]
 mod macros;
 

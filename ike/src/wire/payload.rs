@@ -19,7 +19,7 @@ use super::id::IdPayload;
 use super::ke::KePayload;
 use super::nonce::NoncePayload;
 use super::notify::NotifyPayload;
-use super::raw::{check_vendor_id, CertPayload, CpPayload};
+use super::raw::{CertPayload, CpPayload};
 use super::reader::{len_u16, patch_u16, Reader};
 use super::sa::SaPayload;
 use super::sk::{SkPayload, SkfPayload};
@@ -53,7 +53,7 @@ pub enum Payload {
     Notify(NotifyPayload),
     /// Delete.
     Delete(DeletePayload),
-    /// Vendor ID (opaque, at least one byte).
+    /// Vendor ID (opaque).
     VendorId(Vec<u8>),
     /// Traffic Selector - Initiator.
     TsI(TsPayload),
@@ -147,10 +147,7 @@ impl Payload {
             PayloadType::NONCE => Payload::Nonce(NoncePayload::decode(body)?),
             PayloadType::NOTIFY => Payload::Notify(NotifyPayload::decode(body)?),
             PayloadType::DELETE => Payload::Delete(DeletePayload::decode(body)?),
-            PayloadType::VENDOR_ID => {
-                check_vendor_id(body)?;
-                Payload::VendorId(body.to_vec())
-            }
+            PayloadType::VENDOR_ID => Payload::VendorId(body.to_vec()),
             PayloadType::TSI => Payload::TsI(TsPayload::decode(body)?),
             PayloadType::TSR => Payload::TsR(TsPayload::decode(body)?),
             PayloadType::SK => Payload::Sk(SkPayload::decode(next, body)?),
@@ -187,7 +184,6 @@ impl Payload {
             Payload::Notify(p) => p.encode_into(out),
             Payload::Delete(p) => p.encode_into(out),
             Payload::VendorId(d) => {
-                check_vendor_id(d)?;
                 out.extend_from_slice(d);
                 Ok(())
             }

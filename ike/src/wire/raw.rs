@@ -2,7 +2,7 @@
 //! (section 3.12), CERT and CERTREQ (3.6, 3.7), CP (3.15) and EAP (3.16).
 
 use super::constants::{CertEncoding, CfgType};
-use super::error::{Result, WireError};
+use super::error::Result;
 use super::reader::Reader;
 
 /// CERT or CERTREQ payload body: encoding byte plus data.
@@ -62,14 +62,6 @@ impl CpPayload {
     }
 }
 
-/// Checks a Vendor ID body (at least one byte).
-pub(crate) fn check_vendor_id(body: &[u8]) -> Result<()> {
-    if body.is_empty() {
-        return Err(WireError::syntax("empty Vendor ID payload"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +81,5 @@ mod tests {
         cp.encode_into(&mut out);
         assert_eq!(out, [1, 0, 0, 0, 0, 1, 0, 0]);
         assert!(CpPayload::decode(&[1, 0, 0]).is_err());
-        assert!(check_vendor_id(&[]).is_err());
     }
 }

@@ -369,6 +369,28 @@ mod tests {
     }
 
     #[test]
+    fn empty_informational_liveness_check() {
+        // DPD / liveness: an INFORMATIONAL whose SK carries no payload.
+        let (first, plain) = encode_chain(&[]).unwrap();
+        assert_eq!(first, PayloadType::NONE);
+        let padded = pad_plaintext(&plain, 1);
+        assert_eq!(padded, vec![0]);
+        let h = Header::new(1, 2, ExchangeType::INFORMATIONAL, Flags::INITIATOR, 9);
+        let dgram = SealFrame::sk(&h, first, 8 + padded.len() + 16)
+            .unwrap()
+            .finish(&fake_seal(&padded))
+            .unwrap();
+        let view = EncryptedView::parse(&dgram).unwrap();
+        assert_eq!(view.first_inner, PayloadType::NONE);
+        assert!(view
+            .decode_inner(&fake_open(view.encrypted))
+            .unwrap()
+            .is_empty());
+        // padding that hides extra bytes after an empty chain is rejected
+        assert!(view.decode_inner(&[1, 0]).is_err());
+    }
+
+    #[test]
     fn finish_checks_length() {
         let frame = SealFrame::sk(&hdr(), PayloadType::IDI, 10).unwrap();
         assert!(frame.finish(&[0; 9]).is_err());
