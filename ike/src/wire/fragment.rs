@@ -220,6 +220,54 @@ impl Reassembler {
     }
 }
 
+/// One fragment to send: seal `content` (padded) into an SKF payload with
+/// [`SealFrame::skf`](super::SealFrame::skf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutgoingFragment<'a> {
+    /// Number and total.
+    pub info: FragmentInfo,
+    /// First inner payload type in fragment 1, NONE in the others.
+    pub first_inner: PayloadType,
+    /// This fragment's slice of the inner payload chain.
+    pub content: &'a [u8],
+}
+
+/// Splits an encoded inner payload chain into fragments of at most
+/// `max_content` bytes each (RFC 7383 2.5: the chain is cut anywhere, not
+/// on payload boundaries). Fails if `max_content` is 0 or more than 65535
+/// fragments would be needed.
+pub fn split_for_fragments(
+    first_inner: PayloadType,
+    chain: &[u8],
+    max_content: usize,
+) -> Result<Vec<OutgoingFragment<'_>>, ReassemblyError> {
+    if max_content == 0 {
+        return Err(ReassemblyError::InvalidFragment {
+            number: 0,
+            total: 0,
+        });
+    }
+    let count = chain.len().div_ceil(max_content).max(1);
+    let total = u16::try_from(count).map_err(|_| ReassemblyError::TooManyFragments {
+        total: u16::MAX,
+        max: u16::MAX,
+    })?;
+    let mut out = Vec::with_capacity(count);
+    let mut chunks = chain.chunks(max_content);
+    for number in 1..=total {
+        out.push(OutgoingFragment {
+            info: FragmentInfo { number, total },
+            first_inner: if number == 1 {
+                first_inner
+            } else {
+                PayloadType::NONE
+            },
+            content: chunks.next().unwrap_or(&[]),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +326,27 @@ mod tests {
             r.add(f(1, 2), PayloadType::IDI, b"x").unwrap(),
             AddOutcome::Stale
         );
+    }
+
+    #[test]
+    fn split_then_reassemble() {
+        let chain: Vec<u8> = (0..=255).collect();
+        for max in [1, 7, 100, 256, 1000] {
+            let parts = split_for_fragments(PayloadType::IDI, &chain, max).unwrap();
+            assert!(parts.iter().all(|p| p.content.len() <= max));
+            let mut r = Reassembler::new(ReassemblyLimits {
+                max_fragments: 300,
+                max_bytes: 1000,
+            });
+            for p in parts.iter().rev() {
+                r.add(p.info, p.first_inner, p.content).unwrap();
+            }
+            assert_eq!(r.finish().unwrap(), (PayloadType::IDI, chain.clone()));
+        }
+        assert!(split_for_fragments(PayloadType::IDI, &chain, 0).is_err());
+        let one = split_for_fragments(PayloadType::NONE, &[], 10).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].info, f(1, 1));
     }
 
     #[test]

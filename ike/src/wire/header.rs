@@ -76,7 +76,7 @@ impl core::ops::BitOr for Flags {
 /// The IKE header.
 ///
 /// `next_payload` and `length` are filled by the encoders
-/// ([`Message::encode`](super::Message::encode), [`super::sk`]); on decode
+/// ([`Message::encode`](super::Message::encode), [`SealFrame`](super::SealFrame)); on decode
 /// they hold what the datagram said.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {

@@ -15,6 +15,29 @@
 //!   [`NotifyType`], [`DhGroup`], ...).
 //!
 //! Errors are [`WireError`]: each rejection reason is its own variant.
+//!
+//! ```
+//! use ike::wire::*;
+//!
+//! let mut req = Message::new(Header::new(0x1234, 0, ExchangeType::IKE_SA_INIT, Flags::INITIATOR, 0));
+//! req.payloads.push(Payload::Sa(SaPayload {
+//!     proposals: vec![Proposal::new(1, ProtocolId::IKE, vec![
+//!         Transform::encr(EncrId::AES_GCM_16, Some(256)),
+//!         Transform::prf(PrfId::HMAC_SHA2_256),
+//!         Transform::dh(DhGroup::CURVE25519),
+//!     ])],
+//! }));
+//! req.payloads.push(Payload::Ke(KePayload { group: DhGroup::CURVE25519, data: vec![9; 32] }));
+//! req.payloads.push(Payload::Nonce(NoncePayload { nonce: vec![7; 32] }));
+//! req.payloads.push(Payload::Notify(NotifyPayload::new(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, vec![])));
+//! let datagram = with_non_esp_marker(&req.encode()?); // port 4500
+//!
+//! let NattDatagram::Ike(ike) = classify_natt(&datagram)? else { unreachable!() };
+//! let got = Message::decode(ike)?;
+//! assert_eq!(got.payloads, req.payloads);
+//! assert!(got.notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some());
+//! # Ok::<(), WireError>(())
+//! ```
 
 // Nothing in the codec may panic on input: no indexing, unwrap or expect
 // outside tests (the fuzz target and the prefix/mutation tests check it).
@@ -60,7 +83,10 @@ pub use constants::{
 };
 pub use delete::DeletePayload;
 pub use error::{Result, WireError};
-pub use fragment::{AddOutcome, Reassembler, ReassemblyError, ReassemblyLimits};
+pub use fragment::{
+    split_for_fragments, AddOutcome, OutgoingFragment, Reassembler, ReassemblyError,
+    ReassemblyLimits,
+};
 pub use header::{Flags, Header, HEADER_LEN, IKE_MAJOR_VERSION};
 pub use id::{IdPayload, Identity};
 pub use ke::KePayload;
