@@ -3,5 +3,66 @@
 //! Bytes and the current time go in; datagrams to send, the next timer
 //! deadline and events come out. This crate never opens a socket, never reads
 //! a clock and never talks to the kernel.
+//!
+//! Where things are:
+//! * [`wire`]: the message codec; [`crypto`]: ring-based primitives.
+//! * [`Endpoint`] (`endpoint.rs`): the entry point owning all IKE SAs;
+//!   [`Transmit`] (`outbox.rs`) what it asks to send.
+//! * `config.rs`: [`EndpointConfig`], [`PeerConfig`], proposals, selector
+//!   pairs, retransmission schedule.
+//! * `event.rs`: [`Event`] and the kernel-ready [`ChildSaInfo`];
+//!   `stats.rs`: drop reasons and counters.
+//! * `sa/`: one IKE SA (state, SK sealing, message-ID window, NAT-D,
+//!   dispatch and timers); `exchange/`: one file per exchange and role
+//!   (`ike_sa_init.rs`, `ike_sa_init_responder.rs`, `ike_auth.rs` — where
+//!   the AUTH payload is computed and checked —, `create_child.rs`,
+//!   `informational.rs`).
+//! * `proposal.rs`: building and choosing SA proposals; `ts_narrow.rs`:
+//!   traffic selector narrowing; `child.rs`: Child SA records and the
+//!   responder's pair matching; `retransmit.rs`: backoff schedule.
+//!
+//! ```
+//! use std::time::Instant;
+//! use ike::{Endpoint, EndpointConfig, PeerConfig};
+//! use ike::wire::Identity;
+//!
+//! let mut ep = Endpoint::new(EndpointConfig::default()).unwrap();
+//! let now = Instant::now();
+//! let peer = PeerConfig::new(
+//!     "cable-1",
+//!     "192.0.2.1:4500".parse().unwrap(),
+//!     "192.0.2.2:4500".parse().unwrap(),
+//!     Identity::Ipv4("192.0.2.1".parse().unwrap()),
+//!     Identity::Ipv4("192.0.2.2".parse().unwrap()),
+//!     b"base64-psk-text",
+//! );
+//! let _sa = ep.initiate(now, peer).unwrap();
+//! let first = ep.poll_transmit().unwrap();
+//! assert!(first.non_esp_marker); // IKE on port 4500 from the first message
+//! assert!(ep.poll_timeout().is_some());
+//! ```
 pub mod crypto;
 pub mod wire;
+
+mod child;
+mod config;
+mod endpoint;
+mod event;
+mod exchange;
+mod outbox;
+mod proposal;
+mod retransmit;
+mod sa;
+mod stats;
+mod ts_narrow;
+
+pub use config::{
+    EndpointConfig, EspProposal, IkeProposal, Lifetimes, PeerConfig, RetransmitConfig, TsPair,
+};
+pub use endpoint::{Endpoint, InitiateError, SaStatus};
+pub use event::{
+    ChildId, ChildSaInfo, CloseReason, Encapsulation, Event, FailureReason, IkeAlgorithms,
+    IkeSaInfo, RejectedBy, SaId,
+};
+pub use outbox::Transmit;
+pub use stats::{DropReason, Stats};

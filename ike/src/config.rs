@@ -1,0 +1,246 @@
+//! Configuration of the sans-IO core: endpoint-wide knobs
+//! ([`EndpointConfig`], [`RetransmitConfig`]) and one peer
+//! ([`PeerConfig`]: addresses, identities, PSK, proposals and the Child SA
+//! traffic-selector pairs to establish).
+//!
+//! Defaults follow what Submariner's libreswan driver does on the wire
+//! (see `docs/interop-notes.md`): AES-GCM-16 only (ring has no CBC), PRF
+//! HMAC-SHA2, ECP-256/ECP-384/Curve25519, retransmission 500 ms doubling
+//! for 60 s, IKE on the NAT-T port from the first message.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::crypto::{DhGroup, Encr, Prf, SecretBytes};
+use crate::wire::{Identity, TsRange};
+
+/// Retransmission schedule of requests (RFC 7296 2.1).
+///
+/// A request is sent at `t0`, then retransmitted at `t0 + initial`,
+/// `t0 + initial + initial*2`, ... (each interval multiplied by
+/// `multiplier`, capped at `max_interval`) as long as the retransmission
+/// time is strictly before `t0 + total`. At exactly `t0 + total` the
+/// exchange is abandoned and a [`FailureReason::Timeout`](crate::FailureReason::Timeout)
+/// is reported.
+///
+/// With the default (500 ms doubling, 60 s) retransmissions happen at
+/// 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s and the timeout at 60 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    /// First retransmission interval.
+    pub initial: Duration,
+    /// Factor applied to the interval after each retransmission (>= 1).
+    pub multiplier: u32,
+    /// Upper bound of one interval.
+    pub max_interval: Duration,
+    /// Time after the first transmission at which the exchange fails.
+    pub total: Duration,
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        RetransmitConfig {
+            initial: Duration::from_millis(500),
+            multiplier: 2,
+            max_interval: Duration::from_secs(60),
+            total: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One IKE SA proposal: every combination of the listed algorithms is
+/// acceptable. Lists are in preference order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeProposal {
+    /// Encryption (AEAD) algorithms.
+    pub encr: Vec<Encr>,
+    /// Pseudo-random functions.
+    pub prf: Vec<Prf>,
+    /// Diffie-Hellman groups; the initiator's first KE uses the first one.
+    pub dh: Vec<DhGroup>,
+}
+
+impl Default for IkeProposal {
+    fn default() -> Self {
+        IkeProposal {
+            encr: vec![Encr::AesGcm16_256, Encr::AesGcm16_128],
+            prf: vec![Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512],
+            dh: vec![DhGroup::Ecp256, DhGroup::Ecp384, DhGroup::Curve25519],
+        }
+    }
+}
+
+/// One ESP proposal. An empty `dh` means no PFS group is offered or
+/// accepted (Child SAs created in IKE_AUTH never carry KE anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspProposal {
+    /// AEAD algorithms in preference order.
+    pub encr: Vec<Encr>,
+    /// Extended sequence numbers, in preference order (`true` = ESN).
+    /// A received proposal without ESN transform counts as "no ESN".
+    pub esn: Vec<bool>,
+    /// PFS groups for CREATE_CHILD_SA (empty: no KE).
+    pub dh: Vec<DhGroup>,
+}
+
+impl Default for EspProposal {
+    fn default() -> Self {
+        EspProposal {
+            encr: vec![Encr::AesGcm16_256, Encr::AesGcm16_128],
+            esn: vec![true, false],
+            dh: Vec::new(),
+        }
+    }
+}
+
+/// One Child SA to establish: local subnets (our side, TSi when we
+/// initiate) and remote subnets (the peer's side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsPair {
+    /// Traffic selectors of our side.
+    pub local: Vec<TsRange>,
+    /// Traffic selectors of the peer's side.
+    pub remote: Vec<TsRange>,
+}
+
+/// Lifetimes passed through to the kernel SAs (and used by the rekey
+/// logic of the lifecycle issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Soft lifetime (rekey time) of Child SAs.
+    pub child_soft: Duration,
+    /// Hard lifetime of Child SAs.
+    pub child_hard: Duration,
+    /// Lifetime of the IKE SA.
+    pub ike: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        // libreswan: 8 h SA lifetime, rekey margin 9 min.
+        Lifetimes {
+            child_soft: Duration::from_secs(8 * 3600 - 9 * 60),
+            child_hard: Duration::from_secs(8 * 3600),
+            ike: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// Everything the core needs to talk to one peer.
+#[derive(Clone)]
+pub struct PeerConfig {
+    /// Name for events and logs (e.g. the Submariner cable name).
+    pub name: String,
+    /// Local address and port IKE is sent from (give the real address, not
+    /// a wildcard: it goes into the NAT detection hashes).
+    pub local: SocketAddr,
+    /// Peer address and port. As a responder, `None` accepts the peer from
+    /// any address (Submariner's preferred-server mode).
+    pub remote: Option<SocketAddr>,
+    /// Our identity (IDi when initiating, IDr when responding).
+    pub local_id: Identity,
+    /// The identity the peer must present.
+    pub remote_id: Identity,
+    /// The pre-shared key as used in AUTH (Submariner: the base64 *text*).
+    pub psk: SecretBytes,
+    /// IKE proposals in preference order.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// ESP proposals in preference order.
+    pub esp_proposals: Vec<EspProposal>,
+    /// Child SAs: the first is created in IKE_AUTH, the others each with
+    /// its own CREATE_CHILD_SA. As a responder, the pairs a peer's
+    /// selectors may be narrowed to.
+    pub children: Vec<TsPair>,
+    /// Send a fake NAT_DETECTION_SOURCE_IP so the peer sees a NAT and both
+    /// sides use ESP-in-UDP (libreswan `encapsulation=yes`).
+    pub force_encapsulation: bool,
+    /// Send INITIAL_CONTACT in IKE_AUTH.
+    pub initial_contact: bool,
+    /// Lifetimes reported with every Child SA.
+    pub lifetimes: Lifetimes,
+}
+
+impl core::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PeerConfig")
+            .field("name", &self.name)
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("local_id", &self.local_id)
+            .field("remote_id", &self.remote_id)
+            .field("psk", &self.psk)
+            .field("ike_proposals", &self.ike_proposals)
+            .field("esp_proposals", &self.esp_proposals)
+            .field("children", &self.children)
+            .field("force_encapsulation", &self.force_encapsulation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerConfig {
+    /// A peer with default proposals, INITIAL_CONTACT on, no forced
+    /// encapsulation and no Child SA yet.
+    pub fn new(
+        name: impl Into<String>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        local_id: Identity,
+        remote_id: Identity,
+        psk: &[u8],
+    ) -> Self {
+        PeerConfig {
+            name: name.into(),
+            local,
+            remote: Some(remote),
+            local_id,
+            remote_id,
+            psk: SecretBytes::from_slice(psk),
+            ike_proposals: vec![IkeProposal::default()],
+            esp_proposals: vec![EspProposal::default()],
+            children: Vec::new(),
+            force_encapsulation: false,
+            initial_contact: true,
+            lifetimes: Lifetimes::default(),
+        }
+    }
+}
+
+/// Endpoint-wide settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Retransmission of our requests.
+    pub retransmit: RetransmitConfig,
+    /// Require a COOKIE once this many half-open responder SAs exist
+    /// (`Some(0)`: always; `None`: never).
+    pub cookie_threshold: Option<usize>,
+    /// A responder SA that has not completed IKE_AUTH this long after
+    /// IKE_SA_INIT is dropped.
+    pub half_open_timeout: Duration,
+    /// How many INVALID_KE_PAYLOAD answers an initiator follows before it
+    /// gives up with [`FailureReason::InvalidKeRetriesExhausted`](crate::FailureReason::InvalidKeRetriesExhausted).
+    pub max_invalid_ke_retries: u8,
+    /// How many COOKIE answers an initiator follows.
+    pub max_cookie_retries: u8,
+    /// Responder: insist on our preferred DH group of the chosen proposal
+    /// (answer INVALID_KE_PAYLOAD even when the initiator's KE group is
+    /// acceptable). When false an acceptable KE group is taken as is.
+    pub strict_ke_group: bool,
+    /// IKE proposals a responder uses in IKE_SA_INIT when no configured
+    /// peer matches the sender's address (the peer is only known once IDi
+    /// arrives in IKE_AUTH).
+    pub default_ike_proposals: Vec<IkeProposal>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            retransmit: RetransmitConfig::default(),
+            cookie_threshold: Some(30),
+            half_open_timeout: Duration::from_secs(30),
+            max_invalid_ke_retries: 3,
+            max_cookie_retries: 3,
+            strict_ke_group: false,
+            default_ike_proposals: vec![IkeProposal::default()],
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! [`Endpoint`]: the sans-IO entry point owning every IKE SA.
+//!
+//! The owner feeds it received datagrams ([`Endpoint::handle_datagram`],
+//! the IKE message without the non-ESP marker) and the current time
+//! ([`Endpoint::handle_timeout`] once [`Endpoint::poll_timeout`] is due),
+//! starts SAs with [`Endpoint::initiate`], registers the peers it accepts
+//! as a responder with [`Endpoint::add_peer`], and drains
+//! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`] after each call.
+//! Nothing here touches a socket, a clock, a thread or the kernel.
+//!
+//! Datagrams are routed by SPI: our SPI is the responder SPI in messages
+//! the original initiator sent (Initiator flag set) and the initiator SPI
+//! otherwise. First IKE_SA_INIT requests (responder SPI zero) are matched
+//! by (sender, initiator SPI) against half-open SAs so retransmissions get
+//! the cached response, and otherwise go to the stateless responder checks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::crypto::{CookieSecrets, CryptoError};
+use crate::event::{Event, FailureReason, SaId};
+use crate::exchange::ike_sa_init_responder::{handle_init_request, ResponderEnv};
+use crate::outbox::{Outbox, Transmit};
+use crate::sa::{Ctx, IkeSa, Phase};
+use crate::stats::{DropReason, Stats};
+use crate::wire::{ExchangeType, Header};
+
+/// Why [`Endpoint::initiate`] could not start an SA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitiateError {
+    /// The configuration cannot be used (no DH group, ...).
+    #[error("unusable peer configuration: {0:?}")]
+    Config(FailureReason),
+}
+
+/// A summary of one IKE SA, for status reporting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaStatus {
+    /// Handle.
+    pub sa: SaId,
+    /// Peer name ("" until a responder identified the peer).
+    pub peer: String,
+    /// Whether we initiated it.
+    pub initiator: bool,
+    /// Whether IKE_AUTH completed.
+    pub established: bool,
+    /// Peer address and port.
+    pub remote: SocketAddr,
+    /// Number of Child SAs.
+    pub child_sas: usize,
+}
+
+/// The IKE endpoint: many IKE SAs, one set of output queues.
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: Arc<dyn SecureRandom + Send + Sync>,
+    peers: Vec<PeerConfig>,
+    cookies: CookieSecrets,
+    sas: HashMap<SaId, IkeSa>,
+    by_spi: HashMap<u64, SaId>,
+    half_open_index: HashMap<(SocketAddr, u64), SaId>,
+    next_id: u64,
+    out: Outbox,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("sas", &self.sas.len())
+            .field("peers", &self.peers.len())
+            .field("stats", &self.out.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint drawing randomness from the operating system. Fails
+    /// only if the generator fails (creating the cookie secret).
+    pub fn new(config: EndpointConfig) -> Result<Self, CryptoError> {
+        Self::with_rng(config, Arc::new(SystemRandom::new()))
+    }
+
+    /// An endpoint with a caller-supplied random generator.
+    pub fn with_rng(
+        config: EndpointConfig,
+        rng: Arc<dyn SecureRandom + Send + Sync>,
+    ) -> Result<Self, CryptoError> {
+        let cookies = CookieSecrets::new(&*rng)?;
+        Ok(Endpoint {
+            config,
+            rng,
+            peers: Vec::new(),
+            cookies,
+            sas: HashMap::new(),
+            by_spi: HashMap::new(),
+            half_open_index: HashMap::new(),
+            next_id: 0,
+            out: Outbox::default(),
+        })
+    }
+
+    /// The endpoint configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Accepts `peer` as a responder (replacing one with the same name).
+    pub fn add_peer(&mut self, peer: PeerConfig) {
+        self.peers.retain(|p| p.name != peer.name);
+        self.peers.push(peer);
+    }
+
+    /// Stops accepting the peer named `name` as a responder (existing SAs
+    /// stay until closed).
+    pub fn remove_peer(&mut self, name: &str) {
+        self.peers.retain(|p| p.name != name);
+    }
+
+    /// Starts an IKE SA to `peer.remote` (which must be set): sends
+    /// IKE_SA_INIT at `now`. Its Child SAs follow after IKE_AUTH.
+    pub fn initiate(&mut self, now: Instant, peer: PeerConfig) -> Result<SaId, InitiateError> {
+        let remote = peer
+            .remote
+            .ok_or(InitiateError::Config(FailureReason::Internal(
+                "peer without address",
+            )))?;
+        let id = self.alloc_id();
+        let mut sa =
+            IkeSa::new_initiator(id, peer, remote, &*self.rng).map_err(InitiateError::Config)?;
+        if self.by_spi.contains_key(&sa.local_spi()) {
+            return Err(InitiateError::Config(FailureReason::Internal(
+                "SPI collision",
+            )));
+        }
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        sa.send_init(&mut ctx);
+        self.by_spi.insert(sa.local_spi(), id);
+        self.sas.insert(id, sa);
+        self.reap(id);
+        Ok(id)
+    }
+
+    /// Deletes an IKE SA with all its Child SAs (events are queued at once,
+    /// the peer is told with an INFORMATIONAL Delete).
+    pub fn close(&mut self, now: Instant, sa: SaId) {
+        if let Some(s) = self.sas.get_mut(&sa) {
+            let mut ctx = Ctx {
+                now,
+                rng: &*self.rng,
+                config: &self.config,
+                out: &mut self.out,
+            };
+            s.close(&mut ctx);
+        }
+        self.reap(sa);
+    }
+
+    /// Processes one received IKE message (without the non-ESP marker)
+    /// that arrived on `local` from `remote`. Never panics; anything
+    /// unusable is counted in [`stats`](Self::stats) and dropped.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.out.stats.received += 1;
+        let header = match Header::decode_datagram(bytes) {
+            Ok(h) => h,
+            Err(_) => {
+                self.out.drop(remote, DropReason::Malformed);
+                return;
+            }
+        };
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        if header.exchange == ExchangeType::IKE_SA_INIT && header.is_request() && header.spi_r == 0
+        {
+            if let Some(id) = self.half_open_index.get(&(remote, header.spi_i)).copied() {
+                if let Some(sa) = self.sas.get_mut(&id) {
+                    if sa.init_request == bytes {
+                        sa.resend_response(&mut ctx);
+                    } else {
+                        ctx.out.drop(remote, DropReason::OutOfWindow);
+                    }
+                }
+                return;
+            }
+            let half_open = self
+                .sas
+                .values()
+                .filter(|s| s.phase == Phase::HalfOpen)
+                .count();
+            let id = SaId(self.next_id.wrapping_add(1));
+            let by_spi = &self.by_spi;
+            let in_use = |spi: u64| by_spi.contains_key(&spi);
+            let env = ResponderEnv {
+                cookies: &self.cookies,
+                peers: &self.peers,
+                half_open,
+                spi_in_use: &in_use,
+            };
+            if let Some(sa) = handle_init_request(&mut ctx, &env, id, local, remote, bytes) {
+                self.next_id = id.0;
+                self.by_spi.insert(sa.local_spi(), id);
+                self.half_open_index.insert((remote, header.spi_i), id);
+                self.sas.insert(id, sa);
+            }
+            return;
+        }
+        let ours = if header.flags.is_initiator() {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(id) = self.by_spi.get(&ours).copied() else {
+            ctx.out.drop(remote, DropReason::UnknownSpi);
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        // The other SPI must match too (except the first response, which
+        // brings the responder's SPI).
+        let theirs = if header.flags.is_initiator() {
+            header.spi_i
+        } else {
+            header.spi_r
+        };
+        let known = u64::from_be_bytes(if sa.initiator { sa.spi_r } else { sa.spi_i });
+        if known != 0 && theirs != known || sa.initiator == header.flags.is_initiator() {
+            ctx.out.drop(remote, DropReason::UnknownSpi);
+            return;
+        }
+        sa.handle_message(&mut ctx, local, remote, &header, bytes);
+        self.reap(id);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::next_timeout).min()
+    }
+
+    /// Runs every timer due at `now` (retransmissions, give-ups, half-open
+    /// expiry).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<SaId> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.next_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                let mut ctx = Ctx {
+                    now,
+                    rng: &*self.rng,
+                    config: &self.config,
+                    out: &mut self.out,
+                };
+                sa.handle_timeout(&mut ctx);
+            }
+            self.reap(id);
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.out.stats
+    }
+
+    /// The last dropped datagram's sender and reason, for logs.
+    pub fn last_drop(&self) -> Option<(SocketAddr, DropReason)> {
+        self.out.last_drop
+    }
+
+    /// Status of every IKE SA.
+    pub fn sas(&self) -> Vec<SaStatus> {
+        let mut v: Vec<SaStatus> = self
+            .sas
+            .values()
+            .map(|s| SaStatus {
+                sa: s.id,
+                peer: s.peer_name(),
+                initiator: s.initiator,
+                established: s.phase == Phase::Established,
+                remote: s.remote,
+                child_sas: s.children.len(),
+            })
+            .collect();
+        v.sort_by_key(|s| s.sa);
+        v
+    }
+
+    /// Rotates the cookie secret (call every few minutes when cookies are
+    /// in use; the previous secret stays valid until the next rotation).
+    pub fn rotate_cookie_secret(&mut self) {
+        let _ = self.cookies.rotate(&*self.rng);
+    }
+
+    fn alloc_id(&mut self) -> SaId {
+        self.next_id = self.next_id.wrapping_add(1);
+        SaId(self.next_id)
+    }
+
+    /// Removes an SA that died, with its index entries.
+    fn reap(&mut self, id: SaId) {
+        let Some(sa) = self.sas.get(&id) else {
+            return;
+        };
+        if sa.phase != Phase::Dead {
+            if sa.phase != Phase::HalfOpen {
+                let key = (sa.remote, u64::from_be_bytes(sa.spi_i));
+                if self.half_open_index.get(&key) == Some(&id) {
+                    self.half_open_index.remove(&key);
+                }
+            }
+            return;
+        }
+        let spi = sa.local_spi();
+        if self.by_spi.get(&spi) == Some(&id) {
+            self.by_spi.remove(&spi);
+        }
+        self.half_open_index.retain(|_, v| *v != id);
+        self.sas.remove(&id);
+    }
+}

@@ -1,0 +1,411 @@
+//! CREATE_CHILD_SA for new Child SAs (RFC 7296 1.3.1), both roles, and the
+//! Child SA half shared with IKE_AUTH.
+//!
+//! * Request: `SK {SA, Ni, [KEi], TSi, TSr}` (KE only with PFS configured).
+//! * Response: `SK {SA, Nr, [KEr], TSi, TSr}` or an error notify
+//!   (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, INVALID_KE_PAYLOAD).
+//!
+//! The initiator of an IKE SA creates the peer's pairs one at a time after
+//! IKE_AUTH (window size 1, like libreswan). A responder narrows the
+//! offered selectors into one of its configured pairs and tolerates any
+//! number of Child SAs for the same selectors. A REKEY_SA request is
+//! answered like a new Child SA (make-before-break: the peer deletes the
+//! old one afterwards with an INFORMATIONAL Delete).
+
+use crate::child::{match_pair, ChildRequest, NewChild};
+use crate::crypto::{random_nonce, DhGroup, DhPrivateKey, Role, SecretBytes};
+use crate::event::{ChildSaInfo, Event, FailureReason, RejectedBy};
+use crate::exchange::errors::{first_error, reason_for};
+use crate::proposal::{check_esp_answer, esp_answer, esp_offer, select_esp};
+use crate::sa::{Ctx, IkeSa, PendingKind, Phase};
+use crate::ts_narrow::is_subset;
+use crate::wire::{
+    ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
+    TsPayload, TsRange,
+};
+
+/// A refused Child SA: the notify to answer with, the failure to report
+/// (None when the peer is simply asked to retry, as for INVALID_KE) and
+/// the pair it was for, if known.
+pub(crate) type ChildRefusal = (NotifyPayload, Option<FailureReason>, Option<usize>);
+
+struct Found<'a> {
+    sa: Option<&'a SaPayload>,
+    ts_i: Option<&'a TsPayload>,
+    ts_r: Option<&'a TsPayload>,
+    nonce: Option<&'a NoncePayload>,
+    ke: Option<&'a KePayload>,
+}
+
+fn find(payloads: &[Payload]) -> Found<'_> {
+    let mut f = Found {
+        sa: None,
+        ts_i: None,
+        ts_r: None,
+        nonce: None,
+        ke: None,
+    };
+    for p in payloads {
+        match p {
+            Payload::Sa(x) => f.sa = f.sa.or(Some(x)),
+            Payload::TsI(x) => f.ts_i = f.ts_i.or(Some(x)),
+            Payload::TsR(x) => f.ts_r = f.ts_r.or(Some(x)),
+            Payload::Nonce(x) => f.nonce = f.nonce.or(Some(x)),
+            Payload::Ke(x) => f.ke = f.ke.or(Some(x)),
+            _ => {}
+        }
+    }
+    f
+}
+
+fn refuse(t: NotifyType, reason: Option<FailureReason>, pair: Option<usize>) -> ChildRefusal {
+    (NotifyPayload::new(t, Vec::new()), reason, pair)
+}
+
+impl IkeSa {
+    /// Initiator of the IKE SA: asks for the next queued pair, if idle.
+    pub(crate) fn start_next_child(&mut self, ctx: &mut Ctx<'_>) {
+        if self.phase != Phase::Established || self.window.pending.is_some() {
+            return;
+        }
+        let Some(peer) = self.peer.clone() else {
+            return;
+        };
+        let Some(index) = self.child_queue.pop_front() else {
+            return;
+        };
+        let Some(pair) = peer.children.get(index) else {
+            return;
+        };
+        let pfs = peer
+            .esp_proposals
+            .first()
+            .and_then(|p| p.dh.first())
+            .copied();
+        let (Some(spi_in), Ok(nonce)) = (ctx.out.alloc_esp_spi(ctx.rng), random_nonce(ctx.rng))
+        else {
+            self.child_failed(ctx, Some(index), FailureReason::Internal("no SPI or nonce"));
+            return;
+        };
+        let dh = match pfs.map(|g| DhPrivateKey::generate(g, ctx.rng)) {
+            None => None,
+            Some(Ok(k)) => Some(k),
+            Some(Err(_)) => {
+                ctx.out.free_esp_spi(spi_in);
+                self.child_failed(ctx, Some(index), FailureReason::Internal("rng"));
+                return;
+            }
+        };
+        let offer = esp_offer(&peer.esp_proposals, spi_in, pfs.is_some());
+        let mut payloads = vec![
+            Payload::Sa(offer.clone()),
+            Payload::Nonce(NoncePayload {
+                nonce: nonce.clone(),
+            }),
+        ];
+        if let Some(k) = &dh {
+            payloads.push(Payload::Ke(KePayload {
+                group: crate::wire::DhGroup(k.group().transform_id()),
+                data: k.public_value().to_vec(),
+            }));
+        }
+        payloads.push(Payload::TsI(TsPayload::from_ranges(
+            pair.local.iter().copied(),
+        )));
+        payloads.push(Payload::TsR(TsPayload::from_ranges(
+            pair.remote.iter().copied(),
+        )));
+        let req = ChildRequest {
+            pair_index: index,
+            spi_in,
+            offer,
+            ts_i: pair.local.clone(),
+            ts_r: pair.remote.clone(),
+            nonce: Some(nonce),
+            dh,
+        };
+        self.send_request(
+            ctx,
+            ExchangeType::CREATE_CHILD_SA,
+            &payloads,
+            PendingKind::CreateChild(Box::new(req)),
+        );
+    }
+
+    fn child_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        pair_index: Option<usize>,
+        reason: FailureReason,
+    ) {
+        ctx.out.event(Event::ChildSaFailed {
+            sa: self.id,
+            peer: self.peer_name(),
+            pair_index,
+            reason,
+        });
+    }
+
+    /// Initiator of the exchange: the answer to a CREATE_CHILD_SA request.
+    pub(crate) fn handle_create_child_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ChildRequest,
+        payloads: &[Payload],
+    ) {
+        let nr = find(payloads).nonce.map(|n| n.nonce.clone());
+        match (req.nonce.clone(), nr) {
+            (Some(ni), Some(nr)) => self.finish_child(ctx, req, payloads, &ni, &nr),
+            _ => {
+                ctx.out.free_esp_spi(req.spi_in);
+                let reason = first_error(payloads)
+                    .map(|n| reason_for(n.notify_type))
+                    .unwrap_or(FailureReason::InvalidResponse(
+                        "CREATE_CHILD_SA response without nonce",
+                    ));
+                self.child_failed(ctx, Some(req.pair_index), reason);
+            }
+        }
+        self.start_next_child(ctx);
+    }
+
+    /// Initiator of the exchange: checks the answer for Child SA `req`
+    /// (nonces `ni`/`nr` of the exchange) and reports the result.
+    pub(crate) fn finish_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ChildRequest,
+        payloads: &[Payload],
+        ni: &[u8],
+        nr: &[u8],
+    ) {
+        let index = req.pair_index;
+        match self.check_child_answer(ctx, req, payloads, ni, nr) {
+            Ok(info) => ctx.out.event(Event::ChildSaEstablished(Box::new(info))),
+            Err((spi, reason)) => {
+                ctx.out.free_esp_spi(spi);
+                self.child_failed(ctx, Some(index), reason);
+            }
+        }
+    }
+
+    fn check_child_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ChildRequest,
+        payloads: &[Payload],
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<ChildSaInfo, (u32, FailureReason)> {
+        let spi = req.spi_in;
+        let bad = |what| (spi, FailureReason::InvalidResponse(what));
+        if let Some(n) = first_error(payloads) {
+            return Err((spi, reason_for(n.notify_type)));
+        }
+        let f = find(payloads);
+        let (Some(sa), Some(ts_i), Some(ts_r)) = (f.sa, f.ts_i, f.ts_r) else {
+            return Err(bad("Child SA answer without SA/TSi/TSr"));
+        };
+        let choice = check_esp_answer(&req.offer, sa).map_err(bad)?;
+        let ts_i: Vec<TsRange> = ts_i.ranges().copied().collect();
+        let ts_r: Vec<TsRange> = ts_r.ranges().copied().collect();
+        if !is_subset(&ts_i, &req.ts_i) || !is_subset(&ts_r, &req.ts_r) {
+            return Err((spi, FailureReason::TsUnacceptable(RejectedBy::Us)));
+        }
+        let g_ir: Option<SecretBytes> = match (req.dh, choice.dh) {
+            (Some(k), Some(g)) if g == k.group() => {
+                let ke =
+                    f.ke.filter(|ke| ke.group.0 == g.transform_id())
+                        .ok_or(bad("KE missing"))?;
+                Some(k.agree(&ke.data).map_err(|_| bad("invalid KE data"))?)
+            }
+            (_, None) => None,
+            _ => return Err(bad("PFS group differs from our KE")),
+        };
+        let pfs = choice.dh;
+        let sk = self.sk.as_ref().ok_or(bad("no keys"))?;
+        let keys = sk
+            .keys
+            .child_sa_keys(choice.encr, g_ir.as_ref(), ni, nr)
+            .map_err(|_| (spi, FailureReason::Internal("KEYMAT")))?;
+        let id = ctx.out.alloc_child_id();
+        self.add_child(
+            id,
+            NewChild {
+                pair_index: req.pair_index,
+                role: Role::Initiator,
+                choice,
+                spi_in: spi,
+                keys,
+                ts_local: ts_i,
+                ts_remote: ts_r,
+                pfs,
+            },
+        )
+        .ok_or(bad("no peer"))
+    }
+
+    /// Responder of the exchange: a CREATE_CHILD_SA request.
+    pub(crate) fn handle_create_child_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mid: u32,
+        payloads: &[Payload],
+    ) {
+        let f = find(payloads);
+        if f.sa.is_some_and(|sa| {
+            sa.proposals
+                .iter()
+                .any(|p| p.protocol == crate::wire::ProtocolId::IKE)
+        }) {
+            // IKE SA rekeying is not supported yet (lifecycle issue).
+            let n = NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+            self.send_response(
+                ctx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                &[Payload::Notify(n)],
+            );
+            return;
+        }
+        let (resp, event) = match self.respond_child(ctx, payloads, true) {
+            Some(Ok((extra, info))) => (extra, Some(Event::ChildSaEstablished(Box::new(info)))),
+            Some(Err((n, reason, pair_index))) => (
+                vec![Payload::Notify(n)],
+                reason.map(|reason| Event::ChildSaFailed {
+                    sa: self.id,
+                    peer: self.peer_name(),
+                    pair_index,
+                    reason,
+                }),
+            ),
+            None => {
+                let n = NotifyPayload::new(NotifyType::INVALID_SYNTAX, Vec::new());
+                (vec![Payload::Notify(n)], None)
+            }
+        };
+        self.send_response(ctx, ExchangeType::CREATE_CHILD_SA, mid, &resp);
+        if let Some(e) = event {
+            ctx.out.event(e);
+        }
+    }
+
+    /// Responder of an exchange carrying a Child SA (IKE_AUTH when
+    /// `create_child` is false, else CREATE_CHILD_SA): selects, narrows,
+    /// derives. `None` when there is no SA payload at all. On success
+    /// returns the payloads to add to the response and the event payload.
+    pub(crate) fn respond_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload],
+        create_child: bool,
+    ) -> Option<Result<(Vec<Payload>, ChildSaInfo), ChildRefusal>> {
+        let f = find(payloads);
+        let sa = f.sa?;
+        Some(self.respond_child_inner(ctx, &f, sa, create_child))
+    }
+
+    fn respond_child_inner(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        f: &Found<'_>,
+        sa: &SaPayload,
+        create_child: bool,
+    ) -> Result<(Vec<Payload>, ChildSaInfo), ChildRefusal> {
+        let peer = self
+            .peer
+            .clone()
+            .ok_or(refuse(NotifyType::INVALID_SYNTAX, None, None))?;
+        let (Some(ts_i), Some(ts_r)) = (f.ts_i, f.ts_r) else {
+            return Err(refuse(NotifyType::INVALID_SYNTAX, None, None));
+        };
+        let offered_i: Vec<TsRange> = ts_i.ranges().copied().collect();
+        let offered_r: Vec<TsRange> = ts_r.ranges().copied().collect();
+        let Some(choice) = select_esp(&peer.esp_proposals, sa, create_child) else {
+            let r = FailureReason::NoProposalChosen(RejectedBy::Us);
+            return Err(refuse(NotifyType::NO_PROPOSAL_CHOSEN, Some(r), None));
+        };
+        let Some((pair_index, nar_i, nar_r)) = match_pair(&peer, &offered_i, &offered_r) else {
+            let r = FailureReason::TsUnacceptable(RejectedBy::Us);
+            return Err(refuse(NotifyType::TS_UNACCEPTABLE, Some(r), None));
+        };
+        let internal = |what| {
+            refuse(
+                NotifyType::NO_ADDITIONAL_SAS,
+                Some(FailureReason::Internal(what)),
+                Some(pair_index),
+            )
+        };
+        let (ni, nr) = if create_child {
+            let ni = f.nonce.map(|n| n.nonce.clone()).ok_or(refuse(
+                NotifyType::INVALID_SYNTAX,
+                None,
+                Some(pair_index),
+            ))?;
+            (ni, random_nonce(ctx.rng).map_err(|_| internal("rng"))?)
+        } else {
+            (self.ni.clone(), self.nr.clone())
+        };
+        let mut ke_out = None;
+        let g_ir = match choice.dh {
+            None => None,
+            Some(g) => {
+                let Some(ke) = f.ke.filter(|k| k.group.0 == g.transform_id()) else {
+                    let n = NotifyPayload::invalid_ke(crate::wire::DhGroup(g.transform_id()));
+                    return Err((n, None, Some(pair_index)));
+                };
+                let k = DhPrivateKey::generate(g, ctx.rng).map_err(|_| internal("rng"))?;
+                ke_out = Some(KePayload {
+                    group: crate::wire::DhGroup(g.transform_id()),
+                    data: k.public_value().to_vec(),
+                });
+                let secret = k
+                    .agree(&ke.data)
+                    .map_err(|_| refuse(NotifyType::INVALID_SYNTAX, None, Some(pair_index)))?;
+                Some(secret)
+            }
+        };
+        let spi_in = ctx
+            .out
+            .alloc_esp_spi(ctx.rng)
+            .ok_or(internal("no free SPI"))?;
+        let keys = match self
+            .sk
+            .as_ref()
+            .map(|sk| sk.keys.child_sa_keys(choice.encr, g_ir.as_ref(), &ni, &nr))
+        {
+            Some(Ok(k)) => k,
+            _ => {
+                ctx.out.free_esp_spi(spi_in);
+                return Err(internal("KEYMAT"));
+            }
+        };
+        let mut extra = vec![Payload::Sa(esp_answer(&choice, spi_in))];
+        if create_child {
+            extra.push(Payload::Nonce(NoncePayload { nonce: nr }));
+        }
+        if let Some(ke) = ke_out {
+            extra.push(Payload::Ke(ke));
+        }
+        extra.push(Payload::TsI(TsPayload::from_ranges(nar_i.iter().copied())));
+        extra.push(Payload::TsR(TsPayload::from_ranges(nar_r.iter().copied())));
+        let id = ctx.out.alloc_child_id();
+        let pfs: Option<DhGroup> = choice.dh;
+        let info = self
+            .add_child(
+                id,
+                NewChild {
+                    pair_index,
+                    role: Role::Responder,
+                    choice,
+                    spi_in,
+                    keys,
+                    ts_local: nar_r,
+                    ts_remote: nar_i,
+                    pfs,
+                },
+            )
+            .ok_or(internal("no peer"))?;
+        Ok((extra, info))
+    }
+}

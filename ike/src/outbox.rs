@@ -1,0 +1,85 @@
+//! What SA handlers produce while processing one input: datagrams to send
+//! ([`Transmit`]), events, counters, plus the endpoint-wide allocators
+//! (inbound ESP SPIs, Child SA identifiers) they need.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use ring::rand::SecureRandom;
+
+use crate::event::{ChildId, Event};
+use crate::stats::{DropReason, Stats};
+
+/// A datagram for the owner to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source address and port (the socket to send from).
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// The IKE message (no non-ESP marker).
+    pub payload: Vec<u8>,
+    /// Whether to prefix the 4-byte non-ESP marker: true whenever IKE does
+    /// not run on port 500 (RFC 3948, RFC 7296 2.23), i.e. on the NAT-T port.
+    pub non_esp_marker: bool,
+}
+
+/// Output queues and shared allocators.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<Event>,
+    pub stats: Stats,
+    pub last_drop: Option<(SocketAddr, DropReason)>,
+    esp_spis: HashSet<u32>,
+    next_child: u32,
+}
+
+impl Outbox {
+    /// Queues a datagram.
+    pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, payload: Vec<u8>) {
+        self.stats.sent += 1;
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload,
+            non_esp_marker: local.port() != 500,
+        });
+    }
+
+    /// Queues an event.
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// Counts a dropped datagram.
+    pub(crate) fn drop(&mut self, remote: SocketAddr, reason: DropReason) {
+        self.stats.drop(reason);
+        self.last_drop = Some((remote, reason));
+    }
+
+    /// A fresh inbound ESP SPI: random, at least 256 (1..=255 are
+    /// reserved, RFC 4303 2.1) and not in use by another of our SAs.
+    pub(crate) fn alloc_esp_spi(&mut self, rng: &dyn SecureRandom) -> Option<u32> {
+        for _ in 0..16 {
+            let mut b = [0u8; 4];
+            rng.fill(&mut b).ok()?;
+            let spi = u32::from_be_bytes(b);
+            if spi >= 256 && self.esp_spis.insert(spi) {
+                return Some(spi);
+            }
+        }
+        None
+    }
+
+    /// Returns an inbound SPI to the pool.
+    pub(crate) fn free_esp_spi(&mut self, spi: u32) {
+        self.esp_spis.remove(&spi);
+    }
+
+    /// A fresh Child SA identifier (never zero).
+    pub(crate) fn alloc_child_id(&mut self) -> ChildId {
+        self.next_child = self.next_child.checked_add(1).unwrap_or(1);
+        ChildId(self.next_child)
+    }
+}

@@ -1,0 +1,242 @@
+//! Per-message dispatch of one IKE SA: decryption, message-ID window
+//! checks, retransmitted requests answered from the cache, responses
+//! matched to the outstanding request, then the exchange handlers; and the
+//! SA's timers (retransmission, half-open expiry).
+
+use std::net::SocketAddr;
+
+use crate::event::{CloseReason, Event, FailureReason};
+use crate::retransmit::{Retransmit, RetransmitAction};
+use crate::sa::window::RequestCheck;
+use crate::sa::{Ctx, IkeSa, Pending, PendingKind, Phase};
+use crate::stats::DropReason;
+use crate::wire::{ExchangeType, Header, Message, NotifyPayload, NotifyType, Payload, WireError};
+
+impl IkeSa {
+    /// Seals and sends a request, making it the outstanding one.
+    pub(crate) fn send_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+        kind: PendingKind,
+    ) {
+        let mid = self.window.next_mid;
+        let header = self.header(exchange, false, mid);
+        let Some(bytes) = self.sk.as_mut().and_then(|sk| sk.seal(&header, payloads)) else {
+            kind.release(ctx.out);
+            return;
+        };
+        ctx.out.send(self.local, self.remote, bytes.clone());
+        self.window.next_mid = mid.wrapping_add(1);
+        self.window.pending = Some(Pending {
+            mid,
+            datagram: bytes,
+            retx: Retransmit::start(ctx.now, &ctx.config.retransmit),
+            kind,
+        });
+    }
+
+    /// Seals, sends and caches the response to request `mid`.
+    pub(crate) fn send_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        mid: u32,
+        payloads: &[Payload],
+    ) {
+        let header = self.header(exchange, true, mid);
+        if let Some(bytes) = self.sk.as_mut().and_then(|sk| sk.seal(&header, payloads)) {
+            ctx.out.send(self.local, self.remote, bytes.clone());
+            self.window.last_response = Some((mid, bytes));
+        }
+        self.window.peer_next = mid.wrapping_add(1);
+    }
+
+    /// Re-sends the cached response (retransmitted request).
+    pub(crate) fn resend_response(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some((_, bytes)) = &self.window.last_response {
+            ctx.out.stats.responses_resent += 1;
+            ctx.out.send(self.local, self.remote, bytes.clone());
+        }
+    }
+
+    /// Handles a datagram addressed to this SA.
+    pub(crate) fn handle_message(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: &Header,
+        datagram: &[u8],
+    ) {
+        if header.exchange == ExchangeType::IKE_SA_INIT {
+            self.handle_plain_init(ctx, remote, header, datagram);
+            return;
+        }
+        let Some(sk) = self.sk.as_ref() else {
+            ctx.out.drop(remote, DropReason::UnexpectedExchange);
+            return;
+        };
+        let opened = match sk.open(datagram) {
+            Ok(o) => o,
+            Err(reason) => {
+                ctx.out.drop(remote, reason);
+                return;
+            }
+        };
+        let h = opened.header;
+        if h.is_request() {
+            match self.window.check_request(h.message_id) {
+                RequestCheck::New => {}
+                RequestCheck::Retransmission => {
+                    self.resend_response(ctx);
+                    return;
+                }
+                RequestCheck::OutOfWindow => {
+                    ctx.out.drop(remote, DropReason::OutOfWindow);
+                    return;
+                }
+            }
+        } else if !self.window.is_expected_response(h.message_id) {
+            ctx.out.drop(remote, DropReason::UnexpectedResponse);
+            return;
+        }
+        // Authenticated: follow the peer's address (NAT mapping, port float).
+        self.local = local;
+        self.remote = remote;
+        let payloads = match opened.payloads {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.out.drop(remote, DropReason::Malformed);
+                if h.is_request() {
+                    let n = match e {
+                        WireError::UnsupportedCriticalPayload { payload_type } => {
+                            NotifyPayload::unsupported_critical_payload(payload_type)
+                        }
+                        _ => NotifyPayload::new(NotifyType::INVALID_SYNTAX, Vec::new()),
+                    };
+                    self.send_response(ctx, h.exchange, h.message_id, &[Payload::Notify(n)]);
+                } else {
+                    self.fail_request(ctx, FailureReason::InvalidResponse("undecodable response"));
+                }
+                return;
+            }
+        };
+        if h.is_request() {
+            self.handle_request(ctx, &h, payloads);
+        } else if let Some(p) = self.window.pending.take() {
+            self.handle_response(ctx, p.kind, payloads);
+        }
+    }
+
+    fn handle_plain_init(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        remote: SocketAddr,
+        header: &Header,
+        datagram: &[u8],
+    ) {
+        if header.is_request() {
+            // A retransmitted IKE_SA_INIT request that reached us by SPI.
+            if !self.initiator && header.message_id == 0 {
+                self.resend_response(ctx);
+            } else {
+                ctx.out.drop(remote, DropReason::UnexpectedExchange);
+            }
+            return;
+        }
+        if self.phase != Phase::InitSent || !self.window.is_expected_response(header.message_id) {
+            ctx.out.drop(remote, DropReason::UnexpectedResponse);
+            return;
+        }
+        match Message::decode(datagram) {
+            Ok(msg) => {
+                self.window.pending = None;
+                self.handle_init_response(ctx, datagram, &msg);
+            }
+            Err(_) => ctx.out.drop(remote, DropReason::Malformed),
+        }
+    }
+
+    fn handle_request(&mut self, ctx: &mut Ctx<'_>, h: &Header, payloads: Vec<Payload>) {
+        let mid = h.message_id;
+        match (h.exchange, self.phase) {
+            (ExchangeType::IKE_AUTH, Phase::HalfOpen) if !self.initiator => {
+                self.handle_auth_request(ctx, mid, &payloads)
+            }
+            (ExchangeType::CREATE_CHILD_SA, Phase::Established | Phase::Deleting) => {
+                self.handle_create_child_request(ctx, mid, &payloads)
+            }
+            (ExchangeType::INFORMATIONAL, Phase::Established | Phase::Deleting) => {
+                self.handle_informational_request(ctx, mid, &payloads)
+            }
+            (ExchangeType::INFORMATIONAL, _) => {
+                // E.g. AUTHENTICATION_FAILED before the SA is complete.
+                self.send_response(ctx, h.exchange, mid, &[]);
+                let reason = crate::exchange::errors::first_error(&payloads)
+                    .map(|n| crate::exchange::errors::reason_for(n.notify_type))
+                    .unwrap_or(FailureReason::InvalidResponse(
+                        "INFORMATIONAL before IKE_AUTH",
+                    ));
+                self.fail(ctx, reason);
+            }
+            _ => {
+                ctx.out.drop(self.remote, DropReason::UnexpectedExchange);
+            }
+        }
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, kind: PendingKind, payloads: Vec<Payload>) {
+        match kind {
+            PendingKind::Init => {}
+            PendingKind::Auth(child) => self.handle_auth_response(ctx, child, &payloads),
+            PendingKind::CreateChild(req) => {
+                self.handle_create_child_response(ctx, *req, &payloads)
+            }
+            PendingKind::DeleteIke => self.die(ctx, None),
+            PendingKind::Informational => self.start_next_child(ctx),
+        }
+    }
+
+    /// The outstanding request failed for good (timeout, bad response).
+    pub(crate) fn fail_request(&mut self, ctx: &mut Ctx<'_>, reason: FailureReason) {
+        match self.phase {
+            Phase::InitSent | Phase::AuthSent | Phase::HalfOpen => self.fail(ctx, reason),
+            Phase::Deleting | Phase::Dead => self.die(ctx, None),
+            Phase::Established => {
+                // RFC 7296 2.4: an unanswered request means the peer is gone.
+                let e = Event::IkeSaClosed {
+                    sa: self.id,
+                    peer: self.peer_name(),
+                    reason: CloseReason::Timeout,
+                };
+                self.die(ctx, Some(e));
+            }
+        }
+    }
+
+    /// Runs the SA's timers.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if self.half_open_until.is_some_and(|t| ctx.now >= t) && self.phase == Phase::HalfOpen {
+            self.die(ctx, None);
+            return;
+        }
+        let Some(p) = self.window.pending.as_mut() else {
+            return;
+        };
+        match p.retx.poll(ctx.now, &ctx.config.retransmit) {
+            RetransmitAction::Wait => {}
+            RetransmitAction::Resend => {
+                ctx.out.stats.retransmissions += 1;
+                ctx.out.send(self.local, self.remote, p.datagram.clone());
+            }
+            RetransmitAction::GiveUp => {
+                if let Some(p) = self.window.pending.take() {
+                    p.kind.release(ctx.out);
+                }
+                self.fail_request(ctx, FailureReason::Timeout);
+            }
+        }
+    }
+}

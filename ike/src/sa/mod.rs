@@ -1,0 +1,168 @@
+//! One IKE SA: its identity (SPIs, addresses, peer), keys, message-ID
+//! window, NAT state and Child SAs, plus the per-message dispatch
+//! ([`IkeSa::handle_message`]) and timers ([`IkeSa::handle_timeout`]).
+//!
+//! The exchange logic lives in [`crate::exchange`], one file per exchange,
+//! as further `impl IkeSa` blocks.
+
+mod dispatch;
+mod nat;
+mod sk;
+mod window;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ring::rand::SecureRandom;
+
+use crate::child::ChildSa;
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::event::{Event, IkeAlgorithms, IkeSaInfo, SaId};
+use crate::exchange::ike_sa_init::InitiatorInit;
+use crate::outbox::Outbox;
+use crate::wire::{ExchangeType, Flags, Header};
+
+pub(crate) use nat::{nat_notifies, NatDetection};
+pub(crate) use sk::SkState;
+pub(crate) use window::{Pending, PendingKind, Window};
+
+/// Everything a handler may touch besides the SA itself.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub rng: &'a dyn SecureRandom,
+    pub config: &'a EndpointConfig,
+    pub out: &'a mut Outbox,
+}
+
+/// Where the SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Initiator: IKE_SA_INIT sent.
+    InitSent,
+    /// Initiator: IKE_AUTH sent.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    HalfOpen,
+    /// IKE_AUTH completed.
+    Established,
+    /// We sent a Delete for the IKE SA and wait for the answer.
+    Deleting,
+    /// To be removed by the endpoint.
+    Dead,
+}
+
+/// State of one IKE SA.
+pub(crate) struct IkeSa {
+    pub id: SaId,
+    /// Whether we are the original initiator.
+    pub initiator: bool,
+    /// The peer; for a responder known once IDi is verified.
+    pub peer: Option<PeerConfig>,
+    /// Responder: peers that may be behind this SA (address match).
+    pub candidates: Vec<PeerConfig>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub spi_i: [u8; 8],
+    pub spi_r: [u8; 8],
+    pub phase: Phase,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// The IKE_SA_INIT request and response as sent (AUTH inputs).
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    pub algs: Option<IkeAlgorithms>,
+    pub sk: Option<SkState>,
+    pub nat: NatDetection,
+    pub window: Window,
+    pub children: Vec<ChildSa>,
+    /// Pair indices still to be created with CREATE_CHILD_SA.
+    pub child_queue: VecDeque<usize>,
+    /// Initiator state until IKE_SA_INIT completes.
+    pub init: Option<InitiatorInit>,
+    /// Responder: when a half-open SA is dropped.
+    pub half_open_until: Option<Instant>,
+}
+
+impl IkeSa {
+    /// Our SPI (the key in the endpoint's table).
+    pub(crate) fn local_spi(&self) -> u64 {
+        u64::from_be_bytes(if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        })
+    }
+
+    /// Peer name for events.
+    pub(crate) fn peer_name(&self) -> String {
+        self.peer
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// A header for a message of ours.
+    pub(crate) fn header(&self, exchange: ExchangeType, response: bool, mid: u32) -> Header {
+        let mut flags = Flags::empty();
+        if self.initiator {
+            flags = flags | Flags::INITIATOR;
+        }
+        if response {
+            flags = flags | Flags::RESPONSE;
+        }
+        Header::new(
+            u64::from_be_bytes(self.spi_i),
+            u64::from_be_bytes(self.spi_r),
+            exchange,
+            flags,
+            mid,
+        )
+    }
+
+    /// The IkeSaEstablished payload.
+    pub(crate) fn info(&self) -> Option<IkeSaInfo> {
+        Some(IkeSaInfo {
+            sa: self.id,
+            peer: self.peer_name(),
+            initiator: self.initiator,
+            local: self.local,
+            remote: self.remote,
+            spi_i: u64::from_be_bytes(self.spi_i),
+            spi_r: u64::from_be_bytes(self.spi_r),
+            nat_local: self.nat.local_behind_nat,
+            nat_remote: self.nat.remote_behind_nat,
+            algorithms: self.algs?,
+        })
+    }
+
+    /// Ends the SA: reports its Child SAs deleted, frees their SPIs and
+    /// queues `event` (if any).
+    pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, event: Option<Event>) {
+        for c in self.children.drain(..) {
+            ctx.out.free_esp_spi(c.spi_in);
+            ctx.out.event(Event::ChildSaDeleted {
+                sa: self.id,
+                child: c.id,
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+            });
+        }
+        if let Some(p) = self.window.pending.take() {
+            p.kind.release(ctx.out);
+        }
+        if let Some(e) = event {
+            ctx.out.event(e);
+        }
+        self.phase = Phase::Dead;
+    }
+
+    /// The earliest instant at which a timer of this SA fires.
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        let retx = self.window.pending.as_ref().map(|p| p.retx.deadline());
+        match (retx, self.half_open_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

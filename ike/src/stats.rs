@@ -1,0 +1,58 @@
+//! Counters of what the endpoint received and why datagrams were dropped.
+//!
+//! Dropping is silent on the wire (RFC 7296 2.21: unauthenticated garbage
+//! gets no answer) but never invisible: each drop bumps a counter and is
+//! remembered as [`Endpoint::last_drop`](crate::Endpoint::last_drop) for logs.
+
+use std::collections::BTreeMap;
+
+/// Why a received datagram was not acted upon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// The codec rejected it (bad length, version, syntax...).
+    Malformed,
+    /// No IKE SA with these SPIs.
+    UnknownSpi,
+    /// The SK payload failed its integrity check (or was missing).
+    IntegrityCheckFailed,
+    /// A request whose message ID is neither the next nor a retransmission.
+    OutOfWindow,
+    /// A response that matches no outstanding request.
+    UnexpectedResponse,
+    /// The message is not valid in the SA's current state.
+    UnexpectedExchange,
+    /// A first message that could not be answered (no proposals, failed
+    /// randomness, ...). Also counted for invalid or missing cookies.
+    RejectedInit,
+    /// Fragmented (SKF) messages are not accepted (we never announce
+    /// IKEV2_FRAGMENTATION_SUPPORTED).
+    Fragment,
+}
+
+/// Counters kept by the endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub received: u64,
+    /// Datagrams queued for sending (retransmissions included).
+    pub sent: u64,
+    /// Requests retransmitted because no answer came in time.
+    pub retransmissions: u64,
+    /// Cached responses re-sent for retransmitted requests.
+    pub responses_resent: u64,
+    /// COOKIE notifies sent.
+    pub cookies_sent: u64,
+    /// Dropped datagrams, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+}
+
+impl Stats {
+    /// Total number of dropped datagrams.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        *self.dropped.entry(reason).or_insert(0) += 1;
+    }
+}
