@@ -34,6 +34,9 @@ pub(crate) struct EspChoice {
     pub dh: Option<DhGroup>,
     /// The SPI of the proposal (the peer's inbound SPI).
     pub spi: u32,
+    /// Whether the offer carried ESN transforms at all (if not, the
+    /// answer must not carry one either).
+    pub esn_offered: bool,
 }
 
 fn encr_transform(e: Encr) -> Transform {
@@ -233,6 +236,7 @@ pub(crate) fn select_esp(
                 esn,
                 dh,
                 spi,
+                esn_offered: p.transforms_of(TransformType::ESN).next().is_some(),
             });
         }
     }
@@ -245,7 +249,9 @@ pub(crate) fn esp_answer(choice: &EspChoice, our_spi: u32) -> SaPayload {
     if let Some(g) = choice.dh {
         t.push(dh_transform(g));
     }
-    t.push(esn_transform(choice.esn));
+    if choice.esn_offered {
+        t.push(esn_transform(choice.esn));
+    }
     let mut prop = Proposal::new(choice.number, ProtocolId::ESP, t);
     prop.spi = our_spi.to_be_bytes().to_vec();
     SaPayload {
@@ -312,6 +318,7 @@ pub(crate) fn check_esp_answer(
         esn,
         dh: offered_dhs(p).first().copied(),
         spi,
+        esn_offered: true,
     })
 }
 

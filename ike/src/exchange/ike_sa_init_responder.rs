@@ -207,7 +207,8 @@ pub(crate) fn handle_init_request(
     };
     let sk = SkState::new(keys, Role::Responder)?;
     let force = cands.first().is_some_and(|p| p.force_encapsulation);
-    let nat = NatDetection::detect(&msg, &spi_i, &spi_r, local, remote, force);
+    // The initiator hashed with the SPIs of its header: SPIr still zero.
+    let nat = NatDetection::detect(&msg, &spi_i, &[0; 8], local, remote, force);
 
     let mut resp = Message::new(Header::new(
         h.spi_i,

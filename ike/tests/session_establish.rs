@@ -1,0 +1,250 @@
+//! Establishing IKE SAs and Child SAs between two in-process endpoints,
+//! through the public API only, with a fake clock.
+
+#[path = "session_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use ike::crypto::{DhGroup, Encr};
+use ike::{Encapsulation, EndpointConfig, EspProposal, Event, TsPair};
+use util::{assert_mirrored, peers, ts, Net};
+
+fn establish(n: usize) -> Net {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(n);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    net
+}
+
+#[test]
+fn ike_sa_and_first_child_sa() {
+    let net = establish(1);
+    let up = |evs: &[Event]| {
+        evs.iter()
+            .find_map(|e| match e {
+                Event::IkeSaEstablished(i) => Some(i.clone()),
+                _ => None,
+            })
+            .expect("IKE SA established")
+    };
+    let (ia, ib) = (up(&net.ev_a), up(&net.ev_b));
+    assert!(ia.initiator && !ib.initiator);
+    assert_eq!((ia.spi_i, ia.spi_r), (ib.spi_i, ib.spi_r));
+    assert_eq!(ia.algorithms, ib.algorithms);
+    assert_eq!(ia.algorithms.encr, Encr::AesGcm16_256);
+    assert_eq!(ia.algorithms.dh, DhGroup::Ecp256);
+    assert!(!ia.nat_local && !ia.nat_remote && !ib.nat_local && !ib.nat_remote);
+    assert_eq!(ia.remote, net.b_addr);
+    assert_eq!(ib.remote, net.a_addr);
+    assert_eq!(ia.peer, "to-b");
+    assert_eq!(ib.peer, "to-a");
+
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (1, 1));
+    assert_mirrored(ca[0], cb[0]);
+    assert!(ca[0].initiated_locally && !cb[0].initiated_locally);
+    assert_eq!(ca[0].ts_local, vec![ts("10.1.0.0/24")]);
+    assert_eq!(ca[0].ts_remote, vec![ts("10.2.0.0/24")]);
+    assert_eq!(ca[0].encapsulation, Encapsulation::None);
+    assert!(ca[0].esn, "ESN is our first preference");
+    assert_eq!(ca[0].key_bits(), 256);
+    assert_ne!(ca[0].child.0, 0);
+    // Nothing else happened: four messages, no failure.
+    assert_eq!(net.wire.len(), 4);
+    assert_eq!(net.ev_a.len(), 2);
+    assert_eq!(net.ev_b.len(), 2);
+    assert_eq!(
+        net.a.stats().dropped_total() + net.b.stats().dropped_total(),
+        0
+    );
+    assert!(net.a.poll_timeout().is_none() && net.b.poll_timeout().is_none());
+}
+
+#[test]
+fn secrets_are_not_in_debug_output() {
+    let net = establish(1);
+    let c = Net::children(&net.ev_a)[0];
+    let text = format!("{:?} {:?}", net.ev_a, net.ev_b);
+    let hex: String = c
+        .key_out
+        .expose()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dec = format!("{:?}", c.key_out.expose());
+    assert!(!text.contains(&hex) && !text.contains(&dec));
+    let (pa, _) = peers(1);
+    assert!(!format!("{pa:?}").contains("c3VibWFy"));
+}
+
+#[test]
+fn three_more_child_sas_via_create_child_sa() {
+    let net = establish(4);
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (4, 4));
+    for (i, (x, y)) in ca.iter().zip(&cb).enumerate() {
+        assert_eq!(x.pair_index, i);
+        assert_eq!(y.pair_index, i);
+        assert_mirrored(x, y);
+        assert_eq!(x.ts_local, vec![ts(&format!("10.1.{i}.0/24"))]);
+        assert_eq!(x.ts_remote, vec![ts(&format!("10.2.{i}.0/24"))]);
+    }
+    let mut spis: Vec<u32> = ca.iter().flat_map(|c| [c.spi_in, c.spi_out]).collect();
+    spis.sort();
+    spis.dedup();
+    assert_eq!(spis.len(), 8, "every SPI distinct");
+    let mut keys: Vec<Vec<u8>> = ca.iter().map(|c| c.key_in.expose().to_vec()).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "every Child SA has its own keys");
+    let mut ids: Vec<u32> = ca.iter().map(|c| c.child.0).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    // IKE_SA_INIT, IKE_AUTH and three CREATE_CHILD_SA exchanges.
+    assert_eq!(net.wire.len(), 10);
+    assert_eq!(net.a.sas()[0].child_sas, 4);
+    assert_eq!(net.b.sas()[0].child_sas, 4);
+}
+
+#[test]
+fn child_sas_with_pfs_in_create_child_sa() {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(2);
+    let pfs = EspProposal {
+        dh: vec![DhGroup::Curve25519],
+        ..EspProposal::default()
+    };
+    a.esp_proposals = vec![pfs.clone()];
+    b.esp_proposals = vec![pfs];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (2, 2));
+    assert_eq!(ca[0].pfs, None, "IKE_AUTH children carry no KE");
+    assert_eq!(ca[1].pfs, Some(DhGroup::Curve25519));
+    assert_eq!(cb[1].pfs, Some(DhGroup::Curve25519));
+    assert_mirrored(ca[1], cb[1]);
+}
+
+#[test]
+fn libreswan_style_esp_proposal_without_esn_transform() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(2);
+    // An offer with no ESN transform at all, as libreswan 4.10 sends.
+    a.esp_proposals = vec![EspProposal {
+        encr: vec![Encr::AesGcm16_128],
+        esn: vec![],
+        dh: vec![],
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (2, 2));
+    for (x, y) in ca.iter().zip(&cb) {
+        assert!(!x.esn && !y.esn);
+        assert_eq!(x.encr, Encr::AesGcm16_128);
+        assert_mirrored(x, y);
+    }
+}
+
+#[test]
+fn traffic_selectors_are_narrowed_by_the_responder() {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(0);
+    // A asks for all of 10.0.0.0/8 on its side and 172.16.0.0/12 on B's;
+    // B's policy only allows 10.1.0.0/16 <-> 172.17.1.0/24.
+    a.children.push(TsPair {
+        local: vec![ts("10.0.0.0/8")],
+        remote: vec![ts("172.16.0.0/12")],
+    });
+    b.children.push(TsPair {
+        local: vec![ts("172.17.1.0/24")],
+        remote: vec![ts("10.1.0.0/16")],
+    });
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (1, 1));
+    assert_eq!(ca[0].ts_local, vec![ts("10.1.0.0/16")]);
+    assert_eq!(ca[0].ts_remote, vec![ts("172.17.1.0/24")]);
+    assert_mirrored(ca[0], cb[0]);
+}
+
+#[test]
+fn forced_encapsulation_makes_both_sides_use_udp() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(1);
+    a.force_encapsulation = true;
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let nat = |evs: &[Event]| {
+        evs.iter()
+            .find_map(|e| match e {
+                Event::IkeSaEstablished(i) => Some((i.nat_local, i.nat_remote)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(nat(&net.ev_a), (true, false));
+    assert_eq!(
+        nat(&net.ev_b),
+        (false, true),
+        "B believes A is behind a NAT"
+    );
+    let udp = Encapsulation::Udp {
+        local_port: 4500,
+        remote_port: 4500,
+    };
+    assert_eq!(Net::children(&net.ev_a)[0].encapsulation, udp);
+    assert_eq!(Net::children(&net.ev_b)[0].encapsulation, udp);
+}
+
+#[test]
+fn a_real_nat_is_detected_on_both_sides() {
+    // A sends from 192.0.2.1:4500 but B sees 203.0.113.9:31000 (a NAT).
+    let mut net = Net::default_pair();
+    let (a, mut b) = peers(1);
+    b.remote = None; // a server accepting the peer from anywhere
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    let nat_addr = util::addr("203.0.113.9:31000");
+    for _ in 0..4 {
+        while let Some(t) = net.a.poll_transmit() {
+            net.b
+                .handle_datagram(net.now, t.remote, nat_addr, &t.payload);
+        }
+        while let Some(t) = net.b.poll_transmit() {
+            assert_eq!(t.remote, nat_addr);
+            net.a
+                .handle_datagram(net.now, t.remote, t.local, &t.payload);
+        }
+    }
+    net.collect();
+    let info = |evs: &[Event]| {
+        evs.iter()
+            .find_map(|e| match e {
+                Event::IkeSaEstablished(i) => Some(i.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (ia, ib) = (info(&net.ev_a), info(&net.ev_b));
+    assert_eq!((ia.nat_local, ia.nat_remote), (true, false));
+    assert_eq!((ib.nat_local, ib.nat_remote), (false, true));
+    assert_eq!(ib.remote, nat_addr);
+    let cb = Net::children(&net.ev_b);
+    assert_eq!(
+        cb[0].encapsulation,
+        Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 31000
+        }
+    );
+    let _ = EndpointConfig::default();
+}

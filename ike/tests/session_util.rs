@@ -1,0 +1,189 @@
+//! Test harness shared by the `session_*` tests (included with `#[path]`):
+//! two [`Endpoint`]s joined by an in-memory network, a fake clock made of
+//! one base `Instant` plus `Duration`s, and a drop filter for packets.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ike::wire::{Cidr, Identity, TsRange};
+use ike::{ChildSaInfo, Endpoint, EndpointConfig, Event, PeerConfig, Transmit, TsPair};
+
+pub const PSK: &[u8] = b"c3VibWFyaW5lci1wc2stdGV4dC1hcy1zZW50LWJ5LWJyb2tlci1pbmZvLXN1Ym0=";
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+pub fn ts(s: &str) -> TsRange {
+    TsRange::from_cidr(s.parse::<Cidr>().unwrap())
+}
+
+/// Which way a packet travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    AtoB,
+    BtoA,
+}
+
+pub type Filter = Box<dyn FnMut(Dir, &Transmit) -> bool>;
+
+/// Two endpoints, A (usually the initiator) and B.
+pub struct Net {
+    pub t0: Instant,
+    pub now: Instant,
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub a_addr: SocketAddr,
+    pub b_addr: SocketAddr,
+    pub ev_a: Vec<Event>,
+    pub ev_b: Vec<Event>,
+    /// Every datagram sent, in order, with the time it was sent.
+    pub wire: Vec<(Duration, Dir, Vec<u8>)>,
+    /// Return false to lose the packet.
+    pub deliver: Filter,
+}
+
+/// Peer configs of both sides with `n` Child SA pairs:
+/// A's 10.1.i.0/24 <-> B's 10.2.i.0/24.
+pub fn peers(n: usize) -> (PeerConfig, PeerConfig) {
+    let a_addr = addr("192.0.2.1:4500");
+    let b_addr = addr("198.51.100.2:4500");
+    let a_id = Identity::Ipv4("10.0.0.1".parse().unwrap());
+    let b_id = Identity::Ipv4("10.0.0.2".parse().unwrap());
+    let mut a = PeerConfig::new("to-b", a_addr, b_addr, a_id.clone(), b_id.clone(), PSK);
+    let mut b = PeerConfig::new("to-a", b_addr, a_addr, b_id, a_id, PSK);
+    for i in 0..n {
+        let la = ts(&format!("10.1.{i}.0/24"));
+        let lb = ts(&format!("10.2.{i}.0/24"));
+        a.children.push(TsPair {
+            local: vec![la],
+            remote: vec![lb],
+        });
+        b.children.push(TsPair {
+            local: vec![lb],
+            remote: vec![la],
+        });
+    }
+    (a, b)
+}
+
+impl Net {
+    pub fn new(cfg_a: EndpointConfig, cfg_b: EndpointConfig) -> Net {
+        let t0 = Instant::now();
+        Net {
+            t0,
+            now: t0,
+            a: Endpoint::new(cfg_a).unwrap(),
+            b: Endpoint::new(cfg_b).unwrap(),
+            a_addr: addr("192.0.2.1:4500"),
+            b_addr: addr("198.51.100.2:4500"),
+            ev_a: Vec::new(),
+            ev_b: Vec::new(),
+            wire: Vec::new(),
+            deliver: Box::new(|_, _| true),
+        }
+    }
+
+    pub fn default_pair() -> Net {
+        Net::new(EndpointConfig::default(), EndpointConfig::default())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    /// Delivers queued datagrams both ways until none is left.
+    pub fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit() {
+                moved = true;
+                assert_eq!(t.remote, self.b_addr);
+                self.wire
+                    .push((self.elapsed(), Dir::AtoB, t.payload.clone()));
+                if (self.deliver)(Dir::AtoB, &t) {
+                    self.b
+                        .handle_datagram(self.now, t.remote, t.local, &t.payload);
+                }
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                moved = true;
+                assert_eq!(t.remote, self.a_addr);
+                self.wire
+                    .push((self.elapsed(), Dir::BtoA, t.payload.clone()));
+                if (self.deliver)(Dir::BtoA, &t) {
+                    self.a
+                        .handle_datagram(self.now, t.remote, t.local, &t.payload);
+                }
+            }
+            self.collect();
+            if !moved {
+                return;
+            }
+        }
+        panic!("endless ping-pong");
+    }
+
+    pub fn collect(&mut self) {
+        while let Some(e) = self.a.poll_event() {
+            self.ev_a.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            self.ev_b.push(e);
+        }
+    }
+
+    /// Pumps, then jumps the clock from timer to timer until no timer is
+    /// left or `limit` after t0 is reached.
+    pub fn run(&mut self, limit: Duration) {
+        self.pump();
+        loop {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { return };
+            if t > self.t0 + limit {
+                return;
+            }
+            assert!(t >= self.now, "timer in the past");
+            self.now = t;
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.pump();
+        }
+    }
+
+    pub fn children(events: &[Event]) -> Vec<&ChildSaInfo> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ChildSaEstablished(c) => Some(&**c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+        events.iter().filter(|e| f(e)).count()
+    }
+}
+
+/// Asserts that two Child SA reports describe the same SA pair seen from
+/// both ends.
+pub fn assert_mirrored(x: &ChildSaInfo, y: &ChildSaInfo) {
+    assert_eq!(x.spi_out, y.spi_in);
+    assert_eq!(x.spi_in, y.spi_out);
+    assert_eq!(x.key_out.expose(), y.key_in.expose());
+    assert_eq!(x.key_in.expose(), y.key_out.expose());
+    assert_ne!(x.key_in.expose(), x.key_out.expose());
+    assert_eq!(x.key_out.len(), x.encr.keymat_len());
+    assert_eq!(x.encr, y.encr);
+    assert_eq!(x.esn, y.esn);
+    assert_eq!(x.ts_local, y.ts_remote);
+    assert_eq!(x.ts_remote, y.ts_local);
+    assert_eq!(x.local_addr, y.remote_addr);
+    assert_eq!(x.remote_addr, y.local_addr);
+    assert!(x.tunnel_mode && y.tunnel_mode);
+}
