@@ -225,10 +225,6 @@ pub struct EndpointConfig {
     /// (answer INVALID_KE_PAYLOAD even when the initiator's KE group is
     /// acceptable). When false an acceptable KE group is taken as is.
     pub strict_ke_group: bool,
-    /// IKE proposals a responder uses in IKE_SA_INIT when no configured
-    /// peer matches the sender's address (the peer is only known once IDi
-    /// arrives in IKE_AUTH).
-    pub default_ike_proposals: Vec<IkeProposal>,
 }
 
 impl Default for EndpointConfig {
@@ -240,7 +236,6 @@ impl Default for EndpointConfig {
             max_invalid_ke_retries: 3,
             max_cookie_retries: 3,
             strict_ke_group: false,
-            default_ike_proposals: vec![IkeProposal::default()],
         }
     }
 }

@@ -11,8 +11,8 @@
 //! Datagrams are routed by SPI: our SPI is the responder SPI in messages
 //! the original initiator sent (Initiator flag set) and the initiator SPI
 //! otherwise. First IKE_SA_INIT requests (responder SPI zero) are matched
-//! by (sender, initiator SPI) against half-open SAs so retransmissions get
-//! the cached response, and otherwise go to the stateless responder checks.
+//! by (sender, initiator SPI) against responder SAs so retransmissions
+//! (and replays) get the cached IKE_SA_INIT response, and otherwise go to the stateless responder checks.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,7 +63,7 @@ pub struct Endpoint {
     cookies: CookieSecrets,
     sas: HashMap<SaId, IkeSa>,
     by_spi: HashMap<u64, SaId>,
-    half_open_index: HashMap<(SocketAddr, u64), SaId>,
+    init_index: HashMap<(SocketAddr, u64), SaId>,
     next_id: u64,
     out: Outbox,
 }
@@ -98,7 +98,7 @@ impl Endpoint {
             cookies,
             sas: HashMap::new(),
             by_spi: HashMap::new(),
-            half_open_index: HashMap::new(),
+            init_index: HashMap::new(),
             next_id: 0,
             out: Outbox::default(),
         })
@@ -191,10 +191,10 @@ impl Endpoint {
         };
         if header.exchange == ExchangeType::IKE_SA_INIT && header.is_request() && header.spi_r == 0
         {
-            if let Some(id) = self.half_open_index.get(&(remote, header.spi_i)).copied() {
+            if let Some(id) = self.init_index.get(&(remote, header.spi_i)).copied() {
                 if let Some(sa) = self.sas.get_mut(&id) {
                     if sa.init_request == bytes {
-                        sa.resend_response(&mut ctx);
+                        sa.resend_init_response(&mut ctx);
                     } else {
                         ctx.out.drop(remote, DropReason::OutOfWindow);
                     }
@@ -218,7 +218,7 @@ impl Endpoint {
             if let Some(sa) = handle_init_request(&mut ctx, &env, id, local, remote, bytes) {
                 self.next_id = id.0;
                 self.by_spi.insert(sa.local_spi(), id);
-                self.half_open_index.insert((remote, header.spi_i), id);
+                self.init_index.insert((remote, header.spi_i), id);
                 self.sas.insert(id, sa);
             }
             return;
@@ -334,19 +334,13 @@ impl Endpoint {
             return;
         };
         if sa.phase != Phase::Dead {
-            if sa.phase != Phase::HalfOpen {
-                let key = (sa.remote, u64::from_be_bytes(sa.spi_i));
-                if self.half_open_index.get(&key) == Some(&id) {
-                    self.half_open_index.remove(&key);
-                }
-            }
             return;
         }
         let spi = sa.local_spi();
         if self.by_spi.get(&spi) == Some(&id) {
             self.by_spi.remove(&spi);
         }
-        self.half_open_index.retain(|_, v| *v != id);
+        self.init_index.retain(|_, v| *v != id);
         self.sas.remove(&id);
     }
 }

@@ -4,7 +4,8 @@
 //! the COOKIE check (when half-open SAs reach the configured threshold),
 //! proposal selection (NO_PROPOSAL_CHOSEN) and the KE group check
 //! (INVALID_KE_PAYLOAD naming our preferred group, e.g. when libreswan
-//! opens with MODP2048). Only an acceptable request creates a half-open
+//! opens with MODP2048). Requests from addresses no configured peer may
+//! use are dropped. Only an acceptable request creates a half-open
 //! responder SA, whose response is cached for retransmitted requests.
 
 use std::net::SocketAddr;
@@ -31,7 +32,8 @@ pub(crate) struct ResponderEnv<'a> {
     pub spi_in_use: &'a dyn Fn(u64) -> bool,
 }
 
-/// Peers that may send from `remote` (exact IP match or any address).
+/// Peers that may send from `remote` (exact IP match first, then peers
+/// accepted from any address). The first one's IKE proposals are used.
 pub(crate) fn candidates(peers: &[PeerConfig], remote: SocketAddr) -> Vec<PeerConfig> {
     let exact = peers
         .iter()
@@ -134,11 +136,12 @@ pub(crate) fn handle_init_request(
 
     // 2. Proposal.
     let cands = candidates(env.peers, remote);
-    let proposals = cands
-        .first()
-        .map(|p| p.ike_proposals.clone())
-        .unwrap_or_else(|| ctx.config.default_ike_proposals.clone());
-    let Some(choice) = select_ike(&proposals, sa) else {
+    let Some(first_peer) = cands.first() else {
+        // Nobody we would ever authenticate sends from there.
+        ctx.out.drop(remote, DropReason::RejectedInit);
+        return None;
+    };
+    let Some(choice) = select_ike(&first_peer.ike_proposals, sa) else {
         unprotected_answer(
             ctx,
             h,

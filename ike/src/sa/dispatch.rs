@@ -61,6 +61,16 @@ impl IkeSa {
         }
     }
 
+    /// Responder: re-sends our IKE_SA_INIT response (the request was
+    /// retransmitted or replayed; nothing changes).
+    pub(crate) fn resend_init_response(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.initiator && !self.init_response.is_empty() {
+            ctx.out.stats.responses_resent += 1;
+            ctx.out
+                .send(self.local, self.remote, self.init_response.clone());
+        }
+    }
+
     /// Handles a datagram addressed to this SA.
     pub(crate) fn handle_message(
         &mut self,
@@ -139,8 +149,8 @@ impl IkeSa {
     ) {
         if header.is_request() {
             // A retransmitted IKE_SA_INIT request that reached us by SPI.
-            if !self.initiator && header.message_id == 0 {
-                self.resend_response(ctx);
+            if !self.initiator && header.message_id == 0 && datagram == self.init_request {
+                self.resend_init_response(ctx);
             } else {
                 ctx.out.drop(remote, DropReason::UnexpectedExchange);
             }

@@ -1,0 +1,451 @@
+//! Hostile and foreign input: garbage, mutated and replayed datagrams,
+//! out-of-window message IDs, and a hand-built libreswan-style initiator
+//! (MODP2048 first, status notifies, an unknown critical payload, an ESP
+//! proposal without ESN) written directly against `ike::wire` and
+//! `ike::crypto`, independent of the state machine under test.
+
+#[path = "session_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use ike::crypto::{
+    compute_psk_auth, nat_detection_hash, random_ike_spi, random_nonce, verify_psk_auth, DhGroup,
+    DhPrivateKey, Encr, IkeSaKeys, Prf, Role, SkCipher,
+};
+use ike::wire::{
+    self, encode_chain, pad_plaintext, AuthMethod, AuthPayload, EncrId, EncryptedView,
+    ExchangeType, Flags, Header, IdPayload, Identity, IntegId, KePayload, Message, NoncePayload,
+    NotifyPayload, NotifyType, Payload, PayloadType, PrfId, Proposal, ProtocolId, SaPayload,
+    SealFrame, Transform, TsPayload,
+};
+use ike::{Endpoint, EndpointConfig, Event, Transmit};
+use ring::rand::SystemRandom;
+use util::{addr, peers, ts, Dir, Net, PSK};
+
+fn only_transmit(ep: &mut Endpoint) -> Transmit {
+    let t = ep.poll_transmit().expect("an answer");
+    assert!(ep.poll_transmit().is_none());
+    t
+}
+
+#[test]
+fn garbage_changes_nothing() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(2);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let before = (net.a.sas(), net.b.sas(), net.ev_a.len(), net.ev_b.len());
+    let spi_i = net.ev_a.iter().find_map(|e| match e {
+        Event::IkeSaEstablished(i) => Some((i.spi_i, i.spi_r)),
+        _ => None,
+    });
+    let (spi_i, spi_r) = spi_i.unwrap();
+    let mut inputs: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0xff; 27],
+        vec![0xff; 28],
+        vec![0; 4096],
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    ];
+    // A well-formed header for the live SA with a bogus SK payload.
+    for exchange in [34u8, 35, 36, 37, 99] {
+        for flags in [0x08u8, 0x20, 0x28, 0x00] {
+            let mut m = Vec::new();
+            m.extend_from_slice(&spi_i.to_be_bytes());
+            m.extend_from_slice(&spi_r.to_be_bytes());
+            m.extend_from_slice(&[46, 0x20, exchange, flags, 0, 0, 0, 9, 0, 0, 0, 60]);
+            m.extend_from_slice(&[0, 0, 0, 32]);
+            m.extend_from_slice(&[0xab; 28]);
+            inputs.push(m);
+        }
+    }
+    // Every recorded datagram with one byte flipped (in the header, in the
+    // payload lengths and in the encrypted part).
+    for (_, _, d) in net.wire.clone() {
+        for i in [0usize, 9, 17, 18, 19, 23, 27, 28, 30, 31, 40, d.len() - 1] {
+            if let Some(b) = d.get(i) {
+                let mut m = d.clone();
+                m[i] = b ^ 0x41;
+                if !(16..28).contains(&i) {
+                    inputs.push(m);
+                }
+            }
+        }
+        inputs.push(d[..d.len() - 1].to_vec());
+    }
+    for (n, inp) in inputs.iter().enumerate() {
+        for ep in [&mut net.a, &mut net.b] {
+            ep.handle_datagram(
+                net.now,
+                addr("192.0.2.1:4500"),
+                addr("198.51.100.2:4500"),
+                inp,
+            );
+            // A mutated IKE_SA_INIT request can only ever get a stateless
+            // or IKE_SA_INIT answer; nothing encrypted is ever produced.
+            while let Some(t) = ep.poll_transmit() {
+                let h = Header::decode(&t.payload).unwrap();
+                assert_eq!(h.exchange, ExchangeType::IKE_SA_INIT, "input {n}");
+            }
+            assert!(ep.poll_event().is_none(), "input {n} produced an event");
+        }
+    }
+    let after = (net.a.sas(), net.b.sas());
+    assert_eq!(after.0, before.0);
+    // B may hold half-open SAs from mutated first messages (new nonces are
+    // new requests), but its established SA is untouched.
+    assert!(after.1.contains(&before.1[0]));
+    assert!(net.b.stats().dropped_total() > 20);
+    assert!(net.b.last_drop().is_some());
+    // The SAs still work: a delete goes through.
+    net.a.close(net.now, net.a.sas()[0].sa);
+    net.run(Duration::from_secs(2));
+    assert!(matches!(net.ev_b.last(), Some(Event::IkeSaClosed { .. })));
+}
+
+#[test]
+fn replays_and_out_of_window_ids_change_nothing() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(4);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ev_a, ev_b) = (net.ev_a.len(), net.ev_b.len());
+    let before = (net.a.sas(), net.b.sas());
+    let recorded = net.wire.clone();
+    for _ in 0..3 {
+        for (_, dir, d) in &recorded {
+            match dir {
+                Dir::AtoB => net.b.handle_datagram(net.now, net.b_addr, net.a_addr, d),
+                Dir::BtoA => net.a.handle_datagram(net.now, net.a_addr, net.b_addr, d),
+            }
+        }
+    }
+    // Only cached responses may go out (IKE_SA_INIT and the last
+    // CREATE_CHILD_SA response); A answers nothing.
+    assert!(net.a.poll_transmit().is_none());
+    let mut resent = Vec::new();
+    while let Some(t) = net.b.poll_transmit() {
+        resent.push(Header::decode(&t.payload).unwrap());
+    }
+    assert_eq!(resent.len(), 6);
+    assert!(resent.iter().all(|h| h.flags.is_response()));
+    net.collect();
+    assert_eq!((net.ev_a.len(), net.ev_b.len()), (ev_a, ev_b));
+    assert_eq!((net.a.sas(), net.b.sas()), before);
+    assert!(net.a.stats().dropped_total() >= 3 * 5);
+}
+
+fn ecp256_offer() -> SaPayload {
+    let gcm = |bits| Transform::encr(EncrId::AES_GCM_16, Some(bits));
+    SaPayload {
+        proposals: vec![
+            Proposal::new(
+                1,
+                ProtocolId::IKE,
+                vec![
+                    gcm(256),
+                    gcm(128),
+                    Transform::prf(PrfId::HMAC_SHA2_512),
+                    Transform::prf(PrfId::HMAC_SHA2_256),
+                    Transform::dh(wire::DhGroup::MODP2048),
+                    Transform::dh(wire::DhGroup::MODP3072),
+                    Transform::dh(wire::DhGroup::ECP256),
+                    Transform::dh(wire::DhGroup::CURVE25519),
+                ],
+            ),
+            Proposal::new(
+                2,
+                ProtocolId::IKE,
+                vec![
+                    Transform::encr(EncrId::AES_CBC, Some(256)),
+                    Transform::integ(IntegId::HMAC_SHA2_256_128),
+                    Transform::prf(PrfId::HMAC_SHA2_256),
+                    Transform::dh(wire::DhGroup::MODP2048),
+                ],
+            ),
+        ],
+    }
+}
+
+/// A libreswan-like initiator built by hand.
+struct Manual {
+    rng: SystemRandom,
+    spi_i: [u8; 8],
+    ni: Vec<u8>,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+}
+
+impl Manual {
+    fn init(&self, ke: KePayload) -> Vec<u8> {
+        let h = Header::new(
+            u64::from_be_bytes(self.spi_i),
+            0,
+            ExchangeType::IKE_SA_INIT,
+            Flags::INITIATOR,
+            0,
+        );
+        let mut m = Message::new(h);
+        let z = [0u8; 8];
+        let src = nat_detection_hash(&self.spi_i, &z, self.local.ip(), self.local.port());
+        let dst = nat_detection_hash(&self.spi_i, &z, self.remote.ip(), self.remote.port());
+        m.payloads = vec![
+            Payload::Sa(ecp256_offer()),
+            Payload::Ke(ke),
+            Payload::Nonce(NoncePayload {
+                nonce: self.ni.clone(),
+            }),
+            Payload::Notify(NotifyPayload::new(
+                NotifyType::NAT_DETECTION_SOURCE_IP,
+                src.to_vec(),
+            )),
+            Payload::Notify(NotifyPayload::new(
+                NotifyType::NAT_DETECTION_DESTINATION_IP,
+                dst.to_vec(),
+            )),
+            Payload::Notify(NotifyPayload::new(
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+                vec![],
+            )),
+            Payload::Notify(NotifyPayload::new(
+                NotifyType::SIGNATURE_HASH_ALGORITHMS,
+                vec![0, 2, 0, 3, 0, 4],
+            )),
+            Payload::Notify(NotifyPayload::new(NotifyType::REDIRECT_SUPPORTED, vec![])),
+            Payload::Notify(NotifyPayload::new(NotifyType(40000), vec![1, 2, 3])),
+            Payload::VendorId(b"OSW-like vendor id".to_vec()),
+        ];
+        m.encode().unwrap()
+    }
+}
+
+fn seal(keys: &IkeSaKeys, tx: &mut SkCipher, h: Header, inner: &[Payload]) -> Vec<u8> {
+    let _ = keys;
+    let (first, plain) = encode_chain(inner).unwrap();
+    let padded = pad_plaintext(&plain, 1);
+    let frame = SealFrame::sk(&h, first, SkCipher::encrypted_len(padded.len())).unwrap();
+    let sealed = tx.seal_raw(frame.aad(), &padded).unwrap();
+    frame.finish(&sealed).unwrap()
+}
+
+fn open(rx: &SkCipher, d: &[u8]) -> (Header, Vec<Payload>) {
+    let v = EncryptedView::parse(d).unwrap();
+    let plain = rx.open_raw(v.aad, v.encrypted).unwrap();
+    (v.header.clone(), v.decode_inner(&plain).unwrap())
+}
+
+#[test]
+fn libreswan_style_initiator_against_our_responder() {
+    let mut b = Endpoint::new(EndpointConfig::default()).unwrap();
+    let (pa, pb) = peers(1);
+    b.add_peer(pb);
+    let rng = SystemRandom::new();
+    let me = Manual {
+        spi_i: random_ike_spi(&rng).unwrap(),
+        ni: random_nonce(&rng).unwrap(),
+        rng,
+        local: pa.local,
+        remote: pa.remote.unwrap(),
+    };
+    let now = std::time::Instant::now();
+    let (l, r) = (me.remote, me.local);
+
+    // 1. MODP2048 first: we cannot do MODP, so INVALID_KE(ECP256).
+    let modp = KePayload {
+        group: wire::DhGroup::MODP2048,
+        data: vec![0x5a; 256],
+    };
+    b.handle_datagram(now, l, r, &me.init(modp));
+    let t = only_transmit(&mut b);
+    let ans = Message::decode(&t.payload).unwrap();
+    assert_eq!(ans.header.spi_r, 0);
+    let n = ans.notify(NotifyType::INVALID_KE_PAYLOAD).unwrap();
+    assert_eq!(n.invalid_ke_group(), Some(wire::DhGroup::ECP256));
+    assert!(b.sas().is_empty(), "no state for a wrong KE");
+
+    // 2. Retry with ECP256; all the status notifies are tolerated.
+    let dh = DhPrivateKey::generate(DhGroup::Ecp256, &me.rng).unwrap();
+    let ke = KePayload {
+        group: wire::DhGroup::ECP256,
+        data: dh.public_value().to_vec(),
+    };
+    let req1 = me.init(ke);
+    b.handle_datagram(now, l, r, &req1);
+    let resp1 = only_transmit(&mut b).payload;
+    let m = Message::decode(&resp1).unwrap();
+    let spi_r = m.header.spi_r.to_be_bytes();
+    let Some(Payload::Ke(ke_r)) = m.find(PayloadType::KE) else {
+        panic!()
+    };
+    let Some(Payload::Nonce(nr)) = m.find(PayloadType::NONCE) else {
+        panic!()
+    };
+    let Some(Payload::Sa(sa_r)) = m.find(PayloadType::SA) else {
+        panic!()
+    };
+    let chosen = &sa_r.proposals[0];
+    assert_eq!(chosen.number, 1);
+    // Our preference: GCM-256 and PRF SHA2-256 (libreswan lists 512 first).
+    assert!(chosen
+        .transforms
+        .contains(&Transform::prf(PrfId::HMAC_SHA2_256)));
+    assert!(chosen
+        .transforms
+        .contains(&Transform::encr(EncrId::AES_GCM_16, Some(256))));
+    assert!(m.notify(NotifyType::NAT_DETECTION_SOURCE_IP).is_some());
+    let g = dh.agree(&ke_r.data).unwrap();
+    let keys = IkeSaKeys::derive(
+        Prf::HmacSha256,
+        Encr::AesGcm16_256,
+        &g,
+        &me.ni,
+        &nr.nonce,
+        &me.spi_i,
+        &spi_r,
+    )
+    .unwrap();
+    let mut tx = keys.outbound_cipher(Role::Initiator).unwrap();
+    let rx = keys.inbound_cipher(Role::Initiator).unwrap();
+    let hdr = |mid| {
+        Header::new(
+            u64::from_be_bytes(me.spi_i),
+            u64::from_be_bytes(spi_r),
+            ExchangeType::IKE_AUTH,
+            Flags::INITIATOR,
+            mid,
+        )
+    };
+
+    // 3. An IKE_AUTH with an unknown critical payload.
+    let idi = IdPayload::new(pa.local_id.clone());
+    let crit = Payload::Unknown {
+        payload_type: PayloadType(200),
+        critical: true,
+        data: vec![1, 2, 3],
+    };
+    let d = seal(&keys, &mut tx, hdr(1), &[Payload::IdI(idi.clone()), crit]);
+    b.handle_datagram(now, l, r, &d);
+    let (h, inner) = open(&rx, &only_transmit(&mut b).payload);
+    assert!(h.flags.is_response() && h.message_id == 1);
+    assert_eq!(
+        inner,
+        vec![Payload::Notify(
+            NotifyPayload::unsupported_critical_payload(PayloadType(200))
+        )]
+    );
+    assert!(b.poll_event().is_none());
+
+    // 4. A proper IKE_AUTH (message ID 2), ESP offer without ESN transform.
+    let auth = compute_psk_auth(
+        &keys,
+        Role::Initiator,
+        PSK,
+        &req1,
+        &nr.nonce,
+        &idi.body_bytes().unwrap(),
+    );
+    let mut esp = Proposal::new(
+        1,
+        ProtocolId::ESP,
+        vec![
+            Transform::encr(EncrId::AES_GCM_16, Some(256)),
+            Transform::encr(EncrId::AES_GCM_16, Some(128)),
+        ],
+    );
+    esp.spi = 0xc0ffee01u32.to_be_bytes().to_vec();
+    let tsi = TsPayload::from_ranges([ts("10.1.0.0/24")]);
+    let tsr = TsPayload::from_ranges([ts("10.2.0.0/24")]);
+    let inner = vec![
+        Payload::IdI(idi),
+        Payload::Auth(AuthPayload {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: auth,
+        }),
+        Payload::Notify(NotifyPayload::new(NotifyType::INITIAL_CONTACT, vec![])),
+        Payload::Notify(NotifyPayload::new(NotifyType::MOBIKE_SUPPORTED, vec![])),
+        Payload::Sa(SaPayload {
+            proposals: vec![esp],
+        }),
+        Payload::TsI(tsi),
+        Payload::TsR(tsr),
+    ];
+    let d = seal(&keys, &mut tx, hdr(2), &inner);
+    b.handle_datagram(now, l, r, &d);
+    let (h, inner) = open(&rx, &only_transmit(&mut b).payload);
+    assert_eq!(h.message_id, 2);
+    let Some(Payload::IdR(idr)) = inner.iter().find(|p| matches!(p, Payload::IdR(_))) else {
+        panic!("{inner:?}")
+    };
+    assert_eq!(idr.identity, Identity::Ipv4("10.0.0.2".parse().unwrap()));
+    let Some(Payload::Auth(auth_r)) = inner.iter().find(|p| matches!(p, Payload::Auth(_))) else {
+        panic!()
+    };
+    verify_psk_auth(
+        &keys,
+        Role::Responder,
+        PSK,
+        &resp1,
+        &me.ni,
+        &idr.body_bytes().unwrap(),
+        &auth_r.data,
+    )
+    .unwrap();
+    let Some(Payload::Sa(sa)) = inner.iter().find(|p| matches!(p, Payload::Sa(_))) else {
+        panic!()
+    };
+    let p = &sa.proposals[0];
+    assert!(
+        p.transforms_of(wire::TransformType::ESN).next().is_none(),
+        "no ESN transform echoed to an offer without one"
+    );
+    let spi_r_esp = p.spi_u32().unwrap();
+
+    // B reports the SAs, with keys that match the ones we derive.
+    let ev: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert!(matches!(ev[0], Event::IkeSaEstablished(_)));
+    let Event::ChildSaEstablished(c) = &ev[1] else {
+        panic!("{ev:?}")
+    };
+    assert!(!c.esn);
+    assert_eq!(c.spi_out, 0xc0ffee01);
+    assert_eq!(c.spi_in, spi_r_esp);
+    let child = keys
+        .child_sa_keys(Encr::AesGcm16_256, None, &me.ni, &nr.nonce)
+        .unwrap();
+    assert_eq!(c.key_in.expose(), child.outbound(Role::Initiator).expose());
+    assert_eq!(c.key_out.expose(), child.inbound(Role::Initiator).expose());
+}
+
+#[test]
+fn unknown_critical_payload_in_first_message() {
+    let mut b = Endpoint::new(EndpointConfig::default()).unwrap();
+    let mut m = Message::new(Header::new(
+        7,
+        0,
+        ExchangeType::IKE_SA_INIT,
+        Flags::INITIATOR,
+        0,
+    ));
+    m.payloads.push(Payload::Unknown {
+        payload_type: PayloadType(222),
+        critical: true,
+        data: vec![0; 4],
+    });
+    b.handle_datagram(
+        std::time::Instant::now(),
+        addr("198.51.100.2:4500"),
+        addr("192.0.2.1:4500"),
+        &m.encode().unwrap(),
+    );
+    let ans = Message::decode(&only_transmit(&mut b).payload).unwrap();
+    assert_eq!(
+        ans.notify(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD)
+            .map(|n| n.data.clone()),
+        Some(vec![222])
+    );
+    assert!(b.sas().is_empty());
+}
