@@ -21,13 +21,9 @@ pub struct KernelDetail {
 
 impl fmt::Display for KernelDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let os = std::io::Error::from_raw_os_error(self.errno);
-        write!(f, "errno {} ({})", self.errno, os.kind())?;
-        // io::ErrorKind is terse; add the C description too.
-        let desc = os.to_string();
-        if let Some(stripped) = desc.split(" (os error").next() {
-            write!(f, " \"{stripped}\"")?;
-        }
+        let os = std::io::Error::from_raw_os_error(self.errno).to_string();
+        let desc = os.split(" (os error").next().unwrap_or(&os);
+        write!(f, "errno {} ({desc})", self.errno)?;
         if let Some(msg) = &self.message {
             write!(f, ": kernel says \"{msg}\"")?;
         }
@@ -244,6 +240,7 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("ESP"), "{text}");
         assert!(text.contains("Requested type not found"), "{text}");
+        assert!(text.contains("errno 93 (Protocol not supported)"), "{text}");
     }
 
     #[test]

@@ -588,6 +588,13 @@ mod tests {
     }
 
     #[test]
+    fn config_debug_redacts_keys() {
+        let printed = format!("{:?}", gcm_sa());
+        assert!(printed.contains("<redacted 36 bytes>"), "{printed}");
+        assert!(!printed.contains("90, 90"), "{printed}");
+    }
+
+    #[test]
     fn mixed_families_are_refused() {
         let mut sa = gcm_sa();
         sa.dst = "2001:db8::1".parse().unwrap();
