@@ -2,3 +2,5 @@
 //! and refuse to run anywhere else.
 
 mod harness;
+mod healthcheck;
+mod xfrm;
