@@ -316,4 +316,93 @@ mod tests {
         junk.extend_from_slice(&[0xff, 0xff, 0x01, 0x00, 0x00]);
         let _ = decode_xfrm(XFRM_MSG_NEWSA, &junk);
     }
+
+    /// Random kernel "replies" of every decoded type: decoding and the
+    /// conversions into this crate's types return errors, never panic.
+    #[test]
+    fn random_replies_never_panic() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let types = [
+            XFRM_MSG_NEWSA,
+            XFRM_MSG_UPDSA,
+            XFRM_MSG_NEWPOLICY,
+            XFRM_MSG_EXPIRE,
+            XFRM_MSG_ACQUIRE,
+            XFRM_MSG_MAPPING,
+        ];
+        let (mut decoded, mut converted_ok) = (0, 0);
+        for round in 0..3000 {
+            let t = types[round % types.len()];
+            let len = (next() % 700) as usize;
+            let mut payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Make some NLA areas plausible so the attribute parsers run.
+            if round % 2 == 0 && len > 300 {
+                let start = match t {
+                    XFRM_MSG_NEWSA | XFRM_MSG_UPDSA => XFRM_USER_SA_INFO_LEN,
+                    XFRM_MSG_NEWPOLICY => XFRM_USER_POLICY_INFO_LEN,
+                    _ => XFRM_USER_ACQUIRE_LEN,
+                };
+                if start + 4 <= len {
+                    // One attribute spanning the rest of the message.
+                    let nla_len = (len - start) as u16;
+                    let kind = (next() % 34) as u16;
+                    payload[start..start + 2].copy_from_slice(&nla_len.to_ne_bytes());
+                    payload[start + 2..start + 4].copy_from_slice(&kind.to_ne_bytes());
+                }
+            }
+            // Plausible families and prefixes half of the time, so the
+            // conversions go deep: (offset of an address family, offset of
+            // a selector whose family is cleared, offset of prefix lengths).
+            let (family_at, unspec_sel_at, prefixes_at) = match t {
+                XFRM_MSG_NEWSA | XFRM_MSG_UPDSA | XFRM_MSG_EXPIRE => (212, Some(40), None),
+                XFRM_MSG_NEWPOLICY => (40, None, Some(42)),
+                XFRM_MSG_ACQUIRE => (136, Some(80), Some(138)),
+                _ => (20, None, None),
+            };
+            if round % 4 < 2 && len >= XFRM_USER_EXPIRE_LEN {
+                let f = if round % 4 == 0 {
+                    libc::AF_INET
+                } else {
+                    libc::AF_INET6
+                } as u16;
+                payload[family_at..family_at + 2].copy_from_slice(&f.to_ne_bytes());
+                if let Some(at) = unspec_sel_at {
+                    payload[at..at + 2].copy_from_slice(&[0, 0]);
+                }
+                if let Some(at) = prefixes_at {
+                    payload[at] %= 33;
+                    payload[at + 1] %= 33;
+                }
+            }
+            if let Ok(msg) = decode_xfrm(t, &payload) {
+                decoded += 1;
+                let converted = match &msg.0 {
+                    XfrmMessage::AddSa(m) | XfrmMessage::UpdateSa(m) => {
+                        crate::sa::SaInfo::from_nl(m).is_ok()
+                    }
+                    XfrmMessage::AddPolicy(m) => crate::policy::PolicyInfo::from_nl(m).is_ok(),
+                    other => crate::events::to_event(other).is_ok(),
+                };
+                if converted {
+                    converted_ok += 1;
+                }
+            }
+            // The framing layer too.
+            let _ = split_messages(&payload);
+            let _ = parse_error(&payload, NLM_F_ACK_TLVS);
+            let _ = parse_done(&payload, NLM_F_ACK_TLVS);
+        }
+        // The run must have reached the conversions, not only the
+        // length checks.
+        assert!(
+            decoded > 300 && converted_ok > 100,
+            "{decoded} decoded, {converted_ok} converted"
+        );
+    }
 }
