@@ -39,7 +39,26 @@ fuzz_target!(|data: &[u8]| {
         let _ = unpad_plaintext(rest);
     }
 
-    // Fragments: 4-byte records (number, total) with small contents.
+    // Splitting for SKF and reassembling gives the chain back.
+    if let Some((&size, rest)) = data.split_first() {
+        if let Ok(parts) = ike::wire::split_for_fragments(PayloadType::SA, rest, usize::from(size))
+        {
+            let mut r = Reassembler::new(ReassemblyLimits {
+                max_fragments: u16::MAX,
+                max_bytes: usize::MAX,
+            });
+            for p in parts.iter().rev() {
+                r.add(p.info, p.first_inner, p.content)
+                    .expect("own fragments are accepted");
+            }
+            assert_eq!(
+                r.finish().expect("complete"),
+                (PayloadType::SA, rest.to_vec())
+            );
+        }
+    }
+
+    // Fragments: 6-byte records (number, total) with small contents.
     let mut r = Reassembler::new(ReassemblyLimits {
         max_fragments: 8,
         max_bytes: 256,
