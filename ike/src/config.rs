@@ -111,6 +111,9 @@ pub struct Lifetimes {
     pub child_soft: Duration,
     /// Hard lifetime of Child SAs.
     pub child_hard: Duration,
+    /// Rekeys happen at a random time in `child_soft - fuzz ..= child_soft`
+    /// after creation, so two peers rarely rekey at once.
+    pub child_rekey_fuzz: Duration,
     /// Lifetime of the IKE SA.
     pub ike: Duration,
 }
@@ -121,6 +124,7 @@ impl Default for Lifetimes {
         Lifetimes {
             child_soft: Duration::from_secs(8 * 3600 - 9 * 60),
             child_hard: Duration::from_secs(8 * 3600),
+            child_rekey_fuzz: Duration::from_secs(9 * 60),
             ike: Duration::from_secs(8 * 3600),
         }
     }
@@ -225,6 +229,11 @@ pub struct EndpointConfig {
     /// (answer INVALID_KE_PAYLOAD even when the initiator's KE group is
     /// acceptable). When false an acceptable KE group is taken as is.
     pub strict_ke_group: bool,
+    /// Liveness check: an empty INFORMATIONAL request after this long
+    /// without hearing from the peer (Submariner's libreswan: 30 s). The
+    /// peer is declared dead (IkeSaClosed with Timeout) when the
+    /// retransmission schedule of that request runs out. `None`: never.
+    pub dpd_delay: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -236,6 +245,7 @@ impl Default for EndpointConfig {
             max_invalid_ke_retries: 3,
             max_cookie_retries: 3,
             strict_ke_group: false,
+            dpd_delay: Some(Duration::from_secs(30)),
         }
     }
 }

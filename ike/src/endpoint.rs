@@ -26,7 +26,7 @@ use crate::crypto::{CookieSecrets, CryptoError};
 use crate::event::{Event, FailureReason, SaId};
 use crate::exchange::ike_sa_init_responder::{handle_init_request, ResponderEnv};
 use crate::outbox::{Outbox, Transmit};
-use crate::sa::{Ctx, IkeSa, Phase};
+use crate::sa::{Ctx, IkeSa, Phase, Task};
 use crate::stats::{DropReason, Stats};
 use crate::wire::{ExchangeType, Header};
 
@@ -130,8 +130,8 @@ impl Endpoint {
                 "peer without address",
             )))?;
         let id = self.alloc_id();
-        let mut sa =
-            IkeSa::new_initiator(id, peer, remote, &*self.rng).map_err(InitiateError::Config)?;
+        let mut sa = IkeSa::new_initiator(id, peer, remote, now, &*self.rng)
+            .map_err(InitiateError::Config)?;
         if self.by_spi.contains_key(&sa.local_spi()) {
             return Err(InitiateError::Config(FailureReason::Internal(
                 "SPI collision",
@@ -163,6 +163,43 @@ impl Endpoint {
             s.close(&mut ctx);
         }
         self.reap(sa);
+    }
+
+    /// Rekeys a Child SA now (make-before-break), e.g. on the kernel's soft
+    /// EXPIRE: `spi` is either SPI of the pair (inbound or outbound).
+    /// Returns false if no active Child SA has that SPI.
+    pub fn rekey_child(&mut self, now: Instant, spi: u32) -> bool {
+        self.child_task(now, spi, Task::RekeyChild)
+    }
+
+    /// Deletes a Child SA (both directions), telling the peer. `spi` is
+    /// either SPI of the pair. Returns false if there is no such Child SA.
+    pub fn delete_child(&mut self, now: Instant, spi: u32) -> bool {
+        self.child_task(now, spi, Task::DeleteChild)
+    }
+
+    fn child_task(&mut self, now: Instant, spi: u32, task: fn(u32) -> Task) -> bool {
+        let found = self.sas.iter().find_map(|(id, s)| {
+            s.children
+                .iter()
+                .find(|c| c.spi_in == spi || c.spi_out == spi)
+                .map(|c| (*id, c.spi_in))
+        });
+        let Some((id, spi_in)) = found else {
+            return false;
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            let mut ctx = Ctx {
+                now,
+                rng: &*self.rng,
+                config: &self.config,
+                out: &mut self.out,
+            };
+            sa.queue(task(spi_in));
+            sa.start_next_task(&mut ctx);
+        }
+        self.reap(id);
+        true
     }
 
     /// Processes one received IKE message (without the non-ESP marker)
@@ -263,7 +300,10 @@ impl Endpoint {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::next_timeout).min()
+        self.sas
+            .values()
+            .filter_map(|s| s.next_timeout(&self.config))
+            .min()
     }
 
     /// Runs every timer due at `now` (retransmissions, give-ups, half-open
@@ -272,7 +312,7 @@ impl Endpoint {
         let due: Vec<SaId> = self
             .sas
             .iter()
-            .filter(|(_, s)| s.next_timeout().is_some_and(|t| t <= now))
+            .filter(|(_, s)| s.next_timeout(&self.config).is_some_and(|t| t <= now))
             .map(|(id, _)| *id)
             .collect();
         for id in due {

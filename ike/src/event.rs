@@ -16,7 +16,8 @@ use crate::wire::{NotifyType, TsRange};
 pub struct SaId(pub u64);
 
 /// Identifier of one Child SA, unique within the endpoint and never zero:
-/// usable as the kernel `reqid` of its SA pair and policies.
+/// usable as the kernel `reqid` of its SA pairs and policies. It survives
+/// rekeying (the new SA pair carries the same identifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChildId(pub u32);
 
@@ -150,6 +151,11 @@ pub struct ChildSaInfo {
     pub tunnel_mode: bool,
     /// Lifetimes from the peer configuration.
     pub lifetimes: Lifetimes,
+    /// Set when this SA pair replaces (rekeys) another: the inbound SPI of
+    /// the old pair, which stays installed until its [`Event::ChildSaDeleted`].
+    /// A rekeyed Child SA keeps its [`ChildId`], so kernel policies keyed by
+    /// reqid stay; SPIs tell the SA pairs apart.
+    pub rekey_of: Option<u32>,
 }
 
 impl ChildSaInfo {

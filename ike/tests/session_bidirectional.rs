@@ -31,7 +31,10 @@ fn crossing_initiations_both_come_up() {
     }
     let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
     for x in &ca {
-        let y = cb.iter().find(|y| y.spi_in == x.spi_out).expect("peer half");
+        let y = cb
+            .iter()
+            .find(|y| y.spi_in == x.spi_out)
+            .expect("peer half");
         assert_mirrored(x, y);
     }
     assert_eq!(net.a.sas().len(), 2);

@@ -9,15 +9,17 @@
 //! IKE_AUTH (window size 1, like libreswan). A responder narrows the
 //! offered selectors into one of its configured pairs and tolerates any
 //! number of Child SAs for the same selectors. A REKEY_SA request is
-//! answered like a new Child SA (make-before-break: the peer deletes the
-//! old one afterwards with an INFORMATIONAL Delete).
+//! answered like a new Child SA that keeps the old one's [`ChildId`](crate::ChildId)
+//! (make-before-break: the peer deletes the old one afterwards with an
+//! INFORMATIONAL Delete); rekey bookkeeping and collisions are in
+//! `rekey_child.rs`.
 
-use crate::child::{match_pair, ChildRequest, NewChild};
+use crate::child::{lowest_nonce, match_pair, ChildRequest, NewChild};
 use crate::crypto::{random_nonce, DhGroup, DhPrivateKey, Role, SecretBytes};
 use crate::event::{ChildSaInfo, Event, FailureReason, RejectedBy};
 use crate::exchange::errors::{first_error, reason_for};
 use crate::proposal::{check_esp_answer, esp_answer, esp_offer, select_esp};
-use crate::sa::{Ctx, IkeSa, PendingKind, Phase};
+use crate::sa::{Ctx, IkeSa, PendingKind};
 use crate::ts_narrow::is_subset;
 use crate::wire::{
     ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
@@ -35,6 +37,8 @@ struct Found<'a> {
     ts_r: Option<&'a TsPayload>,
     nonce: Option<&'a NoncePayload>,
     ke: Option<&'a KePayload>,
+    /// SPI named by a REKEY_SA notify (the peer's inbound SPI).
+    rekey: Option<u32>,
 }
 
 fn find(payloads: &[Payload]) -> Found<'_> {
@@ -44,6 +48,7 @@ fn find(payloads: &[Payload]) -> Found<'_> {
         ts_r: None,
         nonce: None,
         ke: None,
+        rekey: None,
     };
     for p in payloads {
         match p {
@@ -52,6 +57,9 @@ fn find(payloads: &[Payload]) -> Found<'_> {
             Payload::TsR(x) => f.ts_r = f.ts_r.or(Some(x)),
             Payload::Nonce(x) => f.nonce = f.nonce.or(Some(x)),
             Payload::Ke(x) => f.ke = f.ke.or(Some(x)),
+            Payload::Notify(n) if n.notify_type == NotifyType::REKEY_SA => {
+                f.rekey = f.rekey.or(n.spi_u32())
+            }
             _ => {}
         }
     }
@@ -63,19 +71,19 @@ fn refuse(t: NotifyType, reason: Option<FailureReason>, pair: Option<usize>) -> 
 }
 
 impl IkeSa {
-    /// Initiator of the IKE SA: asks for the next queued pair, if idle.
-    pub(crate) fn start_next_child(&mut self, ctx: &mut Ctx<'_>) {
-        if self.phase != Phase::Established || self.window.pending.is_some() {
-            return;
-        }
+    /// Sends a CREATE_CHILD_SA request for pair `index` with selectors
+    /// `ts_i` (ours) and `ts_r`; `rekey_of` names the inbound SPI of the
+    /// Child SA being rekeyed (adds the REKEY_SA notify).
+    pub(crate) fn send_create_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        index: usize,
+        ts_i: Vec<TsRange>,
+        ts_r: Vec<TsRange>,
+        rekey_of: Option<u32>,
+    ) -> bool {
         let Some(peer) = self.peer.clone() else {
-            return;
-        };
-        let Some(index) = self.child_queue.pop_front() else {
-            return;
-        };
-        let Some(pair) = peer.children.get(index) else {
-            return;
+            return false;
         };
         let pfs = peer
             .esp_proposals
@@ -85,7 +93,7 @@ impl IkeSa {
         let (Some(spi_in), Ok(nonce)) = (ctx.out.alloc_esp_spi(ctx.rng), random_nonce(ctx.rng))
         else {
             self.child_failed(ctx, Some(index), FailureReason::Internal("no SPI or nonce"));
-            return;
+            return false;
         };
         let dh = match pfs.map(|g| DhPrivateKey::generate(g, ctx.rng)) {
             None => None,
@@ -93,36 +101,40 @@ impl IkeSa {
             Some(Err(_)) => {
                 ctx.out.free_esp_spi(spi_in);
                 self.child_failed(ctx, Some(index), FailureReason::Internal("rng"));
-                return;
+                return false;
             }
         };
         let offer = esp_offer(&peer.esp_proposals, spi_in, pfs.is_some());
-        let mut payloads = vec![
-            Payload::Sa(offer.clone()),
-            Payload::Nonce(NoncePayload {
-                nonce: nonce.clone(),
-            }),
-        ];
+        let mut payloads = Vec::new();
+        if let Some(old) = rekey_of {
+            payloads.push(Payload::Notify(NotifyPayload::with_spi(
+                NotifyType::REKEY_SA,
+                crate::wire::ProtocolId::ESP,
+                old,
+                Vec::new(),
+            )));
+        }
+        payloads.push(Payload::Sa(offer.clone()));
+        payloads.push(Payload::Nonce(NoncePayload {
+            nonce: nonce.clone(),
+        }));
         if let Some(k) = &dh {
             payloads.push(Payload::Ke(KePayload {
                 group: crate::wire::DhGroup(k.group().transform_id()),
                 data: k.public_value().to_vec(),
             }));
         }
-        payloads.push(Payload::TsI(TsPayload::from_ranges(
-            pair.local.iter().copied(),
-        )));
-        payloads.push(Payload::TsR(TsPayload::from_ranges(
-            pair.remote.iter().copied(),
-        )));
+        payloads.push(Payload::TsI(TsPayload::from_ranges(ts_i.iter().copied())));
+        payloads.push(Payload::TsR(TsPayload::from_ranges(ts_r.iter().copied())));
         let req = ChildRequest {
             pair_index: index,
             spi_in,
             offer,
-            ts_i: pair.local.clone(),
-            ts_r: pair.remote.clone(),
+            ts_i,
+            ts_r,
             nonce: Some(nonce),
             dh,
+            rekey_of,
         };
         self.send_request(
             ctx,
@@ -130,9 +142,10 @@ impl IkeSa {
             &payloads,
             PendingKind::CreateChild(Box::new(req)),
         );
+        true
     }
 
-    fn child_failed(
+    pub(crate) fn child_failed(
         &mut self,
         ctx: &mut Ctx<'_>,
         pair_index: Option<usize>,
@@ -158,6 +171,9 @@ impl IkeSa {
             (Some(ni), Some(nr)) => self.finish_child(ctx, req, payloads, &ni, &nr),
             _ => {
                 ctx.out.free_esp_spi(req.spi_in);
+                if let Some(old) = req.rekey_of {
+                    self.rekey_failed(ctx, old);
+                }
                 let reason = first_error(payloads)
                     .map(|n| reason_for(n.notify_type))
                     .unwrap_or(FailureReason::InvalidResponse(
@@ -166,7 +182,7 @@ impl IkeSa {
                 self.child_failed(ctx, Some(req.pair_index), reason);
             }
         }
-        self.start_next_child(ctx);
+        self.start_next_task(ctx);
     }
 
     /// Initiator of the exchange: checks the answer for Child SA `req`
@@ -180,10 +196,20 @@ impl IkeSa {
         nr: &[u8],
     ) {
         let index = req.pair_index;
+        let rekey_of = req.rekey_of;
         match self.check_child_answer(ctx, req, payloads, ni, nr) {
-            Ok(info) => ctx.out.event(Event::ChildSaEstablished(Box::new(info))),
+            Ok(info) => {
+                let new_spi = info.spi_in;
+                ctx.out.event(Event::ChildSaEstablished(Box::new(info)));
+                if let Some(old) = rekey_of {
+                    self.after_own_rekey(old, new_spi, lowest_nonce(ni, nr));
+                }
+            }
             Err((spi, reason)) => {
                 ctx.out.free_esp_spi(spi);
+                if let Some(old) = rekey_of {
+                    self.rekey_failed(ctx, old);
+                }
                 self.child_failed(ctx, Some(index), reason);
             }
         }
@@ -228,8 +254,12 @@ impl IkeSa {
             .keys
             .child_sa_keys(choice.encr, g_ir.as_ref(), ni, nr)
             .map_err(|_| (spi, FailureReason::Internal("KEYMAT")))?;
-        let id = ctx.out.alloc_child_id();
+        let id = match req.rekey_of.and_then(|old| self.child_by_spi_in(old)) {
+            Some(old) => old.id,
+            None => ctx.out.alloc_child_id(),
+        };
         self.add_child(
+            ctx,
             id,
             NewChild {
                 pair_index: req.pair_index,
@@ -240,6 +270,7 @@ impl IkeSa {
                 ts_local: ts_i,
                 ts_remote: ts_r,
                 pfs,
+                rekey_of: req.rekey_of,
             },
         )
         .ok_or(bad("no peer"))
@@ -321,6 +352,14 @@ impl IkeSa {
         };
         let offered_i: Vec<TsRange> = ts_i.ranges().copied().collect();
         let offered_r: Vec<TsRange> = ts_r.ranges().copied().collect();
+        // REKEY_SA names the peer's inbound SPI, i.e. our outbound one.
+        let rekeyed = match f.rekey {
+            None => None,
+            Some(spi) => match self.children.iter().find(|c| c.spi_out == spi) {
+                Some(c) => Some((c.id, c.spi_in)),
+                None => return Err(refuse(NotifyType::CHILD_SA_NOT_FOUND, None, None)),
+            },
+        };
         let Some(choice) = select_esp(&peer.esp_proposals, sa, create_child) else {
             let r = FailureReason::NoProposalChosen(RejectedBy::Us);
             return Err(refuse(NotifyType::NO_PROPOSAL_CHOSEN, Some(r), None));
@@ -382,17 +421,22 @@ impl IkeSa {
         };
         let mut extra = vec![Payload::Sa(esp_answer(&choice, spi_in))];
         if create_child {
-            extra.push(Payload::Nonce(NoncePayload { nonce: nr }));
+            extra.push(Payload::Nonce(NoncePayload { nonce: nr.clone() }));
         }
         if let Some(ke) = ke_out {
             extra.push(Payload::Ke(ke));
         }
         extra.push(Payload::TsI(TsPayload::from_ranges(nar_i.iter().copied())));
         extra.push(Payload::TsR(TsPayload::from_ranges(nar_r.iter().copied())));
-        let id = ctx.out.alloc_child_id();
+        let id = match rekeyed {
+            Some((id, _)) => id,
+            None => ctx.out.alloc_child_id(),
+        };
         let pfs: Option<DhGroup> = choice.dh;
+        let lowest = lowest_nonce(&ni, &nr);
         let info = self
             .add_child(
+                ctx,
                 id,
                 NewChild {
                     pair_index,
@@ -403,9 +447,13 @@ impl IkeSa {
                     ts_local: nar_r,
                     ts_remote: nar_i,
                     pfs,
+                    rekey_of: rekeyed.map(|(_, spi)| spi),
                 },
             )
             .ok_or(internal("no peer"))?;
+        if let Some((_, old)) = rekeyed {
+            self.after_peer_rekey(old, info.spi_in, lowest);
+        }
         Ok((extra, info))
     }
 }

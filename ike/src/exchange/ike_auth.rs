@@ -80,6 +80,7 @@ impl IkeSa {
                 ts_r: pair.remote.clone(),
                 nonce: None,
                 dh: None,
+                rekey_of: None,
             }));
         }
         self.phase = Phase::AuthSent;
@@ -262,6 +263,6 @@ impl IkeSa {
             let (ni, nr) = (self.ni.clone(), self.nr.clone());
             self.finish_child(ctx, *req, payloads, &ni, &nr);
         }
-        self.start_next_child(ctx);
+        self.start_next_task(ctx);
     }
 }

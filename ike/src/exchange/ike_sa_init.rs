@@ -14,7 +14,7 @@ use crate::exchange::errors::reason_for;
 use crate::proposal::{check_ike_answer, ike_offer};
 use crate::retransmit::Retransmit;
 use crate::sa::{
-    nat_notifies, Ctx, IkeSa, NatDetection, Pending, PendingKind, Phase, SkState, Window,
+    nat_notifies, Ctx, IkeSa, NatDetection, Pending, PendingKind, Phase, SkState, Task, Window,
 };
 use crate::wire::{
     ExchangeType, KePayload, Message, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
@@ -38,6 +38,7 @@ impl IkeSa {
         id: SaId,
         peer: PeerConfig,
         remote: std::net::SocketAddr,
+        now: std::time::Instant,
         rng: &dyn SecureRandom,
     ) -> Result<IkeSa, FailureReason> {
         let group = peer
@@ -49,9 +50,8 @@ impl IkeSa {
         let spi_i = random_ike_spi(rng).map_err(|_| FailureReason::Internal("rng"))?;
         let ni = random_nonce(rng).map_err(|_| FailureReason::Internal("rng"))?;
         let dh = DhPrivateKey::generate(group, rng).map_err(|_| FailureReason::Internal("rng"))?;
-        let mut child_queue: std::collections::VecDeque<usize> = (0..peer.children.len()).collect();
-        // The first pair goes into IKE_AUTH.
-        child_queue.pop_front();
+        // The first pair goes into IKE_AUTH, the others follow.
+        let tasks = (1..peer.children.len()).map(Task::CreateChild).collect();
         Ok(IkeSa {
             id,
             initiator: true,
@@ -69,7 +69,8 @@ impl IkeSa {
             nat: NatDetection::default(),
             window: Window::default(),
             children: Vec::new(),
-            child_queue,
+            tasks,
+            last_heard: now,
             init: Some(InitiatorInit {
                 dh: Some(dh),
                 offer: ike_offer(&peer.ike_proposals),

@@ -259,7 +259,8 @@ pub(crate) fn handle_init_request(
             last_response: Some((0, bytes)),
         },
         children: Vec::new(),
-        child_queue: Default::default(),
+        tasks: Default::default(),
+        last_heard: ctx.now,
         init: None,
         half_open_until: Some(ctx.now + ctx.config.half_open_timeout),
     })

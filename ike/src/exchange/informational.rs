@@ -78,7 +78,7 @@ impl IkeSa {
                 if let Some(p) = self.window.pending.take() {
                     p.kind.release(ctx.out);
                 }
-                self.child_queue.clear();
+                self.tasks.clear();
                 let e = Event::IkeSaClosed {
                     sa: self.id,
                     peer: self.peer_name(),

@@ -7,6 +7,7 @@
 //!   and creation of a responder SA.
 //! * `ike_auth`: PSK AUTH both ways and the first Child SA.
 //! * `create_child`: further Child SAs, both roles.
+//! * `rekey_child`: Child SA rekey bookkeeping, collisions, old SA deletion.
 //! * `informational`: Delete, liveness and error notifications.
 //! * `errors`: mapping of error notifies to typed failure reasons.
 
@@ -16,3 +17,4 @@ pub(crate) mod ike_auth;
 pub(crate) mod ike_sa_init;
 pub(crate) mod ike_sa_init_responder;
 pub(crate) mod informational;
+pub(crate) mod rekey_child;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::event::{CloseReason, Event, FailureReason};
 use crate::retransmit::{Retransmit, RetransmitAction};
 use crate::sa::window::RequestCheck;
-use crate::sa::{Ctx, IkeSa, Pending, PendingKind, Phase};
+use crate::sa::{Ctx, IkeSa, Pending, PendingKind, Phase, Task};
 use crate::stats::DropReason;
 use crate::wire::{ExchangeType, Header, Message, NotifyPayload, NotifyType, Payload, WireError};
 
@@ -115,6 +115,7 @@ impl IkeSa {
         // Authenticated: follow the peer's address (NAT mapping, port float).
         self.local = local;
         self.remote = remote;
+        self.last_heard = ctx.now;
         let payloads = match opened.payloads {
             Ok(p) => p,
             Err(e) => {
@@ -205,7 +206,8 @@ impl IkeSa {
                 self.handle_create_child_response(ctx, *req, &payloads)
             }
             PendingKind::DeleteIke => self.die(ctx, None),
-            PendingKind::Informational => self.start_next_child(ctx),
+            PendingKind::Informational => self.start_next_task(ctx),
+            PendingKind::DeleteChild(spi) => self.handle_delete_child_response(ctx, spi),
         }
     }
 
@@ -231,6 +233,13 @@ impl IkeSa {
         if self.half_open_until.is_some_and(|t| ctx.now >= t) && self.phase == Phase::HalfOpen {
             self.die(ctx, None);
             return;
+        }
+        if self.phase == Phase::Established {
+            self.queue_due_rekeys(ctx);
+            if self.dpd_at(ctx.config).is_some_and(|t| t <= ctx.now) {
+                self.queue(Task::Dpd);
+            }
+            self.start_next_task(ctx);
         }
         let Some(p) = self.window.pending.as_mut() else {
             return;

@@ -8,6 +8,7 @@
 mod dispatch;
 mod nat;
 mod sk;
+mod task;
 mod window;
 
 use std::collections::VecDeque;
@@ -25,6 +26,7 @@ use crate::wire::{ExchangeType, Flags, Header};
 
 pub(crate) use nat::{nat_notifies, NatDetection};
 pub(crate) use sk::SkState;
+pub(crate) use task::Task;
 pub(crate) use window::{Pending, PendingKind, Window};
 
 /// Everything a handler may touch besides the SA itself.
@@ -76,8 +78,10 @@ pub(crate) struct IkeSa {
     pub nat: NatDetection,
     pub window: Window,
     pub children: Vec<ChildSa>,
-    /// Pair indices still to be created with CREATE_CHILD_SA.
-    pub child_queue: VecDeque<usize>,
+    /// Exchanges waiting for the request window (one request at a time).
+    pub tasks: VecDeque<Task>,
+    /// When the peer last sent us an authenticated message (DPD).
+    pub last_heard: Instant,
     /// Initiator state until IKE_SA_INIT completes.
     pub init: Option<InitiatorInit>,
     /// Responder: when a half-open SA is dropped.
@@ -158,11 +162,27 @@ impl IkeSa {
     }
 
     /// The earliest instant at which a timer of this SA fires.
-    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+    pub(crate) fn next_timeout(&self, config: &EndpointConfig) -> Option<Instant> {
         let retx = self.window.pending.as_ref().map(|p| p.retx.deadline());
-        match (retx, self.half_open_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let rekey = if self.phase == Phase::Established {
+            self.children.iter().filter_map(|c| c.rekey_at).min()
+        } else {
+            None
+        };
+        [retx, self.half_open_until, rekey, self.dpd_at(config)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the next liveness check is due (idle established SA only).
+    pub(crate) fn dpd_at(&self, config: &EndpointConfig) -> Option<Instant> {
+        let idle = self.phase == Phase::Established
+            && self.window.pending.is_none()
+            && self.tasks.is_empty();
+        config
+            .dpd_delay
+            .filter(|_| idle)
+            .map(|d| self.last_heard + d)
     }
 }

@@ -18,6 +18,8 @@ pub(crate) enum PendingKind {
     CreateChild(Box<ChildRequest>),
     /// INFORMATIONAL deleting the IKE SA.
     DeleteIke,
+    /// INFORMATIONAL deleting the Child SA with this inbound SPI.
+    DeleteChild(u32),
     /// Any other INFORMATIONAL (liveness check, notification).
     Informational,
 }

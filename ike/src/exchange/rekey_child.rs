@@ -1,0 +1,124 @@
+//! Child SA rekeying (RFC 7296 1.3.3, 2.8, 2.8.1), make-before-break.
+//!
+//! The rekey initiator sends CREATE_CHILD_SA with `N(REKEY_SA)` naming its
+//! inbound SPI of the old SA (see `create_child.rs`). Both ends report the
+//! new SA pair (same [`ChildId`](crate::ChildId), `rekey_of` set) before
+//! anything is removed; the rekey initiator then deletes the old pair with
+//! an INFORMATIONAL Delete and reports it deleted when the peer confirmed
+//! (by then the peer has switched to the new pair).
+//!
+//! Collisions (both ends rekey the same SA at once): of the two new SAs,
+//! the one whose exchange holds the lowest of the four nonces is redundant
+//! and is deleted by the side that initiated that exchange. Each side
+//! checks as soon as it knows both exchanges, whichever order they
+//! completed in; deleting the old SA is done by both and is idempotent.
+
+use std::time::Duration;
+
+use crate::child::{ChildState, RekeyRecord};
+use crate::event::Event;
+use crate::sa::{Ctx, IkeSa, Task};
+
+/// Retry delay after a failed rekey.
+const REKEY_RETRY: Duration = Duration::from_secs(30);
+
+impl IkeSa {
+    /// Our rekey of `old` created the SA with inbound SPI `new_spi`.
+    pub(crate) fn after_own_rekey(&mut self, old: u32, new_spi: u32, lowest_nonce: Vec<u8>) {
+        let Some(c) = self.child_by_spi_in_mut(old) else {
+            return;
+        };
+        c.state = ChildState::Replaced;
+        c.rekey_at = None;
+        let ours = RekeyRecord {
+            lowest_nonce,
+            new_spi_in: new_spi,
+        };
+        let redundant = c
+            .peer_rekey
+            .as_ref()
+            .is_some_and(|theirs| ours.lowest_nonce < theirs.lowest_nonce);
+        c.our_rekey = Some(ours);
+        if redundant {
+            self.tasks.push_front(Task::DeleteChild(new_spi));
+            if let Some(n) = self.child_by_spi_in_mut(new_spi) {
+                n.state = ChildState::Replaced;
+                n.rekey_at = None;
+            }
+        }
+        self.queue(Task::DeleteChild(old));
+    }
+
+    /// We answered the peer's rekey of `old` with the SA whose inbound SPI
+    /// is `new_spi`.
+    pub(crate) fn after_peer_rekey(&mut self, old: u32, new_spi: u32, lowest_nonce: Vec<u8>) {
+        let Some(c) = self.child_by_spi_in_mut(old) else {
+            return;
+        };
+        let theirs = RekeyRecord {
+            lowest_nonce,
+            new_spi_in: new_spi,
+        };
+        let ours_redundant = c
+            .our_rekey
+            .as_ref()
+            .filter(|ours| ours.lowest_nonce < theirs.lowest_nonce)
+            .map(|ours| ours.new_spi_in);
+        if c.state == ChildState::Active {
+            // No collision: the peer deletes the old SA.
+            c.state = ChildState::Replaced;
+        }
+        c.rekey_at = None;
+        c.peer_rekey = Some(theirs);
+        if let Some(spi) = ours_redundant {
+            // Late collision: our completed rekey lost.
+            if let Some(n) = self.child_by_spi_in_mut(spi) {
+                n.state = ChildState::Replaced;
+                n.rekey_at = None;
+            }
+            self.tasks.push_front(Task::DeleteChild(spi));
+        }
+    }
+
+    /// Our rekey of `old` failed: keep using it, try again later.
+    pub(crate) fn rekey_failed(&mut self, ctx: &mut Ctx<'_>, old: u32) {
+        let now = ctx.now;
+        if let Some(c) = self.child_by_spi_in_mut(old) {
+            if c.state == ChildState::Rekeying {
+                c.state = ChildState::Active;
+                c.rekey_at = Some(now + REKEY_RETRY);
+            }
+        }
+    }
+
+    /// The peer confirmed the deletion of our Child SA `spi`.
+    pub(crate) fn handle_delete_child_response(&mut self, ctx: &mut Ctx<'_>, spi: u32) {
+        if let Some(pos) = self.children.iter().position(|c| c.spi_in == spi) {
+            let c = self.children.remove(pos);
+            ctx.out.free_esp_spi(c.spi_in);
+            ctx.out.event(Event::ChildSaDeleted {
+                sa: self.id,
+                child: c.id,
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+            });
+        }
+        self.start_next_task(ctx);
+    }
+
+    /// Rekeys Child SAs whose time has come.
+    pub(crate) fn queue_due_rekeys(&mut self, ctx: &Ctx<'_>) {
+        let due: Vec<u32> = self
+            .children
+            .iter_mut()
+            .filter(|c| c.state == ChildState::Active && c.rekey_at.is_some_and(|t| t <= ctx.now))
+            .map(|c| {
+                c.rekey_at = None;
+                c.spi_in
+            })
+            .collect();
+        for spi in due {
+            self.queue(Task::RekeyChild(spi));
+        }
+    }
+}
