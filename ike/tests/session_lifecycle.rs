@@ -1,0 +1,367 @@
+//! The SA lifecycle (issue 4) through the public API with a fake clock:
+//! Child SA rekeying without a traffic gap, rekey collisions, deletes,
+//! dead peer detection.
+
+#[path = "session_util.rs"]
+mod util;
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use ike::{CloseReason, EndpointConfig, Event, Lifetimes, Transmit};
+use util::{assert_mirrored, peers, Net};
+
+/// SPIs a kernel would have installed, per side, following the events.
+#[derive(Default, Debug)]
+struct Kernel {
+    inbound: HashSet<u32>,
+    outbound: HashSet<u32>,
+}
+
+impl Kernel {
+    fn apply(&mut self, e: &Event) {
+        match e {
+            Event::ChildSaEstablished(c) => {
+                assert!(self.inbound.insert(c.spi_in));
+                assert!(self.outbound.insert(c.spi_out));
+            }
+            Event::ChildSaDeleted {
+                spi_in, spi_out, ..
+            } => {
+                assert!(self.inbound.remove(spi_in));
+                assert!(self.outbound.remove(spi_out));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A network where the test decides which queued datagram moves next.
+struct Stepper {
+    net: Net,
+    ab: VecDeque<Transmit>,
+    ba: VecDeque<Transmit>,
+    ka: Kernel,
+    kb: Kernel,
+    /// Check after every step that traffic can flow both ways.
+    check_gapless: bool,
+}
+
+impl Stepper {
+    fn new(net: Net) -> Self {
+        Stepper {
+            net,
+            ab: VecDeque::new(),
+            ba: VecDeque::new(),
+            ka: Kernel::default(),
+            kb: Kernel::default(),
+            check_gapless: false,
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(t) = self.net.a.poll_transmit() {
+            self.ab.push_back(t);
+        }
+        while let Some(t) = self.net.b.poll_transmit() {
+            self.ba.push_back(t);
+        }
+        while let Some(e) = self.net.a.poll_event() {
+            self.ka.apply(&e);
+            self.net.ev_a.push(e);
+        }
+        while let Some(e) = self.net.b.poll_event() {
+            self.kb.apply(&e);
+            self.net.ev_b.push(e);
+        }
+        if self.check_gapless {
+            assert!(
+                self.ka.outbound.intersection(&self.kb.inbound).count() >= 1,
+                "no A->B SA pair at {:?}",
+                self.net.elapsed()
+            );
+            assert!(
+                self.kb.outbound.intersection(&self.ka.inbound).count() >= 1,
+                "no B->A SA pair at {:?}",
+                self.net.elapsed()
+            );
+        }
+    }
+
+    /// Delivers one datagram; `pick_b` chooses the B->A queue when both
+    /// have something.
+    fn step(&mut self, pick_b: bool) -> bool {
+        self.drain();
+        let from_b = match (self.ab.is_empty(), self.ba.is_empty()) {
+            (true, true) => return false,
+            (true, false) => true,
+            (false, true) => false,
+            (false, false) => pick_b,
+        };
+        let now = self.net.now;
+        if from_b {
+            let t = self.ba.pop_front().unwrap();
+            self.net
+                .a
+                .handle_datagram(now, t.remote, t.local, &t.payload);
+        } else {
+            let t = self.ab.pop_front().unwrap();
+            self.net
+                .b
+                .handle_datagram(now, t.remote, t.local, &t.payload);
+        }
+        self.drain();
+        true
+    }
+
+    /// Delivers everything (alternating), then fires the next timer.
+    fn run_until(&mut self, limit: Duration, mut pick: impl FnMut() -> bool) {
+        loop {
+            while self.step(pick()) {}
+            let next = [self.net.a.poll_timeout(), self.net.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { return };
+            if t > self.net.t0 + limit {
+                return;
+            }
+            self.net.now = t;
+            self.net.a.handle_timeout(t);
+            self.net.b.handle_timeout(t);
+        }
+    }
+
+    fn installed_pairs(&self) -> usize {
+        self.ka.outbound.intersection(&self.kb.inbound).count()
+    }
+}
+
+fn lifetimes(soft_secs: u64) -> Lifetimes {
+    Lifetimes {
+        child_soft: Duration::from_secs(soft_secs),
+        child_hard: Duration::from_secs(soft_secs * 2),
+        child_rekey_fuzz: Duration::ZERO,
+        ike: Duration::from_secs(8 * 3600),
+    }
+}
+
+fn established(a_soft: u64, b_soft: u64) -> Stepper {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(1);
+    a.lifetimes = lifetimes(a_soft);
+    b.lifetimes = lifetimes(b_soft);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    let mut s = Stepper::new(net);
+    while s.step(false) {}
+    assert_eq!(s.installed_pairs(), 1);
+    assert_eq!(s.kb.outbound.intersection(&s.ka.inbound).count(), 1);
+    s
+}
+
+#[test]
+fn child_sa_rekeyed_100_times_without_a_gap() {
+    let mut s = established(10, 1_000_000);
+    s.check_gapless = true;
+    let first_id = Net::children(&s.net.ev_a)[0].child;
+    s.run_until(Duration::from_secs(100 * 10 + 5), || false);
+    let rekeys_a: Vec<_> = Net::children(&s.net.ev_a)
+        .into_iter()
+        .filter(|c| c.rekey_of.is_some())
+        .collect();
+    assert_eq!(rekeys_a.len(), 100);
+    assert!(rekeys_a
+        .iter()
+        .all(|c| c.child == first_id && c.initiated_locally));
+    let rekeys_b = Net::children(&s.net.ev_b)
+        .into_iter()
+        .filter(|c| c.rekey_of.is_some())
+        .count();
+    assert_eq!(rekeys_b, 100);
+    // The old pairs are all gone again, the newest pair is mirrored.
+    assert_eq!(s.ka.inbound.len(), 1);
+    assert_eq!(s.kb.inbound.len(), 1);
+    let (la, lb) = (
+        *Net::children(&s.net.ev_a).last().unwrap(),
+        *Net::children(&s.net.ev_b).last().unwrap(),
+    );
+    assert_mirrored(la, lb);
+    assert_eq!(
+        Net::count(&s.net.ev_a, |e| matches!(e, Event::ChildSaDeleted { .. })),
+        100
+    );
+    // Every rekey happened 10 s after the previous one.
+    assert!(s.net.a.sas()[0].established);
+}
+
+/// xorshift, so interleavings are reproducible.
+fn rng(seed: u64) -> impl FnMut() -> bool {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x & 1 == 1
+    }
+}
+
+#[test]
+fn simultaneous_rekey_converges_to_exactly_one_new_child_sa() {
+    for seed in 0..64 {
+        let mut s = established(1_000_000, 1_000_000);
+        s.check_gapless = true;
+        let old_a = Net::children(&s.net.ev_a)[0].clone();
+        let now = s.net.now;
+        assert!(s.net.a.rekey_child(now, old_a.spi_in));
+        assert!(s.net.b.rekey_child(now, old_a.spi_out));
+        s.run_until(Duration::from_secs(5), rng(seed));
+        assert_eq!(s.ka.inbound.len(), 1, "seed {seed}: {:?}", s.ka);
+        assert_eq!(s.kb.inbound.len(), 1, "seed {seed}: {:?}", s.kb);
+        assert_eq!(s.installed_pairs(), 1);
+        assert!(!s.ka.inbound.contains(&old_a.spi_in), "seed {seed}");
+        let spi_in = *s.ka.inbound.iter().next().unwrap();
+        let a = Net::children(&s.net.ev_a)
+            .into_iter()
+            .find(|c| c.spi_in == spi_in)
+            .unwrap()
+            .clone();
+        let b = Net::children(&s.net.ev_b)
+            .into_iter()
+            .find(|c| c.spi_out == spi_in)
+            .unwrap()
+            .clone();
+        assert_mirrored(&a, &b);
+        assert_eq!(a.rekey_of, Some(old_a.spi_in));
+        // Both exchanges completed (a real collision), and each side saw
+        // the old pair and the redundant new pair go.
+        for evs in [&s.net.ev_a, &s.net.ev_b] {
+            let rekeyed = Net::children(evs)
+                .iter()
+                .filter(|c| c.rekey_of.is_some())
+                .count();
+            assert_eq!(rekeyed, 2, "seed {seed}");
+            let deleted = Net::count(evs, |e| matches!(e, Event::ChildSaDeleted { .. }));
+            assert_eq!(deleted, 2, "seed {seed}");
+        }
+        assert!(!s
+            .net
+            .ev_a
+            .iter()
+            .chain(&s.net.ev_b)
+            .any(|e| matches!(e, Event::ChildSaFailed { .. } | Event::IkeSaClosed { .. })));
+    }
+}
+
+#[test]
+fn responder_side_rekey_via_kernel_expire() {
+    let mut s = established(1_000_000, 1_000_000);
+    s.check_gapless = true;
+    let old_b = Net::children(&s.net.ev_b)[0].clone();
+    let now = s.net.now;
+    // The kernel reports the outbound SA of B as soft-expired.
+    assert!(s.net.b.rekey_child(now, old_b.spi_out));
+    assert!(!s.net.b.rekey_child(now, 0xdead));
+    s.run_until(Duration::from_secs(5), || true);
+    let new_b = (*Net::children(&s.net.ev_b).last().unwrap()).clone();
+    assert_eq!(new_b.rekey_of, Some(old_b.spi_in));
+    assert_eq!(new_b.child, old_b.child, "the ChildId survives the rekey");
+    assert!(new_b.initiated_locally);
+    assert_eq!(s.ka.inbound.len(), 1);
+    assert_eq!(s.kb.inbound.len(), 1);
+    assert_eq!(s.installed_pairs(), 1);
+}
+
+#[test]
+fn delete_child_from_the_responder() {
+    let mut s = established(1_000_000, 1_000_000);
+    let c = Net::children(&s.net.ev_b)[0].clone();
+    let now = s.net.now;
+    assert!(s.net.b.delete_child(now, c.spi_in));
+    s.run_until(Duration::from_secs(5), || false);
+    assert!(s.ka.inbound.is_empty() && s.kb.inbound.is_empty());
+    assert!(s.net.a.sas()[0].established, "the IKE SA stays");
+    assert_eq!(s.net.a.sas()[0].child_sas, 0);
+}
+
+#[test]
+fn silent_peer_is_declared_dead_at_the_configured_time() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(2);
+    net.b.add_peer(b);
+    let sa = net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    net.ev_a.clear();
+    // B disappears.
+    net.deliver = Box::new(|_, _| false);
+    net.b = ike::Endpoint::new(EndpointConfig::default()).unwrap();
+    net.run(Duration::from_secs(600));
+    // DPD after 30 s idle, retransmitted for 60 s: dead at 90 s.
+    assert_eq!(net.elapsed(), Duration::from_secs(90));
+    assert_eq!(
+        Net::count(&net.ev_a, |e| matches!(e, Event::ChildSaDeleted { .. })),
+        2
+    );
+    assert_eq!(
+        net.ev_a.last(),
+        Some(&Event::IkeSaClosed {
+            sa,
+            peer: "to-b".into(),
+            reason: CloseReason::Timeout
+        })
+    );
+    assert!(net.a.sas().is_empty());
+}
+
+#[test]
+fn live_peer_survives_hours_of_liveness_checks() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(1);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(3 * 3600));
+    assert_eq!(net.a.sas().len(), 1);
+    assert!(net.a.sas()[0].established && net.b.sas()[0].established);
+    assert!(net.wire.len() > 300, "DPD exchanges every 30 s");
+    assert!(!net
+        .ev_a
+        .iter()
+        .chain(&net.ev_b)
+        .any(|e| matches!(e, Event::IkeSaClosed { .. } | Event::ChildSaDeleted { .. })));
+}
+
+#[test]
+fn lifetime_rekeys_happen_within_the_fuzz_window() {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(1);
+    a.lifetimes = Lifetimes {
+        child_soft: Duration::from_secs(100),
+        child_hard: Duration::from_secs(200),
+        child_rekey_fuzz: Duration::from_secs(20),
+        ike: Duration::from_secs(8 * 3600),
+    };
+    b.lifetimes = lifetimes(1_000_000);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1000));
+    let times: Vec<Duration> = net
+        .wire
+        .iter()
+        .filter(|(_, d, p)| {
+            *d == util::Dir::AtoB
+                && ike::wire::Header::decode(p).unwrap().exchange
+                    == ike::wire::ExchangeType::CREATE_CHILD_SA
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert!(times.len() >= 10 && times.len() <= 13, "{times:?}");
+    let mut prev = Duration::ZERO;
+    for t in times {
+        let gap = t - prev;
+        assert!(
+            gap >= Duration::from_secs(80) && gap <= Duration::from_secs(100),
+            "{gap:?}"
+        );
+        prev = t;
+    }
+}
