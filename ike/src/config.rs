@@ -234,6 +234,16 @@ pub struct EndpointConfig {
     /// peer is declared dead (IkeSaClosed with Timeout) when the
     /// retransmission schedule of that request runs out. `None`: never.
     pub dpd_delay: Option<Duration>,
+    /// Interval of NAT keepalives (RFC 3948) while we are behind a NAT
+    /// (or force encapsulation). `None`: never.
+    pub nat_keepalive: Option<Duration>,
+    /// Half-open responder SAs beyond this are not created at all (first
+    /// messages are dropped), whatever the cookie setting.
+    pub max_half_open: usize,
+    /// Child SAs per IKE SA a responder accepts (more: NO_ADDITIONAL_SAS).
+    pub max_child_sas: usize,
+    /// Queued exchanges per IKE SA (further requests to queue are refused).
+    pub max_queued_exchanges: usize,
 }
 
 impl Default for EndpointConfig {
@@ -246,6 +256,10 @@ impl Default for EndpointConfig {
             max_cookie_retries: 3,
             strict_ke_group: false,
             dpd_delay: Some(Duration::from_secs(30)),
+            nat_keepalive: Some(Duration::from_secs(20)),
+            max_half_open: 1000,
+            max_child_sas: 256,
+            max_queued_exchanges: 256,
         }
     }
 }

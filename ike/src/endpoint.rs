@@ -167,7 +167,7 @@ impl Endpoint {
 
     /// Rekeys a Child SA now (make-before-break), e.g. on the kernel's soft
     /// EXPIRE: `spi` is either SPI of the pair (inbound or outbound).
-    /// Returns false if no active Child SA has that SPI.
+    /// Returns false if no Child SA has that SPI (or too much is queued).
     pub fn rekey_child(&mut self, now: Instant, spi: u32) -> bool {
         self.child_task(now, spi, Task::RekeyChild)
     }
@@ -188,6 +188,7 @@ impl Endpoint {
         let Some((id, spi_in)) = found else {
             return false;
         };
+        let mut queued = false;
         if let Some(sa) = self.sas.get_mut(&id) {
             let mut ctx = Ctx {
                 now,
@@ -195,11 +196,11 @@ impl Endpoint {
                 config: &self.config,
                 out: &mut self.out,
             };
-            sa.queue(task(spi_in));
+            queued = sa.queue_bounded(task(spi_in), self.config.max_queued_exchanges);
             sa.start_next_task(&mut ctx);
         }
         self.reap(id);
-        true
+        queued
     }
 
     /// Processes one received IKE message (without the non-ESP marker)

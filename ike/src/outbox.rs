@@ -17,7 +17,8 @@ pub struct Transmit {
     pub local: SocketAddr,
     /// Destination.
     pub remote: SocketAddr,
-    /// The IKE message (no non-ESP marker).
+    /// The IKE message (no non-ESP marker), or the one-byte NAT keepalive
+    /// `[0xFF]` (then `non_esp_marker` is false).
     pub payload: Vec<u8>,
     /// Whether to prefix the 4-byte non-ESP marker: true whenever IKE does
     /// not run on port 500 (RFC 3948, RFC 7296 2.23), i.e. on the NAT-T port.
@@ -44,6 +45,17 @@ impl Outbox {
             remote,
             payload,
             non_esp_marker: local.port() != 500,
+        });
+    }
+
+    /// Queues a NAT keepalive (a single 0xFF byte, no marker, RFC 3948 2.3).
+    pub(crate) fn send_keepalive(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.stats.sent += 1;
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: crate::wire::NAT_KEEPALIVE.to_vec(),
+            non_esp_marker: false,
         });
     }
 

@@ -365,3 +365,47 @@ fn lifetime_rekeys_happen_within_the_fuzz_window() {
         prev = t;
     }
 }
+
+#[test]
+fn nat_keepalives_every_20_seconds_from_the_side_behind_the_nat() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(1);
+    a.force_encapsulation = true;
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(100));
+    let keepalives = |dir| {
+        net.wire
+            .iter()
+            .filter(|(_, d, p)| *d == dir && p.as_slice() == [0xff])
+            .map(|(t, _, _)| t.as_secs())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keepalives(util::Dir::AtoB), vec![20, 40, 60, 80, 100]);
+    assert!(keepalives(util::Dir::BtoA).is_empty());
+}
+
+#[test]
+fn half_open_limit_drops_further_first_messages() {
+    let cfg = EndpointConfig {
+        max_half_open: 2,
+        cookie_threshold: None,
+        ..EndpointConfig::default()
+    };
+    let mut net = Net::new(EndpointConfig::default(), cfg);
+    let (a, b) = peers(1);
+    net.b.add_peer(b);
+    for _ in 0..3 {
+        net.a.initiate(net.now, a.clone()).unwrap();
+    }
+    // Deliver only the three IKE_SA_INIT requests.
+    while let Some(t) = net.a.poll_transmit() {
+        net.b
+            .handle_datagram(net.now, t.remote, t.local, &t.payload);
+    }
+    assert_eq!(net.b.sas().len(), 2);
+    assert_eq!(
+        net.b.stats().dropped.get(&ike::DropReason::RejectedInit),
+        Some(&1)
+    );
+}

@@ -102,7 +102,8 @@ impl Net {
                 assert_eq!(t.remote, self.b_addr);
                 self.wire
                     .push((self.elapsed(), Dir::AtoB, t.payload.clone()));
-                if (self.deliver)(Dir::AtoB, &t) {
+                // NAT keepalives are consumed by the socket layer.
+                if t.payload != [0xff] && (self.deliver)(Dir::AtoB, &t) {
                     self.b
                         .handle_datagram(self.now, t.remote, t.local, &t.payload);
                 }
@@ -112,7 +113,7 @@ impl Net {
                 assert_eq!(t.remote, self.a_addr);
                 self.wire
                     .push((self.elapsed(), Dir::BtoA, t.payload.clone()));
-                if (self.deliver)(Dir::BtoA, &t) {
+                if t.payload != [0xff] && (self.deliver)(Dir::BtoA, &t) {
                     self.a
                         .handle_datagram(self.now, t.remote, t.local, &t.payload);
                 }

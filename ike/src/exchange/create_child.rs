@@ -360,6 +360,10 @@ impl IkeSa {
                 None => return Err(refuse(NotifyType::CHILD_SA_NOT_FOUND, None, None)),
             },
         };
+        if self.children.len() >= ctx.config.max_child_sas {
+            let r = FailureReason::Internal("Child SA limit reached");
+            return Err(refuse(NotifyType::NO_ADDITIONAL_SAS, Some(r), None));
+        }
         let Some(choice) = select_esp(&peer.esp_proposals, sa, create_child) else {
             let r = FailureReason::NoProposalChosen(RejectedBy::Us);
             return Err(refuse(NotifyType::NO_PROPOSAL_CHOSEN, Some(r), None));

@@ -147,7 +147,7 @@ impl IkeSa {
         self.peer = Some(peer.clone());
         self.candidates.clear();
         self.half_open_until = None;
-        self.phase = Phase::Established;
+        self.set_established(ctx);
 
         let idr = IdPayload::new(peer.local_id.clone());
         let body = idr.body_bytes().unwrap_or_default();
@@ -255,7 +255,7 @@ impl IkeSa {
             self.fail(ctx, auth_failed());
             return;
         }
-        self.phase = Phase::Established;
+        self.set_established(ctx);
         if let Some(info) = self.info() {
             ctx.out.event(Event::IkeSaEstablished(info));
         }

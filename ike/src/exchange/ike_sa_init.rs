@@ -79,6 +79,7 @@ impl IkeSa {
                 cookie_retries: 0,
             }),
             half_open_until: None,
+            keepalive_at: None,
             candidates: Vec::new(),
             peer: Some(peer),
         })

@@ -109,6 +109,11 @@ pub(crate) fn handle_init_request(
     };
     let spi_i = h.spi_i.to_be_bytes();
 
+    if env.half_open >= ctx.config.max_half_open {
+        ctx.out.drop(remote, DropReason::RejectedInit);
+        return None;
+    }
+
     // 1. Cookie (stateless; RFC 7296 2.6).
     if ctx
         .config
@@ -263,5 +268,6 @@ pub(crate) fn handle_init_request(
         last_heard: ctx.now,
         init: None,
         half_open_until: Some(ctx.now + ctx.config.half_open_timeout),
+        keepalive_at: None,
     })
 }

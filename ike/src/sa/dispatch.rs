@@ -235,6 +235,10 @@ impl IkeSa {
             return;
         }
         if self.phase == Phase::Established {
+            if let Some(t) = self.keepalive_at.filter(|t| *t <= ctx.now) {
+                ctx.out.send_keepalive(self.local, self.remote);
+                self.keepalive_at = ctx.config.nat_keepalive.map(|d| t.max(ctx.now) + d);
+            }
             self.queue_due_rekeys(ctx);
             if self.dpd_at(ctx.config).is_some_and(|t| t <= ctx.now) {
                 self.queue(Task::Dpd);

@@ -86,9 +86,21 @@ pub(crate) struct IkeSa {
     pub init: Option<InitiatorInit>,
     /// Responder: when a half-open SA is dropped.
     pub half_open_until: Option<Instant>,
+    /// Behind a NAT: when the next NAT keepalive goes out.
+    pub keepalive_at: Option<Instant>,
 }
 
 impl IkeSa {
+    /// IKE_AUTH completed: starts the SA's timers.
+    pub(crate) fn set_established(&mut self, ctx: &Ctx<'_>) {
+        self.phase = Phase::Established;
+        self.half_open_until = None;
+        self.last_heard = ctx.now;
+        if self.nat.local_behind_nat {
+            self.keepalive_at = ctx.config.nat_keepalive.map(|d| ctx.now + d);
+        }
+    }
+
     /// Our SPI (the key in the endpoint's table).
     pub(crate) fn local_spi(&self) -> u64 {
         u64::from_be_bytes(if self.initiator {
@@ -169,10 +181,19 @@ impl IkeSa {
         } else {
             None
         };
-        [retx, self.half_open_until, rekey, self.dpd_at(config)]
-            .into_iter()
-            .flatten()
-            .min()
+        let keepalive = self
+            .keepalive_at
+            .filter(|_| self.phase == Phase::Established);
+        [
+            retx,
+            self.half_open_until,
+            rekey,
+            self.dpd_at(config),
+            keepalive,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// When the next liveness check is due (idle established SA only).

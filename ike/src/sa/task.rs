@@ -72,10 +72,21 @@ impl IkeSa {
         }
     }
 
-    /// Queues `task` unless the same one is already queued.
+    /// Queues `task` unless the same one is already queued (internal
+    /// follow-ups: never refused).
     pub(crate) fn queue(&mut self, task: Task) {
         if !self.tasks.contains(&task) {
             self.tasks.push_back(task);
         }
+    }
+
+    /// Queues a task asked for from outside, unless the queue is full.
+    /// Returns whether it is queued.
+    pub(crate) fn queue_bounded(&mut self, task: Task, max: usize) -> bool {
+        if !self.tasks.contains(&task) && self.tasks.len() >= max {
+            return false;
+        }
+        self.queue(task);
+        true
     }
 }
