@@ -73,6 +73,20 @@ struct Spis {
     r2l: u32,
 }
 
+/// The GCM-256 SA of a test tunnel (the key is `key` repeated).
+fn tunnel_sa(src: IpAddr, dst: IpAddr, spi: u32, key: u8, encap: Option<UdpEncap>) -> SaConfig {
+    let mut c = SaConfig::new(
+        src,
+        dst,
+        spi,
+        ReqId::owned(1).unwrap(),
+        EspTransform::aes_gcm(SecretKey::new(vec![key; 36])),
+    );
+    c.encap = encap;
+    c.replay_window = 128;
+    c
+}
+
 /// Program a GCM-256 tunnel between the sites through the crate only: each
 /// side allocates the SPI of its inbound SA (ALLOCSPI), the peer installs
 /// the outbound SA with it (NEWSA), the owner replaces its larval SA
@@ -89,18 +103,7 @@ async fn program_tunnel(left: &Site<'_>, right: &Site<'_>, encap: Option<UdpEnca
         .allocate_spi(&SpiRequest::new(right.ip, left.ip, reqid))
         .await
         .expect("allocate SPI on left");
-    let sa = |src, dst, spi, key: u8| {
-        let mut c = SaConfig::new(
-            src,
-            dst,
-            spi,
-            reqid,
-            EspTransform::aes_gcm(SecretKey::new(vec![key; 36])),
-        );
-        c.encap = encap;
-        c.replay_window = 128;
-        c
-    };
+    let sa = |src, dst, spi, key| tunnel_sa(src, dst, spi, key, encap);
     left.client
         .add_sa(&sa(left.ip, right.ip, l2r, 0x11))
         .await
@@ -426,6 +429,51 @@ fn esp_in_udp_tunnel_carries_traffic() {
     run_tunnel_test(Some(UdpEncap::ports(4500)));
 }
 
+/// Extra (beyond the four required): when ESP-in-UDP arrives from a port
+/// other than the one the inbound SA expects, the kernel reports the new
+/// NAT mapping; the left outbound SA is moved to source port 4501 with an
+/// UPDSA on the live SA.
+#[test]
+fn nat_mapping_event_arrives() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let rt = runtime();
+    let _nat_t = (nat_t_socket(&t.left), nat_t_socket(&t.right));
+    let (left, right) = sites(&t, &rt);
+    let mut events = events_in(&t.right, &rt);
+    let spis = rt.block_on(program_tunnel(&left, &right, Some(UdpEncap::ports(4500))));
+    let moved = UdpEncap {
+        sport: 4501,
+        dport: 4500,
+        original_address: None,
+    };
+    rt.block_on(async {
+        let sa = tunnel_sa(left.ip, right.ip, spis.l2r, 0x11, Some(moved));
+        left.client.update_sa(&sa).await.expect("update live SA");
+        let info = left.client.get_sa(&sa.id()).await.expect("get SA");
+        assert_eq!(info.encap, Some(moved));
+    });
+    let out = ping_pods(&t, 2);
+    assert!(out.contains("2 received"), "{out}");
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ev = tokio::time::timeout_at(deadline, events.next())
+                .await
+                .expect("no MAPPING event in time")
+                .expect("event stream ended");
+            if let XfrmEvent::Mapping(m) = ev {
+                assert_eq!(m.sa.spi, spis.l2r);
+                assert_eq!(m.sa.dst, right.ip);
+                assert_eq!(m.reqid, ReqId::owned(1).unwrap());
+                assert_eq!(m.old, std::net::SocketAddr::new(left.ip, 4500));
+                assert_eq!(m.new, std::net::SocketAddr::new(left.ip, 4501));
+                break;
+            }
+        }
+    });
+}
+
 #[test]
 fn soft_expire_event_arrives() {
     require_lab();
@@ -518,6 +566,13 @@ fn cleanup_removes_only_owned_entries() {
             ),
         ),
     ];
+    sas.push(SaConfig::new(
+        ip("2001:db8::1"),
+        ip("2001:db8::2"),
+        0xC000_0105,
+        reqid,
+        EspTransform::aes_gcm(SecretKey::new(vec![7; 36])),
+    ));
     let mut esn = SaConfig::new(
         b,
         a,
@@ -615,13 +670,15 @@ fn cleanup_removes_only_owned_entries() {
                     .iter()
                     .any(|a| a.role == AlgorithmRole::Encryption && a.name == "cbc(aes)"));
             }
-            let e = client.get_sa(&sas[3].id()).await.unwrap();
+            let v6 = client.get_sa(&sas[3].id()).await.unwrap();
+            assert_eq!((v6.src, v6.dst), (sas[3].src, sas[3].dst));
+            let e = client.get_sa(&sas[4].id()).await.unwrap();
             assert!(e.esn);
             assert_eq!(e.replay_window, 256);
-            assert_eq!(e.mark, sas[3].mark);
+            assert_eq!(e.mark, sas[4].mark);
             assert_eq!(e.if_id, Some(7));
-            assert_eq!(e.encap, sas[3].encap);
-            assert_eq!(e.lifetimes, sas[3].lifetimes);
+            assert_eq!(e.encap, sas[4].encap);
+            assert_eq!(e.lifetimes, sas[4].lifetimes);
             // Adding the same SA again is a typed "exists" error.
             let dup = client.add_sa(&sas[0]).await.unwrap_err();
             assert!(matches!(dup, XfrmError::AlreadyExists { .. }), "{dup}");
@@ -635,12 +692,12 @@ fn cleanup_removes_only_owned_entries() {
     // exactly those.
     let client = client_in(&ns, &rt);
     rt.block_on(async {
-        assert_eq!(client.list_owned_sas().await.unwrap().len(), 4);
+        assert_eq!(client.list_owned_sas().await.unwrap().len(), 5);
         assert_eq!(client.list_owned_policies().await.unwrap().len(), 4);
-        assert_eq!(client.list_sas().await.unwrap().len(), 5);
+        assert_eq!(client.list_sas().await.unwrap().len(), 6);
         assert_eq!(client.list_policies().await.unwrap().len(), 5);
         let report = client.cleanup_owned().await.expect("cleanup");
-        assert_eq!((report.sas_removed, report.policies_removed), (4, 4));
+        assert_eq!((report.sas_removed, report.policies_removed), (5, 4));
         let left_sas = client.list_sas().await.unwrap();
         assert_eq!(left_sas.len(), 1, "{left_sas:#?}");
         assert_eq!(left_sas[0].spi, 0x500);
