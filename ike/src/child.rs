@@ -108,7 +108,7 @@ pub(crate) struct NewChild {
 }
 
 /// Soft lifetime minus a random part of the fuzz.
-fn rekey_time(ctx: &Ctx<'_>, soft: Duration, fuzz: Duration) -> Instant {
+pub(crate) fn rekey_time(ctx: &Ctx<'_>, soft: Duration, fuzz: Duration) -> Instant {
     let mut b = [0u8; 4];
     let r = if ctx.rng.fill(&mut b).is_ok() {
         u32::from_be_bytes(b)

@@ -64,7 +64,6 @@ pub struct Endpoint {
     sas: HashMap<SaId, IkeSa>,
     by_spi: HashMap<u64, SaId>,
     init_index: HashMap<(SocketAddr, u64), SaId>,
-    next_id: u64,
     out: Outbox,
 }
 
@@ -99,7 +98,6 @@ impl Endpoint {
             sas: HashMap::new(),
             by_spi: HashMap::new(),
             init_index: HashMap::new(),
-            next_id: 0,
             out: Outbox::default(),
         })
     }
@@ -170,6 +168,24 @@ impl Endpoint {
     /// Returns false if no Child SA has that SPI (or too much is queued).
     pub fn rekey_child(&mut self, now: Instant, spi: u32) -> bool {
         self.child_task(now, spi, Task::RekeyChild)
+    }
+
+    /// Rekeys an IKE SA now (its Child SAs move to the new one; see
+    /// [`Event::IkeSaRekeyed`]). Returns false if there is no such SA.
+    pub fn rekey_ike(&mut self, now: Instant, sa: SaId) -> bool {
+        let Some(s) = self.sas.get_mut(&sa) else {
+            return false;
+        };
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let queued = s.queue_bounded(Task::RekeyIke, self.config.max_queued_exchanges);
+        s.start_next_task(&mut ctx);
+        self.reap(sa);
+        queued
     }
 
     /// Deletes a Child SA (both directions), telling the peer. `spi` is
@@ -244,7 +260,7 @@ impl Endpoint {
                 .values()
                 .filter(|s| s.phase == Phase::HalfOpen)
                 .count();
-            let id = SaId(self.next_id.wrapping_add(1));
+            let id = ctx.out.alloc_sa_id();
             let by_spi = &self.by_spi;
             let in_use = |spi: u64| by_spi.contains_key(&spi);
             let env = ResponderEnv {
@@ -254,7 +270,6 @@ impl Endpoint {
                 spi_in_use: &in_use,
             };
             if let Some(sa) = handle_init_request(&mut ctx, &env, id, local, remote, bytes) {
-                self.next_id = id.0;
                 self.by_spi.insert(sa.local_spi(), id);
                 self.init_index.insert((remote, header.spi_i), id);
                 self.sas.insert(id, sa);
@@ -365,12 +380,16 @@ impl Endpoint {
     }
 
     fn alloc_id(&mut self) -> SaId {
-        self.next_id = self.next_id.wrapping_add(1);
-        SaId(self.next_id)
+        self.out.alloc_sa_id()
     }
 
     /// Removes an SA that died, with its index entries.
+    /// Also adopts SAs created by handlers (IKE SA rekey).
     fn reap(&mut self, id: SaId) {
+        for sa in self.out.spawned.drain(..) {
+            self.by_spi.insert(sa.local_spi(), sa.id);
+            self.sas.insert(sa.id, sa);
+        }
         let Some(sa) = self.sas.get(&id) else {
             return;
         };

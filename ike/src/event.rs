@@ -217,6 +217,17 @@ pub enum Event {
         /// Its outbound SPI.
         spi_out: u32,
     },
+    /// The IKE SA was rekeyed (RFC 7296 2.18): `new` replaces `old`, its
+    /// Child SAs moved over unchanged (later events name `new`); `old` goes
+    /// away without further events.
+    IkeSaRekeyed {
+        /// The replaced SA.
+        old: SaId,
+        /// The new SA (new SPIs and keys).
+        new: SaId,
+        /// The new SA's details.
+        info: IkeSaInfo,
+    },
     /// An established IKE SA is gone (its Child SAs were reported deleted
     /// just before).
     IkeSaClosed {

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 
 use ring::rand::SecureRandom;
 
-use crate::event::{ChildId, Event};
+use crate::event::{ChildId, Event, SaId};
+use crate::sa::IkeSa;
 use crate::stats::{DropReason, Stats};
 
 /// A datagram for the owner to send.
@@ -26,8 +27,11 @@ pub struct Transmit {
 }
 
 /// Output queues and shared allocators.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Outbox {
+    /// IKE SAs created by a handler (IKE SA rekey), for the endpoint to adopt.
+    pub spawned: Vec<IkeSa>,
+    next_sa: u64,
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
     pub stats: Stats,
@@ -87,6 +91,12 @@ impl Outbox {
     /// Returns an inbound SPI to the pool.
     pub(crate) fn free_esp_spi(&mut self, spi: u32) {
         self.esp_spis.remove(&spi);
+    }
+
+    /// A fresh IKE SA handle.
+    pub(crate) fn alloc_sa_id(&mut self) -> SaId {
+        self.next_sa = self.next_sa.wrapping_add(1);
+        SaId(self.next_sa)
     }
 
     /// A fresh Child SA identifier (never zero).

@@ -75,6 +75,15 @@ pub(crate) fn ike_offer(props: &[IkeProposal]) -> SaPayload {
     }
 }
 
+/// Our IKE SA offer for a rekey: every proposal carries our new SPI.
+pub(crate) fn ike_rekey_offer(props: &[IkeProposal], spi: [u8; 8]) -> SaPayload {
+    let mut sa = ike_offer(props);
+    for p in &mut sa.proposals {
+        p.spi = spi.to_vec();
+    }
+    sa
+}
+
 /// Our ESP offer with inbound SPI `spi`; DH transforms only when `pfs`.
 pub(crate) fn esp_offer(props: &[EspProposal], spi: u32, pfs: bool) -> SaPayload {
     SaPayload {

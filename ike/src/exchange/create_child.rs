@@ -289,14 +289,7 @@ impl IkeSa {
                 .iter()
                 .any(|p| p.protocol == crate::wire::ProtocolId::IKE)
         }) {
-            // IKE SA rekeying is not supported yet (lifecycle issue).
-            let n = NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
-            self.send_response(
-                ctx,
-                ExchangeType::CREATE_CHILD_SA,
-                mid,
-                &[Payload::Notify(n)],
-            );
+            self.handle_rekey_ike_request(ctx, mid, payloads);
             return;
         }
         let (resp, event) = match self.respond_child(ctx, payloads, true) {

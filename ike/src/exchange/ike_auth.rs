@@ -146,7 +146,7 @@ impl IkeSa {
         };
         self.peer = Some(peer.clone());
         self.candidates.clear();
-        self.half_open_until = None;
+        self.expires_at = None;
         self.set_established(ctx);
 
         let idr = IdPayload::new(peer.local_id.clone());

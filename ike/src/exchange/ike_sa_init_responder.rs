@@ -267,7 +267,9 @@ pub(crate) fn handle_init_request(
         tasks: Default::default(),
         last_heard: ctx.now,
         init: None,
-        half_open_until: Some(ctx.now + ctx.config.half_open_timeout),
+        expires_at: Some(ctx.now + ctx.config.half_open_timeout),
+        replaced: false,
+        ike_rekey_at: None,
         keepalive_at: None,
     })
 }

@@ -42,6 +42,10 @@ impl IkeSa {
         }
         if delete_ike {
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, &[]);
+            if self.replaced {
+                self.die(ctx, None);
+                return;
+            }
             let e = Event::IkeSaClosed {
                 sa: self.id,
                 peer: self.peer_name(),

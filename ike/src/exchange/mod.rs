@@ -8,6 +8,7 @@
 //! * `ike_auth`: PSK AUTH both ways and the first Child SA.
 //! * `create_child`: further Child SAs, both roles.
 //! * `rekey_child`: Child SA rekey bookkeeping, collisions, old SA deletion.
+//! * `rekey_ike`: IKE SA rekey, both roles; Child SAs move to the new SA.
 //! * `informational`: Delete, liveness and error notifications.
 //! * `errors`: mapping of error notifies to typed failure reasons.
 
@@ -18,3 +19,4 @@ pub(crate) mod ike_sa_init;
 pub(crate) mod ike_sa_init_responder;
 pub(crate) mod informational;
 pub(crate) mod rekey_child;
+pub(crate) mod rekey_ike;

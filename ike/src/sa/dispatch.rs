@@ -205,6 +205,7 @@ impl IkeSa {
             PendingKind::CreateChild(req) => {
                 self.handle_create_child_response(ctx, *req, &payloads)
             }
+            PendingKind::RekeyIke(req) => self.handle_rekey_ike_response(ctx, *req, &payloads),
             PendingKind::DeleteIke => self.die(ctx, None),
             PendingKind::Informational => self.start_next_task(ctx),
             PendingKind::DeleteChild(spi) => self.handle_delete_child_response(ctx, spi),
@@ -230,7 +231,9 @@ impl IkeSa {
 
     /// Runs the SA's timers.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        if self.half_open_until.is_some_and(|t| ctx.now >= t) && self.phase == Phase::HalfOpen {
+        if self.expires_at.is_some_and(|t| ctx.now >= t)
+            && matches!(self.phase, Phase::HalfOpen | Phase::Deleting)
+        {
             self.die(ctx, None);
             return;
         }
@@ -240,6 +243,10 @@ impl IkeSa {
                 self.keepalive_at = ctx.config.nat_keepalive.map(|d| t.max(ctx.now) + d);
             }
             self.queue_due_rekeys(ctx);
+            if self.ike_rekey_at.is_some_and(|t| t <= ctx.now) {
+                self.ike_rekey_at = None;
+                self.queue(Task::RekeyIke);
+            }
             if self.dpd_at(ctx.config).is_some_and(|t| t <= ctx.now) {
                 self.queue(Task::Dpd);
             }

@@ -84,8 +84,13 @@ pub(crate) struct IkeSa {
     pub last_heard: Instant,
     /// Initiator state until IKE_SA_INIT completes.
     pub init: Option<InitiatorInit>,
-    /// Responder: when a half-open SA is dropped.
-    pub half_open_until: Option<Instant>,
+    /// When a half-open SA, or an old SA replaced by a rekey, is dropped
+    /// without further notice.
+    pub expires_at: Option<Instant>,
+    /// Replaced by a rekeyed IKE SA: goes away silently.
+    pub replaced: bool,
+    /// When our lifetime policy rekeys this IKE SA.
+    pub ike_rekey_at: Option<Instant>,
     /// Behind a NAT: when the next NAT keepalive goes out.
     pub keepalive_at: Option<Instant>,
 }
@@ -94,8 +99,12 @@ impl IkeSa {
     /// IKE_AUTH completed: starts the SA's timers.
     pub(crate) fn set_established(&mut self, ctx: &Ctx<'_>) {
         self.phase = Phase::Established;
-        self.half_open_until = None;
+        self.expires_at = None;
         self.last_heard = ctx.now;
+        self.ike_rekey_at = self
+            .peer
+            .as_ref()
+            .map(|p| crate::child::rekey_time(ctx, p.lifetimes.ike, p.lifetimes.child_rekey_fuzz));
         if self.nat.local_behind_nat {
             self.keepalive_at = ctx.config.nat_keepalive.map(|d| ctx.now + d);
         }
@@ -181,15 +190,16 @@ impl IkeSa {
         } else {
             None
         };
-        let keepalive = self
-            .keepalive_at
-            .filter(|_| self.phase == Phase::Established);
+        let established = self.phase == Phase::Established;
+        let keepalive = self.keepalive_at.filter(|_| established);
+        let ike_rekey = self.ike_rekey_at.filter(|_| established);
         [
             retx,
-            self.half_open_until,
+            self.expires_at,
             rekey,
             self.dpd_at(config),
             keepalive,
+            ike_rekey,
         ]
         .into_iter()
         .flatten()

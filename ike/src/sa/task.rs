@@ -17,6 +17,8 @@ pub(crate) enum Task {
     DeleteChild(u32),
     /// An empty INFORMATIONAL request (dead peer detection).
     Dpd,
+    /// Rekey the IKE SA itself.
+    RekeyIke,
 }
 
 impl IkeSa {
@@ -60,6 +62,7 @@ impl IkeSa {
                         PendingKind::DeleteChild(spi),
                     );
                 }
+                Task::RekeyIke => self.send_rekey_ike(ctx),
                 Task::Dpd => {
                     self.send_request(
                         ctx,

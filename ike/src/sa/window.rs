@@ -4,6 +4,7 @@
 //! response that is re-sent when the peer retransmits its request.
 
 use crate::child::ChildRequest;
+use crate::exchange::rekey_ike::IkeRekeyRequest;
 use crate::outbox::Outbox;
 use crate::retransmit::Retransmit;
 
@@ -16,6 +17,8 @@ pub(crate) enum PendingKind {
     Auth(Option<Box<ChildRequest>>),
     /// CREATE_CHILD_SA for one more Child SA.
     CreateChild(Box<ChildRequest>),
+    /// CREATE_CHILD_SA rekeying the IKE SA.
+    RekeyIke(Box<IkeRekeyRequest>),
     /// INFORMATIONAL deleting the IKE SA.
     DeleteIke,
     /// INFORMATIONAL deleting the Child SA with this inbound SPI.

@@ -1,0 +1,154 @@
+//! IKE SA rekeying (RFC 7296 2.18) between two in-process endpoints: the
+//! Child SAs survive, the old IKE SA disappears quietly, and crossed
+//! rekeys converge.
+
+#[path = "session_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use ike::{Event, IkeSaInfo, Lifetimes, SaId};
+use util::{peers, Net};
+
+fn rekeys(evs: &[Event]) -> Vec<(SaId, SaId, IkeSaInfo)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Event::IkeSaRekeyed { old, new, info } => Some((*old, *new, info.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn no_losses(evs: &[Event]) -> bool {
+    !evs.iter().any(|e| {
+        matches!(
+            e,
+            Event::ChildSaDeleted { .. }
+                | Event::IkeSaClosed { .. }
+                | Event::IkeSaFailed { .. }
+                | Event::ChildSaFailed { .. }
+        )
+    })
+}
+
+fn up(n: usize) -> (Net, SaId) {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(n);
+    net.b.add_peer(b);
+    let sa = net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    (net, sa)
+}
+
+#[test]
+fn ike_sa_rekey_keeps_the_child_sas() {
+    let (mut net, sa) = up(3);
+    let before_a = net.a.sas()[0].clone();
+    let now = net.now;
+    assert!(net.a.rekey_ike(now, sa));
+    net.run(Duration::from_secs(2));
+    let (ra, rb) = (rekeys(&net.ev_a), rekeys(&net.ev_b));
+    assert_eq!((ra.len(), rb.len()), (1, 1));
+    let (old_a, new_a, ia) = &ra[0];
+    let (_, new_b, ib) = &rb[0];
+    assert_eq!(*old_a, sa);
+    assert!(
+        ia.initiator && !ib.initiator,
+        "the rekey initiator initiates the new SA"
+    );
+    assert_eq!((ia.spi_i, ia.spi_r), (ib.spi_i, ib.spi_r));
+    assert_eq!(ia.algorithms, ib.algorithms);
+    assert!(no_losses(&net.ev_a) && no_losses(&net.ev_b));
+    // Only the new SAs remain, with every Child SA.
+    let (sa_a, sa_b) = (net.a.sas(), net.b.sas());
+    assert_eq!((sa_a.len(), sa_b.len()), (1, 1));
+    assert_eq!(sa_a[0].sa, *new_a);
+    assert_eq!(sa_b[0].sa, *new_b);
+    assert_eq!(sa_a[0].child_sas, before_a.child_sas);
+    assert_eq!(sa_b[0].child_sas, 3);
+
+    // The new SA works: a Child SA rekey and liveness checks go through it.
+    let c = Net::children(&net.ev_a)[0].clone();
+    let now = net.now;
+    assert!(net.a.rekey_child(now, c.spi_in));
+    net.run(Duration::from_secs(300));
+    let rekeyed = Net::children(&net.ev_b)
+        .into_iter()
+        .filter(|x| x.rekey_of.is_some())
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(rekeyed.len(), 1);
+    assert_eq!(rekeyed[0].sa, *new_b);
+    assert_eq!(net.a.sas().len(), 1);
+    assert!(net.a.sas()[0].established);
+    assert!(!net
+        .ev_a
+        .iter()
+        .any(|e| matches!(e, Event::IkeSaClosed { .. })));
+}
+
+#[test]
+fn responder_rekeys_the_ike_sa() {
+    let (mut net, _) = up(2);
+    let sb = net.b.sas()[0].sa;
+    let now = net.now;
+    assert!(net.b.rekey_ike(now, sb));
+    net.run(Duration::from_secs(2));
+    let (ra, rb) = (rekeys(&net.ev_a), rekeys(&net.ev_b));
+    assert_eq!((ra.len(), rb.len()), (1, 1));
+    assert!(rb[0].2.initiator && !ra[0].2.initiator);
+    assert!(no_losses(&net.ev_a) && no_losses(&net.ev_b));
+    assert_eq!(net.a.sas().len(), 1);
+    assert_eq!(net.b.sas()[0].child_sas, 2);
+}
+
+#[test]
+fn ike_lifetime_rekeys_repeatedly_without_touching_child_sas() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(2);
+    a.lifetimes = Lifetimes {
+        ike: Duration::from_secs(100),
+        child_rekey_fuzz: Duration::ZERO,
+        ..Lifetimes::default()
+    };
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1050));
+    assert_eq!(rekeys(&net.ev_a).len(), 10);
+    assert_eq!(rekeys(&net.ev_b).len(), 10);
+    assert!(no_losses(&net.ev_a) && no_losses(&net.ev_b));
+    assert_eq!((net.a.sas().len(), net.b.sas().len()), (1, 1));
+    assert_eq!(net.a.sas()[0].child_sas, 2);
+}
+
+#[test]
+fn crossed_ike_rekeys_converge() {
+    let (mut net, sa) = up(2);
+    let sb = net.b.sas()[0].sa;
+    let now = net.now;
+    assert!(net.a.rekey_ike(now, sa));
+    assert!(net.b.rekey_ike(now, sb));
+    net.run(Duration::from_secs(30));
+    let (ra, rb) = (rekeys(&net.ev_a), rekeys(&net.ev_b));
+    assert_eq!((ra.len(), rb.len()), (1, 1), "{ra:?} {rb:?}");
+    // The second pair's CREATE_CHILD_SA, then both rekeys at once (both
+    // refused with TEMPORARY_FAILURE), then one retry that wins.
+    let requests: Vec<Duration> = net
+        .wire
+        .iter()
+        .filter(|(_, _, p)| {
+            let h = ike::wire::Header::decode(p).unwrap();
+            h.exchange == ike::wire::ExchangeType::CREATE_CHILD_SA && h.is_request()
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert!(requests[3] >= Duration::from_secs(1) && requests[3] <= Duration::from_secs(10));
+    assert_eq!(
+        (ra[0].2.spi_i, ra[0].2.spi_r),
+        (rb[0].2.spi_i, rb[0].2.spi_r)
+    );
+    assert!(no_losses(&net.ev_a) && no_losses(&net.ev_b));
+    assert_eq!((net.a.sas().len(), net.b.sas().len()), (1, 1));
+    assert_eq!(net.b.sas()[0].child_sas, 2);
+}
