@@ -1,0 +1,157 @@
+//! One cable's runtime state: its plan, the Child SAs installed for each of
+//! its pairs, its pairs' policies, its status, its retry schedule and its
+//! health-check pinger.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use healthcheck::{HealthStatus, Pinger};
+use ike::{ChildId, SaId};
+
+use super::kernel::{InstalledSas, PairPolicies};
+use crate::cable::CablePlan;
+use crate::crd::{Connection, LatencyRtt};
+use crate::status::{connection_for_plan, merge_health, CableState, HealthReport, HealthState};
+
+/// First delay before re-initiating after a failure; doubled up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest delay between attempts.
+pub const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// A Child SA installed in the kernel.
+#[derive(Debug, Clone)]
+pub struct ChildRecord {
+    pub sa: SaId,
+    /// Index in `plan.children`.
+    pub pair: usize,
+    pub sas: InstalledSas,
+}
+
+/// When to initiate a peer again.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub at: Instant,
+    pub backoff: Duration,
+}
+
+/// Runtime state of one cable.
+pub struct Cable {
+    pub plan: CablePlan,
+    /// The `ike` peer names of this cable (one, or one per pair).
+    pub peers: Vec<String>,
+    /// Installed Child SAs by id.
+    pub children: HashMap<ChildId, ChildRecord>,
+    /// Policies by pair index.
+    pub policies: BTreeMap<usize, PairPolicies>,
+    /// IKE SAs that carry (or are building) this cable.
+    pub sas: BTreeSet<SaId>,
+    /// IKE SAs replaced by newer ones, closed once the cable is whole again.
+    pub superseded: BTreeSet<SaId>,
+    pub state: CableState,
+    /// Pending re-initiations by peer name.
+    pub retries: HashMap<String, Retry>,
+    pub pinger: Option<Pinger>,
+    /// When the cable last became connected.
+    pub connected_since: Option<SystemTime>,
+}
+
+impl Cable {
+    pub fn new(plan: CablePlan, peers: Vec<String>, pinger: Option<Pinger>) -> Self {
+        Cable {
+            plan,
+            peers,
+            children: HashMap::new(),
+            policies: BTreeMap::new(),
+            sas: BTreeSet::new(),
+            superseded: BTreeSet::new(),
+            state: CableState::Connecting("establishing the IKE SA".into()),
+            retries: HashMap::new(),
+            pinger,
+            connected_since: None,
+        }
+    }
+
+    /// Pair indices with no Child SA installed.
+    pub fn missing_pairs(&self) -> Vec<usize> {
+        let have: BTreeSet<usize> = self.children.values().map(|c| c.pair).collect();
+        (0..self.plan.children.len())
+            .filter(|p| !have.contains(p))
+            .collect()
+    }
+
+    /// Whether every pair has a Child SA.
+    pub fn is_whole(&self) -> bool {
+        !self.plan.children.is_empty() && self.missing_pairs().is_empty()
+    }
+
+    /// Recompute the state after a Child SA came or went. Returns true when
+    /// the cable just became connected.
+    pub fn refresh_state(&mut self) -> bool {
+        if self.is_whole() {
+            let was = self.state == CableState::Connected;
+            self.state = CableState::Connected;
+            if !was {
+                self.connected_since = Some(SystemTime::now());
+            }
+            return !was;
+        }
+        if self.state == CableState::Connected {
+            let missing = self.missing_pairs().len();
+            self.state = CableState::Connecting(format!(
+                "{missing} of {} Child SAs down, re-establishing",
+                self.plan.children.len()
+            ));
+            self.connected_since = None;
+        }
+        false
+    }
+
+    /// Schedule a re-initiation of `peer` with exponential backoff.
+    pub fn schedule_retry(&mut self, peer: &str, now: Instant) -> Duration {
+        let backoff = self
+            .retries
+            .get(peer)
+            .map_or(RETRY_MIN, |r| (r.backoff * 2).min(RETRY_MAX));
+        self.retries.insert(
+            peer.to_string(),
+            Retry {
+                at: now + backoff,
+                backoff,
+            },
+        );
+        backoff
+    }
+
+    /// The earliest pending retry.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.retries.values().map(|r| r.at).min()
+    }
+
+    /// The health report of the pinger, if any.
+    pub fn health(&self) -> Option<HealthReport> {
+        let info = self.pinger.as_ref()?.latency_info();
+        Some(HealthReport {
+            ip: info.ip.clone(),
+            state: match info.status {
+                HealthStatus::Connected => HealthState::Connected,
+                HealthStatus::Unknown => HealthState::Unknown,
+                HealthStatus::Error => HealthState::Error,
+            },
+            message: info.message.clone(),
+            latency: LatencyRtt {
+                last: info.last,
+                min: info.min,
+                average: info.average,
+                max: info.max,
+                std_dev: info.std_dev,
+            },
+        })
+    }
+
+    /// The cable as a Submariner `Connection`, health merged.
+    pub fn connection(&self) -> Connection {
+        let mut c = connection_for_plan(&self.plan, &self.state);
+        merge_health(&mut c, self.health().as_ref());
+        c
+    }
+}

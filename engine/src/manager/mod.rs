@@ -1,0 +1,63 @@
+//! The connection manager: builds every planned cable with the `ike` core,
+//! programs the kernel through `xfrm`, and reports each cable's status.
+//!
+//! One tokio task ([`driver`]) owns the `ike::Endpoint` (all IKE SAs), the
+//! IKE/NAT-T socket ([`socket`]), the XFRM client and event stream, and the
+//! cables ([`cable`]). It is fed complete sets of [`CablePlan`]s and answers
+//! with `Connection`s on a watch channel that the control socket (`show
+//! connections`), the Gateway status writer and the metrics read.
+//!
+//! - [`peers`]: a plan becomes one `ike` peer (default mode: every pair
+//!   under one IKE SA) or one per pair (preferred-server FQDN identities).
+//! - [`kernel`]: Child SA -> inbound SA, outbound SA, then the pair's
+//!   out/in/fwd policies, replaced in place.
+//! - [`reqids`]: one stable reqid per pair, derived from its name.
+//! - [`reconcile`]: what a restarted engine finds in the kernel is kept
+//!   until the new SAs are in, then removed; nothing foreign is touched.
+
+pub mod cable;
+pub mod driver;
+pub mod kernel;
+pub mod peers;
+pub mod reconcile;
+pub mod reqids;
+pub mod socket;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::cable::CablePlan;
+
+pub use driver::run;
+
+/// Health-check settings (SUBMARINER_HEALTHCHECK*).
+#[derive(Debug, Clone, Copy)]
+pub struct HealthSettings {
+    pub interval: Duration,
+    pub max_loss: u32,
+}
+
+/// What the manager needs besides the plans.
+pub struct ManagerSettings {
+    /// The PSK as used in AUTH (the base64 text).
+    pub psk: ike::crypto::SecretBytes,
+    /// Local IKE / NAT-T port (CE_IPSEC_NATTPORT).
+    pub natt_port: u16,
+    /// Health checks, when enabled.
+    pub health: Option<HealthSettings>,
+    /// The local Endpoint's healthCheckIP (the pings' source).
+    pub local_health_ip: Option<IpAddr>,
+    /// Remove everything the engine installed on shutdown (default). When
+    /// false the SAs stay so traffic flows while a new engine starts.
+    pub cleanup_on_exit: bool,
+    /// Override of the ike core's settings (tests shorten timers).
+    pub ike: ike::EndpointConfig,
+}
+
+/// Input of the manager.
+#[derive(Debug)]
+pub enum ManagerCommand {
+    /// The complete desired set of cables, by cable name.
+    Plans(BTreeMap<String, CablePlan>),
+}

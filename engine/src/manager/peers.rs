@@ -1,0 +1,109 @@
+//! From a [`CablePlan`] to the `ike` core's [`PeerConfig`]s.
+//!
+//! In the default (bidirectional) mode both identities are the private IPs,
+//! so one IKE SA carries every Child SA of the cable: one peer with all the
+//! (local subnet x remote subnet) pairs, the first negotiated in IKE_AUTH and
+//! the rest with CREATE_CHILD_SA, as libreswan does. In preferred-server mode
+//! every pair has its own FQDN identities (`@<ip>-<i>-<j>`), which libreswan
+//! negotiates as separate IKE SAs: one peer per pair.
+//!
+//! Each peer is named; [`PeerKey`] maps a peer name back to its cable and to
+//! the index of its first pair in the plan.
+
+use std::net::SocketAddr;
+
+use ike::wire::{Cidr, Identity, TsRange};
+use ike::{PeerConfig, TsPair};
+use ipnetwork::IpNetwork;
+
+use crate::cable::{CablePlan, Encapsulation, IkeId};
+
+/// Where a peer's Child SAs sit in its cable's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerKey {
+    /// The cable (remote `cable_name`).
+    pub cable: String,
+    /// Index in `plan.children` of the peer's pair 0.
+    pub first_pair: usize,
+}
+
+fn identity(id: &IkeId) -> Identity {
+    match id {
+        IkeId::Ipv4(a) => Identity::Ipv4(*a),
+        IkeId::Ipv6(a) => Identity::Ipv6(*a),
+        IkeId::Fqdn(name) => Identity::Fqdn(name.clone()),
+    }
+}
+
+fn selector(net: &IpNetwork) -> Option<TsRange> {
+    Cidr::new(net.network(), net.prefix())
+        .ok()
+        .map(TsRange::from_cidr)
+}
+
+fn ts_pair(local: &IpNetwork, remote: &IpNetwork) -> Option<TsPair> {
+    Some(TsPair {
+        local: vec![selector(local)?],
+        remote: vec![selector(remote)?],
+    })
+}
+
+/// The peers for one cable, each with its key. `initiate` says whether the
+/// manager should also initiate them (the plan's role decides).
+pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> {
+    let local = SocketAddr::new(plan.local_address, plan.local_port);
+    let remote = SocketAddr::new(plan.remote_address, plan.remote_port);
+    let force = plan.encapsulation == Encapsulation::EspInUdp;
+    let make = |name: String, local_id: &IkeId, remote_id: &IkeId, pairs: Vec<TsPair>| {
+        let mut peer = PeerConfig::new(
+            name,
+            local,
+            remote,
+            identity(local_id),
+            identity(remote_id),
+            psk,
+        );
+        if plan.role.accepts_any_peer_address() {
+            peer.remote = None;
+        }
+        peer.children = pairs;
+        peer.force_encapsulation = force;
+        peer
+    };
+    if plan.role.uses_fqdn_ids() {
+        plan.children
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let pair = ts_pair(&c.local_subnet, &c.remote_subnet)?;
+                let peer = make(c.name.clone(), &c.local_id, &c.remote_id, vec![pair]);
+                Some((
+                    peer,
+                    PeerKey {
+                        cable: plan.cable_name.clone(),
+                        first_pair: i,
+                    },
+                ))
+            })
+            .collect()
+    } else {
+        let pairs: Vec<TsPair> = plan
+            .children
+            .iter()
+            .filter_map(|c| ts_pair(&c.local_subnet, &c.remote_subnet))
+            .collect();
+        let peer = make(
+            plan.cable_name.clone(),
+            &plan.local_id,
+            &plan.remote_id,
+            pairs,
+        );
+        vec![(
+            peer,
+            PeerKey {
+                cable: plan.cable_name.clone(),
+                first_pair: 0,
+            },
+        )]
+    }
+}
