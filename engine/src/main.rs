@@ -1,6 +1,21 @@
-//! `cable-engine`: the gateway daemon. Not built yet (see the engine issue).
+//! `cable-engine`: the gateway daemon binary. See [`cable_engine::cli`].
 
-fn main() {
-    eprintln!("cable-engine: the daemon is not implemented yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cable_engine::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cable-engine: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(cable_engine::cli::dispatch(cli))
 }

@@ -1,0 +1,414 @@
+//! [`CablePlan`]: everything the connection manager needs to build one cable.
+//!
+//! Built by [`build_plan`] from the local [`Site`] (Endpoint + Cluster), one
+//! remote Endpoint and the IPsec settings, following the libreswan driver:
+//!
+//! - **Remote address** (legacy NAT rule; NAT discovery is not implemented
+//!   yet): remote `using-loadbalancer: "true"` or `nat_enabled` -> its public
+//!   IP, with NAT; otherwise its private IP, without NAT. (A remote with NAT
+//!   but no public IP falls back to the private IP, with a warning.)
+//! - **Ports**: the local IKE port is the local Endpoint's `udp-port`, else
+//!   `CE_IPSEC_NATTPORT`; the peer's is the remote Endpoint's `udp-port`, else
+//!   `CE_IPSEC_NATTPORT` (a bad value is a warning and the default is used,
+//!   as the driver does). IKE runs on that port from the first message.
+//! - **Encapsulation**: raw ESP without NAT; ESP-in-UDP with NAT or
+//!   `CE_IPSEC_FORCEENCAPS`.
+//! - **Children**: one per (local subnet `i` x remote subnet `j`) of the same
+//!   IP family, named `<remote cable_name>-<i>-<j>`, the indices being
+//!   positions in the lists of [`super::subnets`]. This is the naming of the
+//!   IPv4-only releases of the driver; newer dual-stack releases name them
+//!   `<cable_name>-v4-<i>-<j>`. The names never go on the wire (they are
+//!   libreswan's connection names), so either interoperates; the older form
+//!   was kept because it is what `ipsec whack --trafficstatus` of the
+//!   releases deployed today shows. Change [`child_name`] to switch.
+//! - **Identities** ([`super::identity`]) and **role** ([`super::role`]).
+//! - **DPD**: `dpdaction=hold`, `dpddelay=30s`.
+//!
+//! Each [`ChildPair`] carries the identities of the IKE SA it lives under:
+//! children with equal identities share one IKE SA (always the case in
+//! bidirectional mode); in preferred-server mode every pair has its own
+//! FQDN identities, so libreswan builds one IKE SA per pair.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnetwork::IpNetwork;
+
+use super::identity::IkeId;
+use super::role::{decide_role, Role};
+use super::subnets::{local_subnets, remote_subnets};
+use crate::config::IpsecConfig;
+use crate::crd::{
+    EndpointSpec, PREFERRED_SERVER_CONFIG, UDP_PORT_CONFIG, USING_LOAD_BALANCER_CONFIG,
+};
+use crate::source::{DesiredState, Site};
+
+/// libreswan's `dpddelay` as the driver sets it.
+pub const DPD_DELAY: Duration = Duration::from_secs(30);
+
+/// The settings a plan depends on besides the Endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// `CE_IPSEC_NATTPORT`.
+    pub default_natt_port: u16,
+    /// `CE_IPSEC_FORCEENCAPS`.
+    pub force_encaps: bool,
+    /// `CE_IPSEC_PREFERREDSERVER` (used when the local Endpoint has no
+    /// `preferred-server` in `backend_config`).
+    pub preferred_server: bool,
+}
+
+impl From<&IpsecConfig> for PlanSettings {
+    fn from(c: &IpsecConfig) -> Self {
+        PlanSettings {
+            default_natt_port: c.natt_port,
+            force_encaps: c.force_encaps,
+            preferred_server: c.preferred_server,
+        }
+    }
+}
+
+/// How ESP travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encapsulation {
+    /// IP protocol 50.
+    RawEsp,
+    /// ESP-in-UDP (RFC 3948) on the IKE port.
+    EspInUdp,
+}
+
+/// What to do when the peer stops answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DpdAction {
+    /// Keep the policies (traffic is held, not leaked) and keep trying.
+    Hold,
+}
+
+/// Dead-peer detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dpd {
+    /// Interval of liveness checks.
+    pub delay: Duration,
+    /// What to do on a dead peer.
+    pub action: DpdAction,
+}
+
+/// One Child SA to build: a (local subnet x remote subnet) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChildPair {
+    /// libreswan's connection name, `<cable_name>-<i>-<j>`.
+    pub name: String,
+    /// `i`: index in the local subnet list.
+    pub local_index: usize,
+    /// `j`: index in the remote subnet list.
+    pub remote_index: usize,
+    /// Local traffic selector.
+    pub local_subnet: IpNetwork,
+    /// Remote traffic selector.
+    pub remote_subnet: IpNetwork,
+    /// Our identity on the IKE SA carrying this child.
+    pub local_id: IkeId,
+    /// The identity the peer must present.
+    pub remote_id: IkeId,
+}
+
+/// Everything needed to build (and report) the cable to one remote Endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CablePlan {
+    /// The remote Endpoint's `cable_name` (names the children).
+    pub cable_name: String,
+    /// The remote cluster id.
+    pub remote_cluster_id: String,
+    /// The remote Endpoint as received (for `Connection.endpoint`).
+    pub remote_endpoint: EndpointSpec,
+    /// The local Endpoint's `cable_name` (for logs and the tie-break).
+    pub local_cable_name: String,
+    /// Local address to bind/send from: the local private IP.
+    pub local_address: IpAddr,
+    /// Local IKE / NAT-T UDP port.
+    pub local_port: u16,
+    /// The peer's address (`Connection.usingIP`). In [`Role::Server`] the
+    /// peer may come from any address; this is still what status reports.
+    pub remote_address: IpAddr,
+    /// The peer's IKE / NAT-T UDP port.
+    pub remote_port: u16,
+    /// Whether NAT is assumed between the gateways (`Connection.usingNAT`).
+    pub using_nat: bool,
+    /// Raw ESP or ESP-in-UDP.
+    pub encapsulation: Encapsulation,
+    /// Who initiates.
+    pub role: Role,
+    /// IP-address identities of the two private IPs (the IKE SA's IDs in
+    /// bidirectional mode).
+    pub local_id: IkeId,
+    /// See `local_id`.
+    pub remote_id: IkeId,
+    /// The Child SAs, local-major order (`0-0, 0-1, 1-0, ...`).
+    pub children: Vec<ChildPair>,
+    /// Dead-peer detection.
+    pub dpd: Dpd,
+    /// Non-fatal oddities found while planning (already logged by callers).
+    pub warnings: Vec<String>,
+}
+
+/// Why no plan could be built for a remote Endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An Endpoint lacks a usable private IP.
+    #[error("{side} Endpoint {cable_name:?} has no valid private IP")]
+    NoPrivateIp {
+        /// `local` or `remote`.
+        side: &'static str,
+        /// Its cable name.
+        cable_name: String,
+    },
+    /// A subnet that is not a CIDR.
+    #[error("{side} subnet {subnet:?} of {cable_name:?} is not a CIDR")]
+    BadSubnet {
+        /// `local` or `remote`.
+        side: &'static str,
+        /// Its cable name.
+        cable_name: String,
+        /// The value.
+        subnet: String,
+    },
+    /// The remote Endpoint is the local one.
+    #[error("remote Endpoint {cable_name:?} has the local cluster id")]
+    SelfConnection {
+        /// Its cable name.
+        cable_name: String,
+    },
+}
+
+/// libreswan's connection name of child `(i, j)` of a cable.
+pub fn child_name(cable_name: &str, local_index: usize, remote_index: usize) -> String {
+    format!("{cable_name}-{local_index}-{remote_index}")
+}
+
+fn parse_subnets(
+    side: &'static str,
+    cable_name: &str,
+    subnets: Vec<String>,
+) -> Result<Vec<IpNetwork>, PlanError> {
+    subnets
+        .into_iter()
+        .map(|s| {
+            s.parse::<IpNetwork>().map_err(|_| PlanError::BadSubnet {
+                side,
+                cable_name: cable_name.to_string(),
+                subnet: s.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The remote address and whether NAT is assumed (legacy rule).
+fn remote_address(
+    remote: &EndpointSpec,
+    private: IpAddr,
+    warnings: &mut Vec<String>,
+) -> (IpAddr, bool) {
+    let load_balancer = match remote.backend_bool(USING_LOAD_BALANCER_CONFIG) {
+        Ok(v) => v.unwrap_or(false),
+        Err(e) => {
+            warnings.push(format!("remote {e}; assuming no load balancer"));
+            false
+        }
+    };
+    if !(load_balancer || remote.nat_enabled) {
+        return (private, false);
+    }
+    match remote.public_addr() {
+        Some(public) => (public, true),
+        None => {
+            warnings.push(format!(
+                "remote Endpoint {:?} needs NAT but has no valid public IP; using its private IP",
+                remote.cable_name
+            ));
+            (private, false)
+        }
+    }
+}
+
+/// Builds the plan for the cable from `local` to `remote`.
+pub fn build_plan(
+    local: &Site,
+    remote: &EndpointSpec,
+    settings: &PlanSettings,
+) -> Result<CablePlan, PlanError> {
+    let local_ep = &local.endpoint;
+    if remote.cluster_id == local_ep.cluster_id {
+        return Err(PlanError::SelfConnection {
+            cable_name: remote.cable_name.clone(),
+        });
+    }
+    let local_ip = local_ep
+        .private_addr()
+        .ok_or_else(|| PlanError::NoPrivateIp {
+            side: "local",
+            cable_name: local_ep.cable_name.clone(),
+        })?;
+    let remote_private = remote
+        .private_addr()
+        .ok_or_else(|| PlanError::NoPrivateIp {
+            side: "remote",
+            cable_name: remote.cable_name.clone(),
+        })?;
+    let mut warnings = Vec::new();
+
+    let local_port = local_ep
+        .backend_port(UDP_PORT_CONFIG, settings.default_natt_port)
+        .unwrap_or_else(|e| {
+            warnings.push(format!(
+                "local {e}; using port {}",
+                settings.default_natt_port
+            ));
+            settings.default_natt_port
+        });
+    let remote_port = remote
+        .backend_port(UDP_PORT_CONFIG, settings.default_natt_port)
+        .unwrap_or_else(|e| {
+            warnings.push(format!(
+                "remote {e}; using port {}",
+                settings.default_natt_port
+            ));
+            settings.default_natt_port
+        });
+
+    let local_preferred = local_ep
+        .backend_bool(PREFERRED_SERVER_CONFIG)
+        .unwrap_or_else(|e| {
+            warnings.push(format!("local {e}; using CE_IPSEC_PREFERREDSERVER"));
+            None
+        })
+        .unwrap_or(settings.preferred_server);
+    let remote_preferred = remote
+        .backend_bool(PREFERRED_SERVER_CONFIG)
+        .unwrap_or_else(|e| {
+            warnings.push(format!("remote {e}; treating it as absent"));
+            None
+        });
+    let role = decide_role(
+        local_preferred,
+        remote_preferred,
+        &local_ep.cable_name,
+        &remote.cable_name,
+    );
+
+    let (remote_addr, using_nat) = remote_address(remote, remote_private, &mut warnings);
+    let encapsulation = if using_nat || settings.force_encaps {
+        Encapsulation::EspInUdp
+    } else {
+        Encapsulation::RawEsp
+    };
+
+    let local_nets = parse_subnets(
+        "local",
+        &local_ep.cable_name,
+        local_subnets(local_ep, local.cluster.as_ref()),
+    )?;
+    let remote_nets = parse_subnets("remote", &remote.cable_name, remote_subnets(remote))?;
+
+    let local_id = IkeId::address(local_ip);
+    let remote_id = IkeId::address(remote_private);
+    let mut children = Vec::new();
+    for (i, l) in local_nets.iter().enumerate() {
+        for (j, r) in remote_nets.iter().enumerate() {
+            if l.is_ipv4() != r.is_ipv4() {
+                continue;
+            }
+            let (cl, cr) = if role.uses_fqdn_ids() {
+                (
+                    IkeId::pair_fqdn(local_ip, i, j),
+                    IkeId::pair_fqdn(remote_private, j, i),
+                )
+            } else {
+                (local_id.clone(), remote_id.clone())
+            };
+            children.push(ChildPair {
+                name: child_name(&remote.cable_name, i, j),
+                local_index: i,
+                remote_index: j,
+                local_subnet: *l,
+                remote_subnet: *r,
+                local_id: cl,
+                remote_id: cr,
+            });
+        }
+    }
+    if children.is_empty() {
+        warnings.push(format!(
+            "no subnet pairs to connect ({} local, {} remote subnets)",
+            local_nets.len(),
+            remote_nets.len()
+        ));
+    }
+
+    Ok(CablePlan {
+        cable_name: remote.cable_name.clone(),
+        remote_cluster_id: remote.cluster_id.clone(),
+        remote_endpoint: remote.clone(),
+        local_cable_name: local_ep.cable_name.clone(),
+        local_address: local_ip,
+        local_port,
+        remote_address: remote_addr,
+        remote_port,
+        using_nat,
+        encapsulation,
+        role,
+        local_id,
+        remote_id,
+        children,
+        dpd: Dpd {
+            delay: DPD_DELAY,
+            action: DpdAction::Hold,
+        },
+        warnings,
+    })
+}
+
+/// Plans for every remote of a desired state, keyed by remote cluster id.
+/// Empty when the local Endpoint is not known.
+pub fn plans_for_state(
+    state: &DesiredState,
+    settings: &PlanSettings,
+) -> Vec<(String, Result<CablePlan, PlanError>)> {
+    let Some(local) = &state.local else {
+        return Vec::new();
+    };
+    state
+        .remotes
+        .iter()
+        .map(|(id, site)| (id.clone(), build_plan(local, &site.endpoint, settings)))
+        .collect()
+}
+
+impl CablePlan {
+    /// One log line describing the plan.
+    pub fn summary(&self) -> String {
+        let enc = match self.encapsulation {
+            Encapsulation::RawEsp => "raw ESP",
+            Encapsulation::EspInUdp => "ESP-in-UDP",
+        };
+        format!(
+            "cable {} to cluster {}: {}:{} -> {}:{} ({}, {}NAT, {enc}), {} child SA(s): {}",
+            self.cable_name,
+            self.remote_cluster_id,
+            self.local_address,
+            self.local_port,
+            self.remote_address,
+            self.remote_port,
+            self.role,
+            if self.using_nat { "" } else { "no " },
+            self.children.len(),
+            self.children
+                .iter()
+                .map(|c| format!("{} {}<->{}", c.name, c.local_subnet, c.remote_subnet))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

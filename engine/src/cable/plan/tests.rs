@@ -1,0 +1,371 @@
+//! Plan rules: subnets, pairing, names, identities, roles, addresses, ports,
+//! encapsulation, and plan diffs.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::cable::PlanDiff;
+use crate::crd::ClusterSpec;
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn endpoint(cluster: &str, private_ip: &str, subnets: &[&str]) -> EndpointSpec {
+    EndpointSpec {
+        cluster_id: cluster.into(),
+        cable_name: format!(
+            "submariner-cable-{cluster}-{}",
+            private_ip.replace('.', "-")
+        ),
+        hostname: format!("{cluster}-gw"),
+        subnets: strings(subnets),
+        private_ip: private_ip.into(),
+        public_ip: "203.0.113.9".into(),
+        backend: "libreswan".into(),
+        ..Default::default()
+    }
+}
+
+fn local_site() -> Site {
+    Site {
+        endpoint: endpoint("cluster1", "172.18.0.5", &["100.1.0.0/16", "10.1.0.0/16"]),
+        cluster: Some(ClusterSpec {
+            cluster_id: "cluster1".into(),
+            service_cidr: strings(&["100.1.0.0/16"]),
+            cluster_cidr: strings(&["10.1.0.0/16"]),
+            ..Default::default()
+        }),
+    }
+}
+
+fn remote() -> EndpointSpec {
+    endpoint(
+        "cluster2",
+        "172.18.0.7",
+        &[
+            "100.2.0.0/16",
+            "172.18.0.7/32",
+            "10.2.0.0/16",
+            "10.22.0.0/16",
+        ],
+    )
+}
+
+const SETTINGS: PlanSettings = PlanSettings {
+    default_natt_port: 4500,
+    force_encaps: false,
+    preferred_server: false,
+};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn default_mode_plan() {
+    let p = build_plan(&local_site(), &remote(), &SETTINGS).unwrap();
+    assert_eq!(p.cable_name, "submariner-cable-cluster2-172-18-0-7");
+    assert_eq!(p.remote_cluster_id, "cluster2");
+    assert_eq!(p.local_address, ip("172.18.0.5"));
+    assert_eq!((p.local_port, p.remote_port), (4500, 4500));
+    assert_eq!(p.remote_address, ip("172.18.0.7"));
+    assert!(!p.using_nat);
+    assert_eq!(p.encapsulation, Encapsulation::RawEsp);
+    assert_eq!(p.role, Role::Bidirectional);
+    assert_eq!(p.local_id, IkeId::Ipv4("172.18.0.5".parse().unwrap()));
+    assert_eq!(p.remote_id, IkeId::Ipv4("172.18.0.7".parse().unwrap()));
+    assert_eq!(
+        p.dpd,
+        Dpd {
+            delay: Duration::from_secs(30),
+            action: DpdAction::Hold
+        }
+    );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // 2 local x 3 remote (the remote's own /32 dropped), local-major.
+    let got: Vec<_> = p
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.local_subnet.to_string(),
+                c.remote_subnet.to_string(),
+            )
+        })
+        .collect();
+    let n = |i, j| format!("submariner-cable-cluster2-172-18-0-7-{i}-{j}");
+    let want = [
+        (n(0, 0), "100.1.0.0/16", "100.2.0.0/16"),
+        (n(0, 1), "100.1.0.0/16", "10.2.0.0/16"),
+        (n(0, 2), "100.1.0.0/16", "10.22.0.0/16"),
+        (n(1, 0), "10.1.0.0/16", "100.2.0.0/16"),
+        (n(1, 1), "10.1.0.0/16", "10.2.0.0/16"),
+        (n(1, 2), "10.1.0.0/16", "10.22.0.0/16"),
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want.iter()) {
+        assert_eq!((g.0, g.1.as_str(), g.2.as_str()), (w.0.as_str(), w.1, w.2));
+    }
+    // Every child shares the plan's IP-address identities: one IKE SA.
+    assert!(p
+        .children
+        .iter()
+        .all(|c| c.local_id == p.local_id && c.remote_id == p.remote_id));
+    assert!(
+        p.summary().contains("bi-directional, no NAT, raw ESP"),
+        "{}",
+        p.summary()
+    );
+}
+
+#[test]
+fn globalnet_uses_global_cidrs() {
+    let mut local = local_site();
+    if let Some(c) = local.cluster.as_mut() {
+        c.global_cidr = strings(&["242.1.0.0/16"]);
+    }
+    let mut r = remote();
+    r.subnets = strings(&["242.2.0.0/16"]);
+    let p = build_plan(&local, &r, &SETTINGS).unwrap();
+    assert_eq!(p.children.len(), 1);
+    assert_eq!(p.children[0].local_subnet.to_string(), "242.1.0.0/16");
+    assert_eq!(p.children[0].remote_subnet.to_string(), "242.2.0.0/16");
+    assert_eq!(
+        p.children[0].name,
+        "submariner-cable-cluster2-172-18-0-7-0-0"
+    );
+}
+
+#[test]
+fn nat_load_balancer_and_forced_encapsulation() {
+    let mut r = remote();
+    r.nat_enabled = true;
+    let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    assert_eq!(p.remote_address, ip("203.0.113.9"));
+    assert!(p.using_nat);
+    assert_eq!(p.encapsulation, Encapsulation::EspInUdp);
+    // Identities stay the private IPs even when reached on the public one.
+    assert_eq!(p.remote_id, IkeId::Ipv4("172.18.0.7".parse().unwrap()));
+
+    let mut r = remote();
+    r.backend_config
+        .insert("using-loadbalancer".into(), "true".into());
+    let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    assert_eq!((p.remote_address, p.using_nat), (ip("203.0.113.9"), true));
+
+    let forced = PlanSettings {
+        force_encaps: true,
+        ..SETTINGS
+    };
+    let p = build_plan(&local_site(), &remote(), &forced).unwrap();
+    assert_eq!((p.remote_address, p.using_nat), (ip("172.18.0.7"), false));
+    assert_eq!(p.encapsulation, Encapsulation::EspInUdp);
+
+    let mut r = remote();
+    r.nat_enabled = true;
+    r.public_ip.clear();
+    let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    assert_eq!((p.remote_address, p.using_nat), (ip("172.18.0.7"), false));
+    assert!(
+        p.warnings[0].contains("no valid public IP"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn ports_from_udp_port() {
+    let mut local = local_site();
+    local
+        .endpoint
+        .backend_config
+        .insert("udp-port".into(), "4501".into());
+    let mut r = remote();
+    r.backend_config.insert("udp-port".into(), "4600".into());
+    let settings = PlanSettings {
+        default_natt_port: 4555,
+        ..SETTINGS
+    };
+    let p = build_plan(&local, &r, &settings).unwrap();
+    assert_eq!((p.local_port, p.remote_port), (4501, 4600));
+    // Absent: CE_IPSEC_NATTPORT. Invalid: a warning and the default.
+    let mut r = remote();
+    r.backend_config
+        .insert("udp-port".into(), "not-a-port".into());
+    let p = build_plan(&local_site(), &r, &settings).unwrap();
+    assert_eq!((p.local_port, p.remote_port), (4555, 4555));
+    assert!(p.warnings[0].starts_with(r#"remote invalid backend_config "udp-port""#));
+}
+
+fn with_preferred(mut ep: EndpointSpec, v: &str) -> EndpointSpec {
+    ep.backend_config
+        .insert("preferred-server".into(), v.into());
+    ep
+}
+
+#[test]
+fn preferred_server_roles_and_fqdn_identities() {
+    // Local server (backend_config), remote explicitly not.
+    let mut local = local_site();
+    local.endpoint = with_preferred(local.endpoint, "true");
+    let p = build_plan(&local, &with_preferred(remote(), "false"), &SETTINGS).unwrap();
+    assert_eq!(p.role, Role::Server);
+    let c = &p.children[4]; // local 1, remote 1
+    assert_eq!((c.local_index, c.remote_index), (1, 1));
+    assert_eq!(c.local_id, IkeId::Fqdn("172.18.0.5-1-1".into()));
+    assert_eq!(c.remote_id, IkeId::Fqdn("172.18.0.7-1-1".into()));
+    let c = &p.children[1]; // local 0, remote 1
+    assert_eq!(c.local_id.to_string(), "@172.18.0.5-0-1");
+    assert_eq!(c.remote_id.to_string(), "@172.18.0.7-1-0");
+
+    // Local preference from CE_IPSEC_PREFERREDSERVER when the Endpoint has none.
+    let env_pref = PlanSettings {
+        preferred_server: true,
+        ..SETTINGS
+    };
+    let p = build_plan(&local_site(), &with_preferred(remote(), "false"), &env_pref).unwrap();
+    assert_eq!(p.role, Role::Server);
+    // ... but the Endpoint's own value wins.
+    let mut local = local_site();
+    local.endpoint = with_preferred(local.endpoint, "false");
+    let p = build_plan(&local, &with_preferred(remote(), "true"), &env_pref).unwrap();
+    assert_eq!(p.role, Role::Client);
+    assert_eq!(p.children[0].local_id.to_string(), "@172.18.0.5-0-0");
+
+    // Remote absent: bidirectional, address IDs, whatever the local says.
+    let p = build_plan(&local_site(), &remote(), &env_pref).unwrap();
+    assert_eq!(p.role, Role::Bidirectional);
+    assert_eq!(p.children[0].local_id, p.local_id);
+
+    // Both preferred: cable name order. cluster2's name sorts greater.
+    let mut local = local_site();
+    local.endpoint = with_preferred(local.endpoint, "true");
+    let p = build_plan(&local, &with_preferred(remote(), "true"), &SETTINGS).unwrap();
+    assert_eq!(p.role, Role::Client);
+
+    // An invalid remote value is a warning and counts as absent.
+    let p = build_plan(&local, &with_preferred(remote(), "yes"), &SETTINGS).unwrap();
+    assert_eq!(p.role, Role::Bidirectional);
+    assert!(p.warnings.iter().any(|w| w.contains("preferred-server")));
+}
+
+#[test]
+fn plan_errors() {
+    let mut r = remote();
+    r.private_ip = "nope".into();
+    assert_eq!(
+        build_plan(&local_site(), &r, &SETTINGS)
+            .unwrap_err()
+            .to_string(),
+        r#"remote Endpoint "submariner-cable-cluster2-172-18-0-7" has no valid private IP"#
+    );
+    let mut r = remote();
+    r.subnets.push("10.0.0.0/99".into());
+    assert!(matches!(
+        build_plan(&local_site(), &r, &SETTINGS),
+        Err(PlanError::BadSubnet { side: "remote", .. })
+    ));
+    let r = endpoint("cluster1", "172.18.0.6", &["10.1.0.0/16"]);
+    assert!(matches!(
+        build_plan(&local_site(), &r, &SETTINGS),
+        Err(PlanError::SelfConnection { .. })
+    ));
+    // No subnets: a plan without children, and a warning.
+    let mut r = remote();
+    r.subnets.clear();
+    let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    assert!(p.children.is_empty() && p.warnings[0].starts_with("no subnet pairs"));
+}
+
+#[test]
+fn mixed_families_are_not_paired_but_keep_indices() {
+    let mut r = remote();
+    r.subnets = strings(&["fd00:2::/64", "10.2.0.0/16"]);
+    let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    let names: Vec<_> = p
+        .children
+        .iter()
+        .map(|c| c.name.rsplit_once("7-").unwrap().1.to_string())
+        .collect();
+    assert_eq!(names, ["0-1", "1-1"]);
+}
+
+#[test]
+fn plans_for_a_state() {
+    let mut state = DesiredState {
+        local: None,
+        ..Default::default()
+    };
+    state.remotes.insert(
+        "cluster2".into(),
+        Site {
+            endpoint: remote(),
+            cluster: None,
+        },
+    );
+    assert!(plans_for_state(&state, &SETTINGS).is_empty());
+    state.local = Some(local_site());
+    let plans = plans_for_state(&state, &SETTINGS);
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].0, "cluster2");
+    assert!(plans[0].1.is_ok());
+}
+
+#[test]
+fn diff_replaces_only_what_changed() {
+    let old = build_plan(&local_site(), &remote(), &SETTINGS).unwrap();
+    assert!(PlanDiff::between(&old, &old).is_empty());
+
+    // A remote subnet added at the end: three new children, nothing else.
+    let mut r = remote();
+    r.subnets.push("10.30.0.0/16".into());
+    let new = build_plan(&local_site(), &r, &SETTINGS).unwrap();
+    let d = PlanDiff::between(&old, &new);
+    assert!(!d.ike_changed && d.removed.is_empty() && d.endpoint_changed);
+    let added: Vec<_> = d
+        .added
+        .iter()
+        .map(|c| c.name.rsplit_once("7-").unwrap().1.to_string())
+        .collect();
+    assert_eq!(added, ["0-3", "1-3"]);
+
+    // A subnet replaced in place: that column's children are replaced.
+    let mut r = remote();
+    r.subnets[0] = "100.20.0.0/16".into();
+    let d = PlanDiff::between(&old, &build_plan(&local_site(), &r, &SETTINGS).unwrap());
+    assert!(!d.ike_changed);
+    assert_eq!(d.added.len(), 2);
+    assert_eq!(d.removed.len(), 2);
+    assert_eq!(d.added[0].name, d.removed[0].name);
+
+    // Only the health-check IP: no SA changes, status must refresh.
+    let mut r = remote();
+    r.health_check_ip = "10.2.0.1".into();
+    let d = PlanDiff::between(&old, &build_plan(&local_site(), &r, &SETTINGS).unwrap());
+    assert!(!d.touches_sas() && d.endpoint_changed && !d.is_empty());
+
+    // NAT turned on: a new address and encapsulation, the IKE SA is rebuilt.
+    let mut r = remote();
+    r.nat_enabled = true;
+    let d = PlanDiff::between(&old, &build_plan(&local_site(), &r, &SETTINGS).unwrap());
+    assert!(d.ike_changed && d.added.is_empty() && d.removed.is_empty());
+
+    // Port change: IKE-level.
+    let mut r = remote();
+    r.backend_config.insert("udp-port".into(), "4501".into());
+    assert!(
+        PlanDiff::between(&old, &build_plan(&local_site(), &r, &SETTINGS).unwrap()).ike_changed
+    );
+
+    // Role change to preferred-server: IKE-level, and every child's IDs change.
+    let mut local = local_site();
+    local.endpoint = with_preferred(local.endpoint, "true");
+    let d = PlanDiff::between(
+        &old,
+        &build_plan(&local, &with_preferred(remote(), "false"), &SETTINGS).unwrap(),
+    );
+    assert!(d.ike_changed);
+    assert_eq!((d.added.len(), d.removed.len()), (6, 6));
+}

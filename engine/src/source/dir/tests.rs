@@ -1,0 +1,344 @@
+//! Directory source tests: files added, changed and removed in a temp dir.
+
+use std::time::Duration;
+
+use super::*;
+
+fn endpoint_yaml(cluster: &str, ip: &str, subnets: &[&str]) -> String {
+    let dashed = ip.replace('.', "-");
+    let subnets: String = subnets.iter().map(|s| format!("  - {s}\n")).collect();
+    format!(
+        r#"apiVersion: submariner.io/v1
+kind: Endpoint
+metadata:
+  name: {cluster}-submariner-cable-{cluster}-{dashed}
+  namespace: submariner-operator
+spec:
+  backend: libreswan
+  backend_config:
+    udp-port: "4500"
+  cable_name: submariner-cable-{cluster}-{dashed}
+  cluster_id: {cluster}
+  healthCheckIP: 10.99.0.1
+  hostname: {cluster}-gw
+  nat_enabled: false
+  private_ip: {ip}
+  public_ip: ""
+  subnets:
+{subnets}"#
+    )
+}
+
+fn cluster_yaml(cluster: &str, service: &str, pods: &str) -> String {
+    format!(
+        r#"apiVersion: submariner.io/v1
+kind: Cluster
+metadata:
+  name: {cluster}
+spec:
+  cluster_cidr:
+  - {pods}
+  cluster_id: {cluster}
+  color_codes:
+  - blue
+  global_cidr: []
+  service_cidr:
+  - {service}
+"#
+    )
+}
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn write(&self, name: &str, content: &str) {
+        // Write then rename, as tools that update files atomically do.
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, self.dir.path().join(name)).unwrap();
+    }
+    fn remove(&self, name: &str) {
+        std::fs::remove_file(self.dir.path().join(name)).unwrap();
+    }
+    fn source(&self) -> DirSource {
+        DirSource::new(self.dir.path(), "cluster1")
+    }
+}
+
+fn two_clusters(d: &Dir) {
+    d.write(
+        "cluster1.yaml",
+        &format!(
+            "{}---\n{}",
+            endpoint_yaml("cluster1", "172.18.0.5", &["100.1.0.0/16", "10.1.0.0/16"]),
+            cluster_yaml("cluster1", "100.1.0.0/16", "10.1.0.0/16")
+        ),
+    );
+    d.write(
+        "cluster2.yaml",
+        &format!(
+            "{}---\n{}",
+            endpoint_yaml("cluster2", "172.18.0.7", &["100.2.0.0/16", "10.2.0.0/16"]),
+            cluster_yaml("cluster2", "100.2.0.0/16", "10.2.0.0/16")
+        ),
+    );
+}
+
+#[test]
+fn initial_state_chooses_local_by_cluster_id() {
+    let d = Dir::new();
+    two_clusters(&d);
+    d.write("notes.txt", "not yaml, not read");
+    let mut s = d.source();
+    let u = s.poll().unwrap().expect("first poll always yields");
+    assert!(u.warnings.is_empty(), "{:?}", u.warnings);
+    let local = u.state.local.as_ref().unwrap();
+    assert_eq!(local.endpoint.cluster_id, "cluster1");
+    assert_eq!(local.endpoint.private_ip, "172.18.0.5");
+    assert_eq!(
+        local.cluster.as_ref().unwrap().service_cidr,
+        ["100.1.0.0/16"]
+    );
+    assert_eq!(u.state.remotes.keys().collect::<Vec<_>>(), ["cluster2"]);
+    let remote = &u.state.remotes["cluster2"];
+    assert_eq!(
+        remote.endpoint.cable_name,
+        "submariner-cable-cluster2-172-18-0-7"
+    );
+    assert_eq!(
+        remote.cluster.as_ref().unwrap().cluster_cidr,
+        ["10.2.0.0/16"]
+    );
+    assert!(u.diff.local_changed);
+    assert_eq!(u.diff.added, ["cluster2"]);
+    // Nothing changed: no update.
+    assert_eq!(s.poll().unwrap(), None);
+
+    // The same directory seen from cluster2's side.
+    let mut s2 = DirSource::new(d.dir.path(), "cluster2");
+    let u2 = s2.poll().unwrap().unwrap();
+    assert_eq!(u2.state.local.unwrap().endpoint.cluster_id, "cluster2");
+    assert_eq!(u2.state.remotes.keys().collect::<Vec<_>>(), ["cluster1"]);
+}
+
+#[test]
+fn files_added_changed_and_removed() {
+    let d = Dir::new();
+    two_clusters(&d);
+    let mut s = d.source();
+    s.poll().unwrap().unwrap();
+
+    // Added.
+    d.write(
+        "cluster3.yml",
+        &endpoint_yaml("cluster3", "172.18.0.9", &["10.3.0.0/16"]),
+    );
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(u.diff.added, ["cluster3"]);
+    assert!(!u.diff.local_changed && u.diff.changed.is_empty() && u.diff.removed.is_empty());
+    assert!(u.state.remotes["cluster3"].cluster.is_none());
+
+    // Changed (same size, different content).
+    d.write(
+        "cluster3.yml",
+        &endpoint_yaml("cluster3", "172.18.0.9", &["10.4.0.0/16"]),
+    );
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(u.diff.changed, ["cluster3"]);
+    assert_eq!(
+        u.state.remotes["cluster3"].endpoint.subnets,
+        ["10.4.0.0/16"]
+    );
+
+    // A change that does not change the state (a comment) yields nothing.
+    d.write(
+        "cluster3.yml",
+        &format!(
+            "# edited\n{}",
+            endpoint_yaml("cluster3", "172.18.0.9", &["10.4.0.0/16"])
+        ),
+    );
+    assert_eq!(s.poll().unwrap(), None);
+
+    // Removed.
+    d.remove("cluster3.yml");
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(u.diff.removed, ["cluster3"]);
+    assert!(!u.state.remotes.contains_key("cluster3"));
+
+    // The local endpoint removed: no local site.
+    d.remove("cluster1.yaml");
+    let u = s.poll().unwrap().unwrap();
+    assert!(u.diff.local_changed && u.state.local.is_none());
+}
+
+#[test]
+fn malformed_files_and_unknown_kinds_are_reported_and_skipped() {
+    let d = Dir::new();
+    two_clusters(&d);
+    d.write(
+        "broken.yaml",
+        "apiVersion: submariner.io/v1\nkind: Endpoint\nspec: [unclosed\n",
+    );
+    d.write(
+        "gateway.yaml",
+        "apiVersion: submariner.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n",
+    );
+    d.write(
+        "other-group.yaml",
+        &endpoint_yaml("cluster5", "172.18.0.11", &["10.5.0.0/16"])
+            .replace("submariner.io/v1", "example.com/v1"),
+    );
+    d.write(
+        "bad-cidr.yaml",
+        &endpoint_yaml("cluster4", "172.18.0.10", &["10.4.0.0/33"]),
+    );
+    d.write(
+        "bad-type.yaml",
+        &endpoint_yaml("cluster6", "172.18.0.12", &["10.6.0.0/16"])
+            .replace("nat_enabled: false", "nat_enabled: sometimes"),
+    );
+    d.write(".hidden.yaml", "this: [is: not: read");
+    let mut s = d.source();
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(u.state.remotes.keys().collect::<Vec<_>>(), ["cluster2"]);
+    let find = |file: &str| {
+        u.warnings
+            .iter()
+            .find(|w| w.origin.ends_with(file))
+            .unwrap_or_else(|| panic!("no warning for {file}: {:?}", u.warnings))
+            .message
+            .clone()
+    };
+    assert!(
+        find("broken.yaml").starts_with("not valid YAML"),
+        "{}",
+        find("broken.yaml")
+    );
+    assert_eq!(find("gateway.yaml"), r#"unknown kind "Gateway"; skipped"#);
+    assert!(find("other-group.yaml").contains(r#"apiVersion "example.com/v1""#));
+    assert!(find("bad-cidr.yaml").contains(r#"spec.subnets entry "10.4.0.0/33" is not a CIDR"#));
+    assert!(find("bad-type.yaml").starts_with(r#"invalid Endpoint "cluster6-"#));
+    assert_eq!(u.warnings.len(), 5, "{:?}", u.warnings);
+    // The warning names the file and the message is one line.
+    for w in &u.warnings {
+        assert!(w.origin.starts_with(&d.dir.path().display().to_string()));
+        assert!(!w.to_string().contains('\n'), "{w}");
+    }
+
+    // Fixing a broken file brings its endpoint in.
+    d.write(
+        "broken.yaml",
+        &endpoint_yaml("cluster7", "172.18.0.13", &["10.7.0.0/16"]),
+    );
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(u.diff.added, ["cluster7"]);
+    assert!(u.warnings.is_empty());
+
+    // Breaking it again keeps its last valid contents (a half-written file
+    // does not tear the cable down) and says so.
+    d.write("broken.yaml", "kind: Endpoint\nspec: {cluster_id: [\n");
+    assert_eq!(s.poll().unwrap(), None);
+    assert!(s.state().remotes.contains_key("cluster7"));
+}
+
+#[test]
+fn lists_and_duplicates() {
+    let d = Dir::new();
+    let ep2 = endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
+    let ep3 = endpoint_yaml("cluster3", "172.18.0.9", &["10.3.0.0/16"]);
+    let indent = |s: &str| {
+        s.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("- {l}\n")
+                } else {
+                    format!("  {l}\n")
+                }
+            })
+            .collect::<String>()
+    };
+    d.write(
+        "a-list.yaml",
+        &format!(
+            "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n{}{}",
+            indent(&ep2),
+            indent(&ep3)
+        ),
+    );
+    d.write(
+        "b-local.yaml",
+        &endpoint_yaml("cluster1", "172.18.0.5", &["10.1.0.0/16"]),
+    );
+    d.write(
+        "c-dup.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.8", &["10.2.0.0/16"]),
+    );
+    d.write(
+        "d-dup-local.json",
+        &serde_json::to_string(
+            &serde_norway::from_str::<serde_json::Value>(&endpoint_yaml(
+                "cluster1",
+                "172.18.0.6",
+                &["10.1.0.0/16"],
+            ))
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    let mut s = d.source();
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.5"
+    );
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.7"
+    );
+    assert_eq!(u.state.remotes.len(), 2);
+    assert_eq!(u.warnings.len(), 2, "{:?}", u.warnings);
+    assert!(u.warnings[0].origin.ends_with("c-dup.yaml"));
+    assert!(u.warnings[0]
+        .message
+        .contains(r#"a second Endpoint for cluster "cluster2""#));
+    assert!(u.warnings[0].message.contains("a-list.yaml item 1"));
+    assert!(u.warnings[1].origin.ends_with("d-dup-local.json"));
+}
+
+#[test]
+fn missing_directory_is_an_error_at_start() {
+    let d = Dir::new();
+    let mut s = DirSource::new(d.dir.path().join("absent"), "cluster1");
+    let e = s.poll().unwrap_err().to_string();
+    assert!(e.starts_with("cannot read endpoints directory"), "{e}");
+}
+
+#[tokio::test]
+async fn next_update_waits_for_changes() {
+    let d = Dir::new();
+    two_clusters(&d);
+    let mut s = d.source().with_poll_interval(Duration::from_millis(10));
+    let first = s.next_update().await.unwrap();
+    assert_eq!(first.diff.added, ["cluster2"]);
+    assert_eq!(s.name(), "directory");
+
+    // No change: next_update keeps waiting.
+    let waited = tokio::time::timeout(Duration::from_millis(100), s.next_update()).await;
+    assert!(waited.is_err());
+
+    d.remove("cluster2.yaml");
+    let u = tokio::time::timeout(Duration::from_secs(5), s.next_update())
+        .await
+        .expect("change seen")
+        .unwrap();
+    assert_eq!(u.diff.removed, ["cluster2"]);
+}

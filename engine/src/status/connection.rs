@@ -1,0 +1,119 @@
+//! The manager's view of a cable, as a Submariner `Connection`.
+//!
+//! `Connection.endpoint` is the remote Endpoint spec, `usingIP`/`usingNAT`
+//! come from the plan, `status`/`statusMessage` from [`CableState`]. A
+//! connected cable has an empty message; the others say why, in one line,
+//! for `subctl show connections` and `kubectl get gateway -o yaml` readers.
+//! Health-check results are merged afterwards ([`super::health`]).
+
+use crate::cable::CablePlan;
+use crate::crd::{Connection, ConnectionStatus};
+
+/// The connection manager's state of one cable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CableState {
+    /// Not (yet) being built, with why (e.g. the manager is not running).
+    NotStarted(String),
+    /// Being established or re-established, with what it is waiting for or
+    /// why the last attempt failed (retried with backoff).
+    Connecting(String),
+    /// The IKE SA and its Child SAs are up.
+    Connected,
+    /// Given up until something changes (e.g. authentication failed), why.
+    Error(String),
+}
+
+impl CableState {
+    /// The Connection status value.
+    pub fn status(&self) -> ConnectionStatus {
+        match self {
+            CableState::NotStarted(_) => ConnectionStatus::None,
+            CableState::Connecting(_) => ConnectionStatus::Connecting,
+            CableState::Connected => ConnectionStatus::Connected,
+            CableState::Error(_) => ConnectionStatus::Error,
+        }
+    }
+
+    /// The status message ("" when connected).
+    pub fn message(&self) -> &str {
+        match self {
+            CableState::NotStarted(m) | CableState::Connecting(m) | CableState::Error(m) => m,
+            CableState::Connected => "",
+        }
+    }
+}
+
+/// The `Connection` for a plan in a given state (without health results).
+pub fn connection_for_plan(plan: &CablePlan, state: &CableState) -> Connection {
+    Connection {
+        status: state.status(),
+        status_message: state.message().to_string(),
+        endpoint: plan.remote_endpoint.clone(),
+        using_ip: plan.remote_address.to_string(),
+        using_nat: plan.using_nat,
+        latency_rtt: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cable::{build_plan, PlanSettings};
+    use crate::crd::EndpointSpec;
+    use crate::source::Site;
+
+    fn plan(nat: bool) -> CablePlan {
+        let local = Site {
+            endpoint: EndpointSpec {
+                cluster_id: "c1".into(),
+                cable_name: "submariner-cable-c1-10-0-0-1".into(),
+                private_ip: "10.0.0.1".into(),
+                subnets: vec!["10.1.0.0/16".into()],
+                ..Default::default()
+            },
+            cluster: None,
+        };
+        let remote = EndpointSpec {
+            cluster_id: "c2".into(),
+            cable_name: "submariner-cable-c2-10-0-0-2".into(),
+            private_ip: "10.0.0.2".into(),
+            public_ip: "198.51.100.2".into(),
+            nat_enabled: nat,
+            subnets: vec!["10.2.0.0/16".into()],
+            ..Default::default()
+        };
+        let settings = PlanSettings {
+            default_natt_port: 4500,
+            force_encaps: false,
+            preferred_server: false,
+        };
+        build_plan(&local, &remote, &settings).unwrap()
+    }
+
+    #[test]
+    fn connection_fields_from_plan_and_state() {
+        let c = connection_for_plan(&plan(false), &CableState::Connected);
+        assert_eq!(c.status, ConnectionStatus::Connected);
+        assert_eq!(c.status_message, "");
+        assert_eq!(c.using_ip, "10.0.0.2");
+        assert!(!c.using_nat);
+        assert_eq!(c.endpoint.cluster_id, "c2");
+
+        let c = connection_for_plan(
+            &plan(true),
+            &CableState::Connecting("no response from 198.51.100.2:4500".into()),
+        );
+        assert_eq!(c.status, ConnectionStatus::Connecting);
+        assert_eq!(c.status_message, "no response from 198.51.100.2:4500");
+        assert_eq!((c.using_ip.as_str(), c.using_nat), ("198.51.100.2", true));
+
+        let c = connection_for_plan(
+            &plan(false),
+            &CableState::Error("authentication failed".into()),
+        );
+        assert_eq!(c.status, ConnectionStatus::Error);
+        let c = connection_for_plan(&plan(false), &CableState::NotStarted("later".into()));
+        assert_eq!(c.status, ConnectionStatus::None);
+        assert_eq!(c.status_message, "later");
+    }
+}
