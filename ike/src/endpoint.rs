@@ -26,6 +26,7 @@ use crate::crypto::{CookieSecrets, CryptoError};
 use crate::event::{Event, FailureReason, SaId};
 use crate::exchange::ike_sa_init_responder::{handle_init_request, ResponderEnv};
 use crate::outbox::{Outbox, Transmit};
+use crate::peer_sas;
 use crate::sa::{Ctx, IkeSa, Phase, Task};
 use crate::stats::{DropReason, Stats};
 use crate::wire::{ExchangeType, Header};
@@ -144,7 +145,7 @@ impl Endpoint {
         sa.send_init(&mut ctx);
         self.by_spi.insert(sa.local_spi(), id);
         self.sas.insert(id, sa);
-        self.reap(id);
+        self.settle(now);
         Ok(id)
     }
 
@@ -160,7 +161,7 @@ impl Endpoint {
             };
             s.close(&mut ctx);
         }
-        self.reap(sa);
+        self.settle(now);
     }
 
     /// Rekeys a Child SA now (make-before-break), e.g. on the kernel's soft
@@ -184,7 +185,7 @@ impl Endpoint {
         };
         let queued = s.queue_bounded(Task::RekeyIke, self.config.max_queued_exchanges);
         s.start_next_task(&mut ctx);
-        self.reap(sa);
+        self.settle(now);
         queued
     }
 
@@ -215,7 +216,7 @@ impl Endpoint {
             queued = sa.queue_bounded(task(spi_in), self.config.max_queued_exchanges);
             sa.start_next_task(&mut ctx);
         }
-        self.reap(id);
+        self.settle(now);
         queued
     }
 
@@ -229,6 +230,11 @@ impl Endpoint {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        self.dispatch(now, local, remote, bytes);
+        self.settle(now);
+    }
+
+    fn dispatch(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
         self.out.stats.received += 1;
         let header = match Header::decode_datagram(bytes) {
             Ok(h) => h,
@@ -301,7 +307,6 @@ impl Endpoint {
             return;
         }
         sa.handle_message(&mut ctx, local, remote, &header, bytes);
-        self.reap(id);
     }
 
     /// The next datagram to send.
@@ -341,7 +346,7 @@ impl Endpoint {
                 };
                 sa.handle_timeout(&mut ctx);
             }
-            self.reap(id);
+            self.settle(now);
         }
     }
 
@@ -383,24 +388,36 @@ impl Endpoint {
         self.out.alloc_sa_id()
     }
 
-    /// Removes an SA that died, with its index entries.
-    /// Also adopts SAs created by handlers (IKE SA rekey).
-    fn reap(&mut self, id: SaId) {
+    /// After every input: adopts SAs created by handlers (IKE SA rekey),
+    /// applies the cross-SA policies (INITIAL_CONTACT, duplicates) and
+    /// removes dead SAs with their index entries.
+    fn settle(&mut self, now: Instant) {
         for sa in self.out.spawned.drain(..) {
             self.by_spi.insert(sa.local_spi(), sa.id);
             self.sas.insert(sa.id, sa);
         }
-        let Some(sa) = self.sas.get(&id) else {
-            return;
+        let contacts = std::mem::take(&mut self.out.initial_contacts);
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
         };
-        if sa.phase != Phase::Dead {
-            return;
+        peer_sas::settle(&mut self.sas, &mut ctx, contacts);
+        let dead: Vec<SaId> = self
+            .sas
+            .values()
+            .filter(|s| s.phase == Phase::Dead)
+            .map(|s| s.id)
+            .collect();
+        for id in dead {
+            if let Some(sa) = self.sas.remove(&id) {
+                let spi = sa.local_spi();
+                if self.by_spi.get(&spi) == Some(&id) {
+                    self.by_spi.remove(&spi);
+                }
+            }
+            self.init_index.retain(|_, v| *v != id);
         }
-        let spi = sa.local_spi();
-        if self.by_spi.get(&spi) == Some(&id) {
-            self.by_spi.remove(&spi);
-        }
-        self.init_index.retain(|_, v| *v != id);
-        self.sas.remove(&id);
     }
 }

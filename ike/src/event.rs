@@ -174,6 +174,13 @@ pub enum CloseReason {
     DeletedByPeer,
     /// A request (DPD, CREATE_CHILD_SA, ...) was never answered.
     Timeout,
+    /// Another IKE SA with the same peer took over (crossed initiations,
+    /// RFC 7296 2.8.1-style choice by the lowest nonce); its Child SAs
+    /// cover the same traffic.
+    Superseded,
+    /// The peer restarted: it opened a new IKE SA with INITIAL_CONTACT, so
+    /// this older one is gone on its side (nothing is sent for it).
+    PeerRestarted,
 }
 
 /// Something the owner of the endpoint should know about.

@@ -19,7 +19,8 @@
 //!   `informational.rs`).
 //! * `proposal.rs`: building and choosing SA proposals; `ts_narrow.rs`:
 //!   traffic selector narrowing; `child.rs`: Child SA records and the
-//!   responder's pair matching; `retransmit.rs`: backoff schedule.
+//!   responder's pair matching; `retransmit.rs`: backoff schedule;
+//!   `peer_sas.rs`: INITIAL_CONTACT and duplicate IKE SAs of one peer.
 //!
 //! ```
 //! use std::time::Instant;
@@ -50,6 +51,7 @@ mod endpoint;
 mod event;
 mod exchange;
 mod outbox;
+mod peer_sas;
 mod proposal;
 mod retransmit;
 mod sa;

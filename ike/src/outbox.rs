@@ -31,6 +31,8 @@ pub struct Transmit {
 pub(crate) struct Outbox {
     /// IKE SAs created by a handler (IKE SA rekey), for the endpoint to adopt.
     pub spawned: Vec<IkeSa>,
+    /// SAs whose peer sent INITIAL_CONTACT, for the endpoint to act on.
+    pub initial_contacts: Vec<SaId>,
     next_sa: u64,
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,

@@ -5,137 +5,10 @@
 #[path = "session_util.rs"]
 mod util;
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use ike::{CloseReason, EndpointConfig, Event, Lifetimes, Transmit};
-use util::{assert_mirrored, peers, Net};
-
-/// SPIs a kernel would have installed, per side, following the events.
-#[derive(Default, Debug)]
-struct Kernel {
-    inbound: HashSet<u32>,
-    outbound: HashSet<u32>,
-}
-
-impl Kernel {
-    fn apply(&mut self, e: &Event) {
-        match e {
-            Event::ChildSaEstablished(c) => {
-                assert!(self.inbound.insert(c.spi_in));
-                assert!(self.outbound.insert(c.spi_out));
-            }
-            Event::ChildSaDeleted {
-                spi_in, spi_out, ..
-            } => {
-                assert!(self.inbound.remove(spi_in));
-                assert!(self.outbound.remove(spi_out));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A network where the test decides which queued datagram moves next.
-struct Stepper {
-    net: Net,
-    ab: VecDeque<Transmit>,
-    ba: VecDeque<Transmit>,
-    ka: Kernel,
-    kb: Kernel,
-    /// Check after every step that traffic can flow both ways.
-    check_gapless: bool,
-}
-
-impl Stepper {
-    fn new(net: Net) -> Self {
-        Stepper {
-            net,
-            ab: VecDeque::new(),
-            ba: VecDeque::new(),
-            ka: Kernel::default(),
-            kb: Kernel::default(),
-            check_gapless: false,
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Some(t) = self.net.a.poll_transmit() {
-            self.ab.push_back(t);
-        }
-        while let Some(t) = self.net.b.poll_transmit() {
-            self.ba.push_back(t);
-        }
-        while let Some(e) = self.net.a.poll_event() {
-            self.ka.apply(&e);
-            self.net.ev_a.push(e);
-        }
-        while let Some(e) = self.net.b.poll_event() {
-            self.kb.apply(&e);
-            self.net.ev_b.push(e);
-        }
-        if self.check_gapless {
-            assert!(
-                self.ka.outbound.intersection(&self.kb.inbound).count() >= 1,
-                "no A->B SA pair at {:?}",
-                self.net.elapsed()
-            );
-            assert!(
-                self.kb.outbound.intersection(&self.ka.inbound).count() >= 1,
-                "no B->A SA pair at {:?}",
-                self.net.elapsed()
-            );
-        }
-    }
-
-    /// Delivers one datagram; `pick_b` chooses the B->A queue when both
-    /// have something.
-    fn step(&mut self, pick_b: bool) -> bool {
-        self.drain();
-        let from_b = match (self.ab.is_empty(), self.ba.is_empty()) {
-            (true, true) => return false,
-            (true, false) => true,
-            (false, true) => false,
-            (false, false) => pick_b,
-        };
-        let now = self.net.now;
-        if from_b {
-            let t = self.ba.pop_front().unwrap();
-            self.net
-                .a
-                .handle_datagram(now, t.remote, t.local, &t.payload);
-        } else {
-            let t = self.ab.pop_front().unwrap();
-            self.net
-                .b
-                .handle_datagram(now, t.remote, t.local, &t.payload);
-        }
-        self.drain();
-        true
-    }
-
-    /// Delivers everything (alternating), then fires the next timer.
-    fn run_until(&mut self, limit: Duration, mut pick: impl FnMut() -> bool) {
-        loop {
-            while self.step(pick()) {}
-            let next = [self.net.a.poll_timeout(), self.net.b.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            let Some(t) = next else { return };
-            if t > self.net.t0 + limit {
-                return;
-            }
-            self.net.now = t;
-            self.net.a.handle_timeout(t);
-            self.net.b.handle_timeout(t);
-        }
-    }
-
-    fn installed_pairs(&self) -> usize {
-        self.ka.outbound.intersection(&self.kb.inbound).count()
-    }
-}
+use ike::{CloseReason, EndpointConfig, Event, Lifetimes};
+use util::{assert_mirrored, peers, Net, Stepper};
 
 fn lifetimes(soft_secs: u64) -> Lifetimes {
     Lifetimes {
@@ -195,17 +68,6 @@ fn child_sa_rekeyed_100_times_without_a_gap() {
     assert!(s.net.a.sas()[0].established);
 }
 
-/// xorshift, so interleavings are reproducible.
-fn rng(seed: u64) -> impl FnMut() -> bool {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x & 1 == 1
-    }
-}
-
 #[test]
 fn simultaneous_rekey_converges_to_exactly_one_new_child_sa() {
     for seed in 0..64 {
@@ -215,7 +77,7 @@ fn simultaneous_rekey_converges_to_exactly_one_new_child_sa() {
         let now = s.net.now;
         assert!(s.net.a.rekey_child(now, old_a.spi_in));
         assert!(s.net.b.rekey_child(now, old_a.spi_out));
-        s.run_until(Duration::from_secs(5), rng(seed));
+        s.run_until(Duration::from_secs(5), util::coin(seed));
         assert_eq!(s.ka.inbound.len(), 1, "seed {seed}: {:?}", s.ka);
         assert_eq!(s.kb.inbound.len(), 1, "seed {seed}: {:?}", s.kb);
         assert_eq!(s.installed_pairs(), 1);

@@ -3,6 +3,7 @@
 //! one base `Instant` plus `Duration`s, and a drop filter for packets.
 #![allow(dead_code)]
 
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -187,4 +188,141 @@ pub fn assert_mirrored(x: &ChildSaInfo, y: &ChildSaInfo) {
     assert_eq!(x.local_addr, y.remote_addr);
     assert_eq!(x.remote_addr, y.local_addr);
     assert!(x.tunnel_mode && y.tunnel_mode);
+}
+
+/// SPIs a kernel would have installed, per side, following the events.
+#[derive(Default, Debug)]
+pub struct Kernel {
+    pub inbound: HashSet<u32>,
+    pub outbound: HashSet<u32>,
+}
+
+impl Kernel {
+    pub fn apply(&mut self, e: &Event) {
+        match e {
+            Event::ChildSaEstablished(c) => {
+                assert!(self.inbound.insert(c.spi_in));
+                assert!(self.outbound.insert(c.spi_out));
+            }
+            Event::ChildSaDeleted {
+                spi_in, spi_out, ..
+            } => {
+                assert!(self.inbound.remove(spi_in));
+                assert!(self.outbound.remove(spi_out));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A network where the test decides which queued datagram moves next.
+pub struct Stepper {
+    pub net: Net,
+    pub ab: VecDeque<Transmit>,
+    pub ba: VecDeque<Transmit>,
+    pub ka: Kernel,
+    pub kb: Kernel,
+    /// Check after every step that traffic can flow both ways.
+    pub check_gapless: bool,
+}
+
+impl Stepper {
+    pub fn new(net: Net) -> Self {
+        Stepper {
+            net,
+            ab: VecDeque::new(),
+            ba: VecDeque::new(),
+            ka: Kernel::default(),
+            kb: Kernel::default(),
+            check_gapless: false,
+        }
+    }
+
+    pub fn drain(&mut self) {
+        while let Some(t) = self.net.a.poll_transmit() {
+            self.ab.push_back(t);
+        }
+        while let Some(t) = self.net.b.poll_transmit() {
+            self.ba.push_back(t);
+        }
+        while let Some(e) = self.net.a.poll_event() {
+            self.ka.apply(&e);
+            self.net.ev_a.push(e);
+        }
+        while let Some(e) = self.net.b.poll_event() {
+            self.kb.apply(&e);
+            self.net.ev_b.push(e);
+        }
+        if self.check_gapless {
+            assert!(
+                self.ka.outbound.intersection(&self.kb.inbound).count() >= 1,
+                "no A->B SA pair at {:?}",
+                self.net.elapsed()
+            );
+            assert!(
+                self.kb.outbound.intersection(&self.ka.inbound).count() >= 1,
+                "no B->A SA pair at {:?}",
+                self.net.elapsed()
+            );
+        }
+    }
+
+    /// Delivers one datagram; `pick_b` chooses the B->A queue when both
+    /// have something.
+    pub fn step(&mut self, pick_b: bool) -> bool {
+        self.drain();
+        let from_b = match (self.ab.is_empty(), self.ba.is_empty()) {
+            (true, true) => return false,
+            (true, false) => true,
+            (false, true) => false,
+            (false, false) => pick_b,
+        };
+        let now = self.net.now;
+        if from_b {
+            let t = self.ba.pop_front().unwrap();
+            self.net
+                .a
+                .handle_datagram(now, t.remote, t.local, &t.payload);
+        } else {
+            let t = self.ab.pop_front().unwrap();
+            self.net
+                .b
+                .handle_datagram(now, t.remote, t.local, &t.payload);
+        }
+        self.drain();
+        true
+    }
+
+    /// Delivers everything (alternating), then fires the next timer.
+    pub fn run_until(&mut self, limit: Duration, mut pick: impl FnMut() -> bool) {
+        loop {
+            while self.step(pick()) {}
+            let next = [self.net.a.poll_timeout(), self.net.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { return };
+            if t > self.net.t0 + limit {
+                return;
+            }
+            self.net.now = t;
+            self.net.a.handle_timeout(t);
+            self.net.b.handle_timeout(t);
+        }
+    }
+
+    pub fn installed_pairs(&self) -> usize {
+        self.ka.outbound.intersection(&self.kb.inbound).count()
+    }
+}
+
+/// xorshift, so interleavings are reproducible: a stream of coin flips.
+pub fn coin(seed: u64) -> impl FnMut() -> bool {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x & 1 == 1
+    }
 }

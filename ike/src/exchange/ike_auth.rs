@@ -52,7 +52,9 @@ impl IkeSa {
                 data: auth,
             }),
         ];
-        if peer.initial_contact {
+        // Only when we have no other SA with this peer (as strongSwan does):
+        // the peer drops every older SA with us when it sees it.
+        if peer.initial_contact && !self.other_sas_with_peer {
             payloads.push(Payload::Notify(NotifyPayload::new(
                 NotifyType::INITIAL_CONTACT,
                 Vec::new(),
@@ -146,6 +148,11 @@ impl IkeSa {
         };
         self.peer = Some(peer.clone());
         self.candidates.clear();
+        if payloads.iter().any(
+            |p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::INITIAL_CONTACT),
+        ) {
+            ctx.out.initial_contacts.push(self.id);
+        }
         self.expires_at = None;
         self.set_established(ctx);
 

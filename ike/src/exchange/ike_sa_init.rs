@@ -82,6 +82,10 @@ impl IkeSa {
             replaced: false,
             ike_rekey_at: None,
             keepalive_at: None,
+            created_at: now,
+            established_at: None,
+            other_sas_with_peer: false,
+            superseded_deadline: None,
             candidates: Vec::new(),
             peer: Some(peer),
         })

@@ -271,5 +271,9 @@ pub(crate) fn handle_init_request(
         replaced: false,
         ike_rekey_at: None,
         keepalive_at: None,
+        created_at: ctx.now,
+        established_at: None,
+        other_sas_with_peer: false,
+        superseded_deadline: None,
     })
 }

@@ -46,10 +46,15 @@ impl IkeSa {
                 self.die(ctx, None);
                 return;
             }
+            let reason = if self.other_sas_with_peer {
+                CloseReason::Superseded
+            } else {
+                CloseReason::DeletedByPeer
+            };
             let e = Event::IkeSaClosed {
                 sa: self.id,
                 peer: self.peer_name(),
-                reason: CloseReason::DeletedByPeer,
+                reason,
             };
             self.die(ctx, Some(e));
             return;
@@ -77,6 +82,11 @@ impl IkeSa {
     /// Deletes the IKE SA (and with it every Child SA): reports them
     /// closed at once and tells the peer.
     pub(crate) fn close(&mut self, ctx: &mut Ctx<'_>) {
+        self.close_with(ctx, CloseReason::Local);
+    }
+
+    /// Like [`close`](Self::close) with a given reason.
+    pub(crate) fn close_with(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
         match self.phase {
             Phase::Established => {
                 if let Some(p) = self.window.pending.take() {
@@ -86,7 +96,7 @@ impl IkeSa {
                 let e = Event::IkeSaClosed {
                     sa: self.id,
                     peer: self.peer_name(),
-                    reason: CloseReason::Local,
+                    reason,
                 };
                 self.die(ctx, Some(e));
                 self.phase = Phase::Deleting;

@@ -304,6 +304,10 @@ impl IkeSa {
             replaced: false,
             ike_rekey_at: None,
             keepalive_at: None,
+            created_at: self.created_at,
+            established_at: self.established_at,
+            other_sas_with_peer: false,
+            superseded_deadline: None,
         };
         new.set_established(ctx);
         self.replaced = true;

@@ -93,6 +93,15 @@ pub(crate) struct IkeSa {
     pub ike_rekey_at: Option<Instant>,
     /// Behind a NAT: when the next NAT keepalive goes out.
     pub keepalive_at: Option<Instant>,
+    /// When the SA was created (first IKE_SA_INIT sent or received).
+    pub created_at: Instant,
+    /// When IKE_AUTH completed (kept across IKE SA rekeys).
+    pub established_at: Option<Instant>,
+    /// Set by the endpoint: another live IKE SA with the same peer exists.
+    pub other_sas_with_peer: bool,
+    /// A duplicate of another IKE SA with the same peer that we initiated:
+    /// deleted at the latest at this instant.
+    pub superseded_deadline: Option<Instant>,
 }
 
 impl IkeSa {
@@ -101,6 +110,7 @@ impl IkeSa {
         self.phase = Phase::Established;
         self.expires_at = None;
         self.last_heard = ctx.now;
+        self.established_at = self.established_at.or(Some(ctx.now));
         self.ike_rekey_at = self
             .peer
             .as_ref()
@@ -200,6 +210,7 @@ impl IkeSa {
             self.dpd_at(config),
             keepalive,
             ike_rekey,
+            self.superseded_deadline.filter(|_| established),
         ]
         .into_iter()
         .flatten()

@@ -1,0 +1,102 @@
+//! Policies across the IKE SAs of one peer (issue 4): INITIAL_CONTACT
+//! (RFC 7296 2.4) and duplicate IKE SAs from crossed initiations.
+//!
+//! * A peer that authenticated with INITIAL_CONTACT has lost its state:
+//!   our SAs with the same peer that were established before its new SA
+//!   began are dropped without a message (reason `PeerRestarted`).
+//! * Submariner's default mode has both gateways initiate, so two IKE SAs
+//!   with the same peer come up. The one whose lowest nonce (min of Ni,
+//!   Nr) is the lowest is redundant, as for rekey collisions (RFC 7296
+//!   2.8.1); both sides reach the same verdict because both know all four
+//!   nonces. The redundant SA's initiator stops creating Child SAs on it
+//!   and deletes it once the surviving SA carries a Child SA for each of
+//!   our pairs (so no traffic selector is ever without an SA), or after a
+//!   grace period. A peer that never deletes its redundant SA (libreswan)
+//!   is tolerated: both stay.
+
+use std::collections::HashMap;
+
+use crate::event::{CloseReason, Event, SaId};
+use crate::sa::{Ctx, IkeSa, Phase, Task};
+
+fn live(sa: &IkeSa) -> bool {
+    !matches!(sa.phase, Phase::Dead | Phase::Deleting) && !sa.replaced
+}
+
+/// Refreshes [`IkeSa::other_sas_with_peer`] on every SA.
+pub(crate) fn mark_peers(sas: &mut HashMap<SaId, IkeSa>) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for sa in sas.values().filter(|s| live(s)) {
+        *count.entry(sa.peer_name()).or_default() += 1;
+    }
+    for sa in sas.values_mut() {
+        let name = sa.peer_name();
+        sa.other_sas_with_peer =
+            !name.is_empty() && count.get(&name).copied().unwrap_or(0) > usize::from(live(sa));
+    }
+}
+
+/// The peer of SA `new` sent INITIAL_CONTACT: drop older SAs with it.
+pub(crate) fn initial_contact(sas: &mut HashMap<SaId, IkeSa>, new: SaId, ctx: &mut Ctx<'_>) {
+    let Some((name, since)) = sas.get(&new).map(|s| (s.peer_name(), s.created_at)) else {
+        return;
+    };
+    for sa in sas.values_mut() {
+        let older = sa.established_at.is_some_and(|t| t < since);
+        if sa.id != new && live(sa) && sa.peer_name() == name && older {
+            let e = Event::IkeSaClosed {
+                sa: sa.id,
+                peer: name.clone(),
+                reason: CloseReason::PeerRestarted,
+            };
+            sa.die(ctx, Some(e));
+        }
+    }
+}
+
+/// Deletes redundant IKE SAs we initiated (see the module docs).
+pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'_>) {
+    let mut groups: HashMap<String, Vec<SaId>> = HashMap::new();
+    for sa in sas.values() {
+        if sa.phase == Phase::Established && !sa.replaced && !sa.peer_name().is_empty() {
+            groups.entry(sa.peer_name()).or_default().push(sa.id);
+        }
+    }
+    for ids in groups.into_values().filter(|g| g.len() > 1) {
+        let key = |id: &SaId| {
+            sas.get(id)
+                .map(|s| s.ni.as_slice().min(s.nr.as_slice()).to_vec())
+                .unwrap_or_default()
+        };
+        let Some(survivor) = ids.iter().max_by_key(|id| key(id)).copied() else {
+            continue;
+        };
+        let covered: Vec<usize> = sas
+            .get(&survivor)
+            .map(|s| s.children.iter().map(|c| c.pair_index).collect())
+            .unwrap_or_default();
+        for id in ids.into_iter().filter(|id| *id != survivor) {
+            let Some(sa) = sas.get_mut(&id) else { continue };
+            if !sa.initiator {
+                continue;
+            }
+            let pairs = sa.peer.as_ref().map(|p| p.children.len()).unwrap_or(0);
+            let complete = (0..pairs).all(|i| covered.contains(&i));
+            let grace = ctx.config.retransmit.total;
+            let deadline = *sa.superseded_deadline.get_or_insert(ctx.now + grace);
+            sa.tasks.retain(|t| !matches!(t, Task::CreateChild(_)));
+            if complete || ctx.now >= deadline {
+                sa.close_with(ctx, CloseReason::Superseded);
+            }
+        }
+    }
+}
+
+/// Convenience for the endpoint: every cross-SA policy after a change.
+pub(crate) fn settle(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'_>, contacts: Vec<SaId>) {
+    for id in contacts {
+        initial_contact(sas, id, ctx);
+    }
+    resolve_duplicates(sas, ctx);
+    mark_peers(sas);
+}
