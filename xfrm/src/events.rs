@@ -25,7 +25,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_xfrm::{
     AcquireMessage, MappingMessage, XfrmAttrs, XfrmMessage, XFRMNLGRP_ACQUIRE, XFRMNLGRP_EXPIRE,
-    XFRMNLGRP_MAPPING,
+    XFRMNLGRP_MAPPING, XFRM_MSG_EXPIRE, XFRM_USER_EXPIRE_LEN,
 };
 use netlink_sys::{protocols::NETLINK_XFRM, AsyncSocket};
 
@@ -34,7 +34,7 @@ use crate::ownership::ReqId;
 use crate::policy::Direction;
 use crate::sa::{SaId, SaInfo};
 use crate::selector::{ip_from, Mark, TrafficSelector};
-use crate::wire::{decode_xfrm, Scrubbed};
+use crate::wire::{decode_xfrm, trailing_nlas, Scrubbed};
 
 /// An SA reached a lifetime limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,7 @@ pub struct AcquireEvent {
     /// Reqid of the policy's first template, if the kernel sent it.
     pub reqid: Option<ReqId>,
     pub mark: Option<Mark>,
+    pub if_id: Option<u32>,
     pub seq: u32,
 }
 
@@ -85,8 +86,9 @@ pub enum XfrmEvent {
 
 /// The netlink message type of the event socket: an XFRM message decoded
 /// with this crate's length checks (so a short kernel message is an error,
-/// never a panic). Its `Debug` only names the message type.
-pub(crate) struct EventMessage(Scrubbed);
+/// never a panic), plus the attributes after an EXPIRE's fixed part (mark,
+/// if_id), which the library type drops. Its `Debug` only names the type.
+pub(crate) struct EventMessage(Scrubbed, Vec<XfrmAttrs>);
 
 impl std::fmt::Debug for EventMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,9 +110,13 @@ impl NetlinkSerializable for EventMessage {
 impl NetlinkDeserializable for EventMessage {
     type Error = DecodeError;
     fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, Self::Error> {
-        decode_xfrm(header.message_type, payload)
-            .map(EventMessage)
-            .map_err(DecodeError::from)
+        let msg = decode_xfrm(header.message_type, payload).map_err(DecodeError::from)?;
+        let extra = if header.message_type == XFRM_MSG_EXPIRE {
+            trailing_nlas(payload, XFRM_USER_EXPIRE_LEN).map_err(DecodeError::from)?
+        } else {
+            Vec::new()
+        };
+        Ok(EventMessage(msg, extra))
     }
 }
 
@@ -164,14 +170,16 @@ impl Stream for XfrmEvents {
                 continue;
             }
             match msg.payload {
-                NetlinkPayload::InnerMessage(EventMessage(m)) => match to_event(&m.0) {
-                    Ok(Some(ev)) => return Poll::Ready(Some(ev)),
-                    Ok(None) => continue,
-                    Err(reason) => {
-                        tracing::warn!(%reason, "ignoring malformed XFRM event");
-                        continue;
+                NetlinkPayload::InnerMessage(EventMessage(m, extra)) => {
+                    match to_event(&m.0, &extra) {
+                        Ok(Some(ev)) => return Poll::Ready(Some(ev)),
+                        Ok(None) => continue,
+                        Err(reason) => {
+                            tracing::warn!(%reason, "ignoring malformed XFRM event");
+                            continue;
+                        }
                     }
-                },
+                }
                 NetlinkPayload::Overrun(_) => return Poll::Ready(Some(XfrmEvent::Overrun)),
                 _ => continue,
             }
@@ -179,11 +187,15 @@ impl Stream for XfrmEvents {
     }
 }
 
-/// Convert a decoded multicast message into an event.
-pub(crate) fn to_event(msg: &XfrmMessage) -> Result<Option<XfrmEvent>, String> {
+/// Convert a decoded multicast message into an event. `extra` holds the
+/// attributes after an EXPIRE's fixed part.
+pub(crate) fn to_event(
+    msg: &XfrmMessage,
+    extra: &[XfrmAttrs],
+) -> Result<Option<XfrmEvent>, String> {
     Ok(Some(match msg {
         XfrmMessage::Expire(e) => XfrmEvent::Expire(ExpireEvent {
-            sa: SaInfo::from_parts(&e.expire.state, &[])?,
+            sa: SaInfo::from_parts(&e.expire.state, extra)?,
             hard: e.expire.hard != 0,
         }),
         XfrmMessage::Acquire(a) => XfrmEvent::Acquire(acquire_event(a)?),
@@ -197,6 +209,7 @@ fn acquire_event(a: &AcquireMessage) -> Result<AcquireEvent, String> {
     let mut reqid = None;
     let mut tmpl_family = None;
     let mut mark = None;
+    let mut if_id = None;
     for attr in &a.nlas {
         match attr {
             XfrmAttrs::Template(ts) => {
@@ -206,6 +219,7 @@ fn acquire_event(a: &AcquireMessage) -> Result<AcquireEvent, String> {
                 }
             }
             XfrmAttrs::Mark(m) => mark = Mark::from_nl(m),
+            XfrmAttrs::IfId(id) => if_id = (*id != 0).then_some(*id),
             _ => {}
         }
     }
@@ -219,6 +233,7 @@ fn acquire_event(a: &AcquireMessage) -> Result<AcquireEvent, String> {
         policy_index: ua.policy.index,
         reqid,
         mark,
+        if_id,
         seq: ua.seq,
     })
 }
@@ -244,7 +259,7 @@ mod tests {
     use netlink_packet_core::Emitable;
     use netlink_packet_xfrm::{
         Address, ExpireMessage, UserExpire, UserMapping, UserSaId, UserSaInfo, AF_INET,
-        IPPROTO_ESP, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING,
+        IPPROTO_ESP, XFRM_MSG_MAPPING,
     };
 
     #[test]
@@ -261,8 +276,20 @@ mod tests {
         };
         let mut bytes = vec![0u8; msg.buffer_len()];
         msg.emit(&mut bytes);
+        // The kernel appends the mark and if_id.
+        let nlas = [
+            XfrmAttrs::Mark(netlink_packet_xfrm::Mark {
+                value: 0x10,
+                mask: 0xff,
+            }),
+            XfrmAttrs::IfId(7),
+        ];
+        let mut tail = vec![0u8; nlas.as_slice().buffer_len()];
+        nlas.as_slice().emit(&mut tail);
+        bytes.extend_from_slice(&tail);
         let decoded = decode_xfrm(XFRM_MSG_EXPIRE, &bytes).unwrap();
-        let Some(XfrmEvent::Expire(ev)) = to_event(&decoded.0).unwrap() else {
+        let extra = trailing_nlas(&bytes, XFRM_USER_EXPIRE_LEN).unwrap();
+        let Some(XfrmEvent::Expire(ev)) = to_event(&decoded.0, &extra).unwrap() else {
             panic!("not an expire event")
         };
         assert!(!ev.hard);
@@ -270,6 +297,14 @@ mod tests {
         assert_eq!(ev.sa.reqid, ReqId::owned(9).unwrap());
         assert_eq!(ev.sa.counters.bytes, 99);
         assert_eq!(ev.sa.dst, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ev.sa.mark,
+            Some(Mark {
+                value: 0x10,
+                mask: 0xff
+            })
+        );
+        assert_eq!(ev.sa.if_id, Some(7));
 
         // short message: error, not panic
         assert!(decode_xfrm(XFRM_MSG_EXPIRE, &bytes[..100]).is_err());
@@ -295,7 +330,7 @@ mod tests {
         let mut bytes = vec![0u8; msg.buffer_len()];
         msg.emit(&mut bytes);
         let decoded = decode_xfrm(XFRM_MSG_MAPPING, &bytes).unwrap();
-        let Some(XfrmEvent::Mapping(ev)) = to_event(&decoded.0).unwrap() else {
+        let Some(XfrmEvent::Mapping(ev)) = to_event(&decoded.0, &[]).unwrap() else {
             panic!("not a mapping event")
         };
         assert_eq!(ev.new, "203.0.113.9:31000".parse().unwrap());

@@ -7,10 +7,10 @@
 //! header (the library slices without checking), and types this crate does
 //! not use are kept as raw bytes.
 
-use netlink_packet_core::ParseableParametrized;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
+use netlink_packet_core::{NlasIterator, Parseable, ParseableParametrized};
 use netlink_packet_xfrm::{
     XfrmAttrs, XfrmMessage, XFRM_MSG_ACQUIRE, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING,
     XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA, XFRM_MSG_UPDPOLICY, XFRM_MSG_UPDSA, XFRM_USER_ACQUIRE_LEN,
@@ -201,6 +201,18 @@ fn extack_message(mut tlvs: &[u8]) -> Option<String> {
     None
 }
 
+/// Parse the NLAs that follow a fixed header of `offset` bytes (used for
+/// messages whose library type drops them, e.g. EXPIRE's mark and if_id).
+pub(crate) fn trailing_nlas(payload: &[u8], offset: usize) -> Result<Vec<XfrmAttrs>, String> {
+    let rest = payload.get(offset..).unwrap_or(&[]);
+    let mut out = Vec::new();
+    for nla in NlasIterator::new(rest) {
+        let nla = nla.map_err(|e| format!("bad attribute: {e}"))?;
+        out.push(XfrmAttrs::parse(&nla).map_err(|e| format!("bad attribute: {e}"))?);
+    }
+    Ok(out)
+}
+
 /// Decode the payload of an XFRM message of a type this crate consumes.
 /// Other types come back as `XfrmMessage::Other` without being parsed.
 pub(crate) fn decode_xfrm(msg_type: u16, payload: &[u8]) -> Result<Scrubbed, String> {
@@ -387,7 +399,11 @@ mod tests {
                         crate::sa::SaInfo::from_nl(m).is_ok()
                     }
                     XfrmMessage::AddPolicy(m) => crate::policy::PolicyInfo::from_nl(m).is_ok(),
-                    other => crate::events::to_event(other).is_ok(),
+                    other => {
+                        let extra =
+                            trailing_nlas(&payload, XFRM_USER_EXPIRE_LEN).unwrap_or_default();
+                        crate::events::to_event(other, &extra).is_ok()
+                    }
                 };
                 if converted {
                     converted_ok += 1;

@@ -491,6 +491,11 @@ fn soft_expire_event_arrives() {
     sa.lifetimes = Lifetimes::default();
     sa.lifetimes.soft.add_seconds = Some(2);
     sa.lifetimes.hard.add_seconds = Some(5);
+    sa.mark = Some(Mark {
+        value: 0x42,
+        mask: 0xffff,
+    });
+    sa.if_id = Some(3);
     rt.block_on(async {
         client.add_sa(&sa).await.expect("add SA");
         let mut soft = None;
@@ -507,6 +512,7 @@ fn soft_expire_event_arrives() {
                 }
                 assert_eq!(e.sa.reqid, sa.reqid);
                 assert_eq!(e.sa.dst, sa.dst);
+                assert_eq!((e.sa.mark, e.sa.if_id), (sa.mark, sa.if_id));
                 if e.hard {
                     assert!(soft.is_some(), "hard expire before soft");
                     hard = Some(e);
