@@ -34,8 +34,9 @@ pub const GCM_SALT_LEN: usize = 4;
 /// ICV length used with GCM, in bits (16 octets; the only size the engine uses).
 pub const GCM_ICV_BITS: u32 = 128;
 
-/// Secret key bytes. Zeroised on drop, never shown by `Debug`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// Secret key bytes. Zeroised on drop, never shown by `Debug`, and not
+/// comparable (no `PartialEq`, so no variable-time comparisons).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey(Vec<u8>);
 
 impl SecretKey {

@@ -316,6 +316,27 @@ pub(crate) fn build_sa_message(sa: &SaConfig, update: bool) -> Result<Scrubbed, 
         flags: if sa.esn { XFRM_STATE_ESN } else { 0 },
         ..UserSaInfo::default()
     };
+    // Everything that can fail is checked before key copies exist.
+    let encap = match &sa.encap {
+        Some(encap) => {
+            let oa = match encap.original_address {
+                Some(a) if family_of(&a) != family => {
+                    return Err(XfrmError::InvalidInput(format!(
+                        "NAT-T original address {a} is not of the SA's family"
+                    )))
+                }
+                Some(a) => Address::from_ip(&a),
+                None => Address::default(),
+            };
+            Some(EncapTmpl {
+                encap_type: UDP_ENCAP_ESPINUDP,
+                encap_sport: encap.sport,
+                encap_dport: encap.dport,
+                encap_oa: oa,
+            })
+        }
+        None => None,
+    };
     let mut nlas = sa.transform.to_attrs();
     if use_esn_attr {
         let words = sa.replay_window.div_ceil(32);
@@ -326,24 +347,8 @@ pub(crate) fn build_sa_message(sa: &SaConfig, update: bool) -> Result<Scrubbed, 
             ..ReplayEsn::default()
         }));
     }
-    if let Some(encap) = &sa.encap {
-        let oa = match encap.original_address {
-            Some(a) => {
-                if family_of(&a) != family {
-                    return Err(XfrmError::InvalidInput(format!(
-                        "NAT-T original address {a} is not of the SA's family"
-                    )));
-                }
-                Address::from_ip(&a)
-            }
-            None => Address::default(),
-        };
-        nlas.push(XfrmAttrs::EncapsulationTemplate(EncapTmpl {
-            encap_type: UDP_ENCAP_ESPINUDP,
-            encap_sport: encap.sport,
-            encap_dport: encap.dport,
-            encap_oa: oa,
-        }));
+    if let Some(e) = encap {
+        nlas.push(XfrmAttrs::EncapsulationTemplate(e));
     }
     if let Some(mark) = sa.mark {
         nlas.push(XfrmAttrs::Mark(mark.to_nl()));
