@@ -13,6 +13,38 @@
 //!   AES-CBC + HMAC-SHA2 with their keys (zeroised on drop, never printed).
 //! - [`XfrmError`] ([`error`]): typed kernel refusals.
 //!
+//! # Example: one side of a GCM tunnel
+//! ```no_run
+//! use xfrm::*;
+//! # async fn f() -> Result<(), XfrmError> {
+//! let client = XfrmClient::connect()?; // in this thread's network namespace
+//! let (me, peer) = ("192.168.50.1".parse().unwrap(), "192.168.50.2".parse().unwrap());
+//! let reqid = ReqId::owned(1)?;
+//! // Inbound: the SPI is ours to choose; the kernel leaves a larval SA...
+//! let spi_in = client.allocate_spi(&SpiRequest::new(peer, me, reqid)).await?;
+//! // ...which the keyed SA replaces (UPDSA).
+//! let key_in = SecretKey::new(vec![0u8; 36]); // AES-256 key || 4-byte salt, from IKE
+//! client
+//!     .update_sa(&SaConfig::new(peer, me, spi_in, reqid, EspTransform::aes_gcm(key_in)))
+//!     .await?;
+//! // Outbound: the peer chose the SPI.
+//! let key_out = SecretKey::new(vec![1u8; 36]);
+//! client
+//!     .add_sa(&SaConfig::new(me, peer, 0xC000_1234, reqid, EspTransform::aes_gcm(key_out)))
+//!     .await?;
+//! let (local, remote) = ("10.1.0.0/16".parse().unwrap(), "10.2.0.0/16".parse().unwrap());
+//! let out = TunnelTemplate { src: me, dst: peer, reqid };
+//! let inbound = TunnelTemplate { src: peer, dst: me, reqid };
+//! let sel_out = TrafficSelector::new(local, remote);
+//! let sel_in = TrafficSelector::new(remote, local);
+//! client.add_policy(&PolicyConfig::new(sel_out, Direction::Out, 1000, out)).await?;
+//! client.add_policy(&PolicyConfig::new(sel_in, Direction::In, 1000, inbound)).await?;
+//! client.add_policy(&PolicyConfig::new(sel_in, Direction::Fwd, 1000, inbound)).await?;
+//! let counters = client.get_sa(&SaId { dst: peer, spi: 0xC000_1234, mark: None }).await?.counters;
+//! println!("{} bytes sent", counters.bytes);
+//! # Ok(()) }
+//! ```
+//!
 //! # Ownership marker
 //! Everything this engine installs carries a reqid in `0xCE00_0000 |
 //! index` (see [`ownership`] for the reasoning). After a restart,

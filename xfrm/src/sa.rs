@@ -6,6 +6,9 @@
 //! [`XfrmClient::allocate_spi`] already exists as a larval entry in the
 //! kernel, so it must be installed with [`XfrmClient::update_sa`], not
 //! [`XfrmClient::add_sa`] (which would answer "already exists").
+//! `update_sa` on a live SA updates it in place: the kernel takes the new
+//! NAT-T ports (after a mapping change) and lifetimes, keeps the counters,
+//! and ignores the keys and algorithms (rekeying means a new SA).
 
 use std::net::IpAddr;
 
