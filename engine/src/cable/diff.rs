@@ -3,7 +3,11 @@
 //!
 //! - IKE-level parameters (cable name, addresses, ports, NAT, encapsulation,
 //!   role, plan identities, DPD) changed: the IKE SA and everything under it
-//!   must be rebuilt ([`PlanDiff::ike_changed`]).
+//!   must be rebuilt ([`PlanDiff::ike_changed`]). So must it when this side is
+//!   the client of a preferred server whose `preferred-server-timestamp`
+//!   changed: the server restarted and lost the IKE SA (Submariner bumps the
+//!   timestamp exactly to make its clients reconnect; it is ignored behind a
+//!   load balancer, as Submariner does).
 //! - Otherwise only the listed children are installed or removed; a child
 //!   whose selectors or identities changed appears in both lists (same name).
 //! - [`PlanDiff::endpoint_changed`]: the remote Endpoint changed at all
@@ -11,6 +15,7 @@
 //!   may need refreshing even when no SA does.
 
 use super::plan::{CablePlan, ChildPair};
+use super::role::Role;
 
 /// The difference between an old and a new plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +43,8 @@ impl PlanDiff {
             || old.role != new.role
             || old.local_id != new.local_id
             || old.remote_id != new.remote_id
-            || old.dpd != new.dpd;
+            || old.dpd != new.dpd
+            || (new.role == Role::Client && old.remote_restart_marker != new.remote_restart_marker);
         PlanDiff {
             ike_changed,
             added: new

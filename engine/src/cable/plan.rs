@@ -39,7 +39,8 @@ use super::role::{decide_role, Role};
 use super::subnets::{local_subnets, remote_subnets};
 use crate::config::IpsecConfig;
 use crate::crd::{
-    EndpointSpec, PREFERRED_SERVER_CONFIG, UDP_PORT_CONFIG, USING_LOAD_BALANCER_CONFIG,
+    EndpointSpec, PREFERRED_SERVER_CONFIG, PREFERRED_SERVER_TIMESTAMP_CONFIG, UDP_PORT_CONFIG,
+    USING_LOAD_BALANCER_CONFIG,
 };
 use crate::source::{DesiredState, Site};
 
@@ -147,6 +148,10 @@ pub struct CablePlan {
     pub children: Vec<ChildPair>,
     /// Dead-peer detection.
     pub dpd: Dpd,
+    /// The remote's `preferred-server-timestamp`, which a preferred server
+    /// bumps when it restarts so that its clients reconnect (`None` behind a
+    /// load balancer, where Submariner ignores it). See [`super::PlanDiff`].
+    pub remote_restart_marker: Option<String>,
     /// Non-fatal oddities found while planning (already logged by callers).
     pub warnings: Vec<String>,
 }
@@ -296,6 +301,19 @@ pub fn build_plan(
     );
 
     let (remote_addr, using_nat) = remote_address(remote, remote_private, &mut warnings);
+    let behind_load_balancer = remote
+        .backend_bool(USING_LOAD_BALANCER_CONFIG)
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let remote_restart_marker = if behind_load_balancer {
+        None
+    } else {
+        remote
+            .backend_config
+            .get(PREFERRED_SERVER_TIMESTAMP_CONFIG)
+            .cloned()
+    };
     let encapsulation = if using_nat || settings.force_encaps {
         Encapsulation::EspInUdp
     } else {
@@ -363,6 +381,7 @@ pub fn build_plan(
             delay: DPD_DELAY,
             action: DpdAction::Hold,
         },
+        remote_restart_marker,
         warnings,
     })
 }

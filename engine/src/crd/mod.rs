@@ -14,6 +14,7 @@ mod cluster;
 mod endpoint;
 mod gateway;
 mod meta;
+pub mod names;
 pub mod nullable;
 
 pub use cluster::{Cluster, ClusterSpec};

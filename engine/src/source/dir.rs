@@ -7,6 +7,9 @@
 //! are ignored (editor swap files, and the `..data` links of a mounted
 //! ConfigMap; the files themselves are followed through their symlinks).
 //!
+//! An Endpoint without `cable_name` gets Submariner's
+//! (`submariner-cable-<cluster>-<private IP with dashes>`).
+//!
 //! The local Endpoint is the one whose `cluster_id` is the local cluster id;
 //! every other Endpoint is a remote gateway, keyed by its cluster id. `Cluster`
 //! objects are matched to Endpoints by `spec.cluster_id` (or the object name
@@ -41,6 +44,7 @@ use serde_norway::Value;
 use super::{
     DesiredState, EndpointSource, Site, SourceError, SourceUpdate, SourceWarning, StateDiff,
 };
+use crate::crd::names::cable_name;
 use crate::crd::{
     Cluster, ClusterSpec, Endpoint, EndpointSpec, API_VERSION, KIND_CLUSTER, KIND_ENDPOINT,
 };
@@ -395,13 +399,19 @@ fn parse_object(
     if kind == KIND_ENDPOINT {
         match serde_norway::from_value::<Endpoint>(value) {
             Err(e) => warn(warnings, format!("invalid {what}: {e}; skipped")),
-            Ok(ep) => match ep.spec.validate() {
-                Err(why) => warn(warnings, format!("invalid {what}: {why}; skipped")),
-                Ok(()) => out.push(Object::Endpoint {
-                    origin: origin.to_string(),
-                    spec: ep.spec,
-                }),
-            },
+            Ok(mut ep) => {
+                // Hand-written files may leave the derived cable name out.
+                if ep.spec.cable_name.is_empty() && !ep.spec.cluster_id.is_empty() {
+                    ep.spec.cable_name = cable_name(&ep.spec.cluster_id, &ep.spec.private_ip);
+                }
+                match ep.spec.validate() {
+                    Err(why) => warn(warnings, format!("invalid {what}: {why}; skipped")),
+                    Ok(()) => out.push(Object::Endpoint {
+                        origin: origin.to_string(),
+                        spec: ep.spec,
+                    }),
+                }
+            }
         }
     } else {
         match serde_norway::from_value::<Cluster>(value) {

@@ -369,3 +369,46 @@ fn diff_replaces_only_what_changed() {
     assert!(d.ike_changed);
     assert_eq!((d.added.len(), d.removed.len()), (6, 6));
 }
+
+#[test]
+fn restarted_preferred_server_makes_its_client_reconnect() {
+    let server = |ts: &str| {
+        let mut r = with_preferred(remote(), "true");
+        r.backend_config
+            .insert("preferred-server-timestamp".into(), ts.into());
+        r
+    };
+    let old = build_plan(&local_site(), &server("1714641300"), &SETTINGS).unwrap();
+    assert_eq!(old.role, Role::Client);
+    assert_eq!(old.remote_restart_marker.as_deref(), Some("1714641300"));
+    let new = build_plan(&local_site(), &server("1714649999"), &SETTINGS).unwrap();
+    let d = PlanDiff::between(&old, &new);
+    assert!(d.ike_changed && d.added.is_empty() && d.removed.is_empty());
+
+    // Behind a load balancer the timestamp is ignored, as Submariner does.
+    let lb = |ts: &str| {
+        let mut r = server(ts);
+        r.backend_config
+            .insert("using-loadbalancer".into(), "true".into());
+        r
+    };
+    let old = build_plan(&local_site(), &lb("1"), &SETTINGS).unwrap();
+    let new = build_plan(&local_site(), &lb("2"), &SETTINGS).unwrap();
+    assert_eq!(old.remote_restart_marker, None);
+    let d = PlanDiff::between(&old, &new);
+    assert!(!d.touches_sas() && d.endpoint_changed);
+
+    // A server does not care about its client's timestamps.
+    let mut local = local_site();
+    local.endpoint = with_preferred(local.endpoint, "true");
+    let client = |ts: &str| {
+        let mut r = with_preferred(remote(), "false");
+        r.backend_config
+            .insert("preferred-server-timestamp".into(), ts.into());
+        r
+    };
+    let old = build_plan(&local, &client("1"), &SETTINGS).unwrap();
+    let new = build_plan(&local, &client("2"), &SETTINGS).unwrap();
+    assert_eq!(new.role, Role::Server);
+    assert!(!PlanDiff::between(&old, &new).touches_sas());
+}

@@ -342,3 +342,19 @@ async fn next_update_waits_for_changes() {
         .unwrap();
     assert_eq!(u.diff.removed, ["cluster2"]);
 }
+
+#[test]
+fn missing_cable_name_is_derived() {
+    let d = Dir::new();
+    d.write(
+        "c2.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"])
+            .replace("  cable_name: submariner-cable-cluster2-172-18-0-7\n", ""),
+    );
+    let u = d.source().poll().unwrap().unwrap();
+    assert!(u.warnings.is_empty(), "{:?}", u.warnings);
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.cable_name,
+        "submariner-cable-cluster2-172-18-0-7"
+    );
+}
