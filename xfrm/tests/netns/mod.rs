@@ -15,6 +15,12 @@ pub struct TestNetns {
 
 impl TestNetns {
     pub fn new(prefix: &str) -> TestNetns {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "the host XFRM tests create network namespaces: run them as root"
+        );
         let name = format!(
             "{prefix}-{}-{}",
             std::process::id(),
