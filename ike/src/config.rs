@@ -244,6 +244,12 @@ pub struct EndpointConfig {
     pub max_child_sas: usize,
     /// Queued exchanges per IKE SA (further requests to queue are refused).
     pub max_queued_exchanges: usize,
+    /// When crossed initiations leave two IKE SAs with one peer, delete the
+    /// redundant one we initiated (lowest-nonce rule, see `peer_sas.rs`).
+    /// Both ends must apply the same rule to converge; against a peer that
+    /// re-initiates when its SA is deleted (some libreswan setups), turn
+    /// it off and live with the duplicates, as libreswan itself does.
+    pub resolve_duplicate_ike_sas: bool,
 }
 
 impl Default for EndpointConfig {
@@ -260,6 +266,7 @@ impl Default for EndpointConfig {
             max_half_open: 1000,
             max_child_sas: 256,
             max_queued_exchanges: 256,
+            resolve_duplicate_ike_sas: true,
         }
     }
 }

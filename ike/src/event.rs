@@ -163,6 +163,21 @@ impl ChildSaInfo {
     pub fn key_bits(&self) -> u16 {
         self.encr.key_len_bits()
     }
+
+    /// The kernel's AEAD algorithm name for `XFRMA_ALG_AEAD`.
+    pub fn kernel_aead_name(&self) -> &'static str {
+        "rfc4106(gcm(aes))"
+    }
+
+    /// ICV length in bits for `XFRMA_ALG_AEAD`.
+    pub fn icv_bits(&self) -> u32 {
+        128
+    }
+
+    /// Bits of `key_in`/`key_out` as the kernel wants them (key + salt).
+    pub fn kernel_key_bits(&self) -> u32 {
+        u32::try_from(self.encr.keymat_len() * 8).unwrap_or(u32::MAX)
+    }
 }
 
 /// Why an IKE SA went away.

@@ -20,7 +20,7 @@ use crate::event::{CloseReason, Event, SaId};
 use crate::sa::{Ctx, IkeSa, Phase, Task};
 
 fn live(sa: &IkeSa) -> bool {
-    !matches!(sa.phase, Phase::Dead | Phase::Deleting) && !sa.replaced
+    !matches!(sa.phase, Phase::Dead | Phase::Deleting | Phase::Lingering) && !sa.replaced
 }
 
 /// Refreshes [`IkeSa::other_sas_with_peer`] on every SA.
@@ -56,6 +56,9 @@ pub(crate) fn initial_contact(sas: &mut HashMap<SaId, IkeSa>, new: SaId, ctx: &m
 
 /// Deletes redundant IKE SAs we initiated (see the module docs).
 pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'_>) {
+    if !ctx.config.resolve_duplicate_ike_sas {
+        return;
+    }
     let mut groups: HashMap<String, Vec<SaId>> = HashMap::new();
     for sa in sas.values() {
         if sa.phase == Phase::Established && !sa.replaced && !sa.peer_name().is_empty() {

@@ -188,6 +188,31 @@ fn wrong_psk_fails_on_both_sides_without_child_sa() {
 }
 
 #[test]
+fn lost_authentication_failed_answer_is_resent_from_the_cache() {
+    let mut net = Net::default_pair();
+    let (a, mut b) = peers(1);
+    b.psk = ike::crypto::SecretBytes::from_slice(b"another-psk-text");
+    net.b.add_peer(b);
+    let mut lost = false;
+    net.deliver = Box::new(move |dir, t| {
+        if dir == Dir::BtoA && exchange_of(&t.payload) == ExchangeType::IKE_AUTH && !lost {
+            lost = true;
+            return false;
+        }
+        true
+    });
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(120));
+    assert_eq!(net.b.stats().responses_resent, 1);
+    assert_eq!(
+        failures(&net.ev_a),
+        vec![FailureReason::AuthenticationFailed(RejectedBy::Peer)]
+    );
+    assert_eq!(failures(&net.ev_b).len(), 1);
+    assert!(net.b.sas().is_empty(), "the lingering SA expired");
+}
+
+#[test]
 fn wrong_peer_identity_is_an_authentication_failure() {
     let mut net = Net::default_pair();
     let (mut a, b) = peers(1);

@@ -144,6 +144,10 @@ impl IkeSa {
                     .cloned();
             }
             self.fail(ctx, auth_failed());
+            // Stay a while to answer retransmissions of the request (the
+            // answer may be lost); nothing else is accepted.
+            self.phase = Phase::Lingering;
+            self.expires_at = Some(ctx.now + ctx.config.retransmit.total);
             return;
         };
         self.peer = Some(peer.clone());

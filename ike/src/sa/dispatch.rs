@@ -216,7 +216,7 @@ impl IkeSa {
     pub(crate) fn fail_request(&mut self, ctx: &mut Ctx<'_>, reason: FailureReason) {
         match self.phase {
             Phase::InitSent | Phase::AuthSent | Phase::HalfOpen => self.fail(ctx, reason),
-            Phase::Deleting | Phase::Dead => self.die(ctx, None),
+            Phase::Deleting | Phase::Lingering | Phase::Dead => self.die(ctx, None),
             Phase::Established => {
                 // RFC 7296 2.4: an unanswered request means the peer is gone.
                 let e = Event::IkeSaClosed {
@@ -232,7 +232,10 @@ impl IkeSa {
     /// Runs the SA's timers.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
         if self.expires_at.is_some_and(|t| ctx.now >= t)
-            && matches!(self.phase, Phase::HalfOpen | Phase::Deleting)
+            && matches!(
+                self.phase,
+                Phase::HalfOpen | Phase::Deleting | Phase::Lingering
+            )
         {
             self.die(ctx, None);
             return;

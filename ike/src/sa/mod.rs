@@ -48,8 +48,12 @@ pub(crate) enum Phase {
     HalfOpen,
     /// IKE_AUTH completed.
     Established,
-    /// We sent a Delete for the IKE SA and wait for the answer.
+    /// We sent a Delete for the IKE SA and wait for the answer (or, after
+    /// an IKE SA rekey, wait for the peer's Delete).
     Deleting,
+    /// Failed; kept until `expires_at` only to answer retransmissions of
+    /// the last request from the cache (e.g. our AUTHENTICATION_FAILED).
+    Lingering,
     /// To be removed by the endpoint.
     Dead,
 }
