@@ -3,7 +3,7 @@
 //!
 //! - [`XfrmClient`] ([`client`]): opened with [`XfrmClient::connect`] in the
 //!   calling thread's network namespace; SPI allocation ([`spi`]), SAs
-//!   ([`sa`]), policies ([`policy`]), and listing/cleaning up only what this
+//!   ([`sa`], with [`lifetime`]s), policies ([`policy`]), and listing/cleaning up only what this
 //!   engine owns ([`ownership`]).
 //! - [`XfrmEvents`] ([`events`]): EXPIRE / ACQUIRE / MAPPING events as a
 //!   `futures::Stream`.
@@ -64,6 +64,7 @@ pub mod algorithms;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod lifetime;
 pub mod ownership;
 pub mod policy;
 pub mod sa;
@@ -77,11 +78,12 @@ pub use algorithms::{AlgorithmInfo, AlgorithmRole, EspTransform, Integrity, Secr
 pub use client::XfrmClient;
 pub use error::{KernelDetail, XfrmError};
 pub use events::{AcquireEvent, ExpireEvent, MappingEvent, XfrmEvent, XfrmEvents};
+pub use lifetime::{LifetimeLimits, Lifetimes};
 pub use ownership::{CleanupReport, ReqId};
 pub use policy::{
     Direction, PolicyAction, PolicyConfig, PolicyId, PolicyInfo, TemplateInfo, TunnelTemplate,
 };
-pub use sa::{LifetimeLimits, Lifetimes, SaConfig, SaCounters, SaId, SaInfo, SaStats, UdpEncap};
+pub use sa::{SaConfig, SaCounters, SaId, SaInfo, SaStats, UdpEncap};
 pub use selector::{Mark, TrafficSelector};
 pub use socket_bypass::bypass_socket;
 pub use spi::{SpiRequest, DEFAULT_SPI_RANGE};

@@ -14,71 +14,17 @@ use std::net::IpAddr;
 
 use netlink_packet_xfrm::{
     state::{DelGetMessage, GetDumpMessage, ModifyMessage},
-    Address, EncapTmpl, Id, LifetimeConfig, ReplayEsn, UserSaId, UserSaInfo, XfrmAttrs,
-    XfrmMessage, IPPROTO_ESP, UDP_ENCAP_ESPINUDP, XFRM_INF, XFRM_MODE_TUNNEL, XFRM_STATE_ESN,
+    Address, EncapTmpl, Id, ReplayEsn, UserSaId, UserSaInfo, XfrmAttrs, XfrmMessage, IPPROTO_ESP,
+    UDP_ENCAP_ESPINUDP, XFRM_MODE_TUNNEL, XFRM_STATE_ESN,
 };
 
 use crate::algorithms::{AlgorithmInfo, EspTransform};
 use crate::client::XfrmClient;
 use crate::error::{ErrorContext, RequestKind, XfrmError};
+use crate::lifetime::Lifetimes;
 use crate::ownership::ReqId;
 use crate::selector::{family_of, ip_from, same_family, Mark, TrafficSelector};
 use crate::wire::Scrubbed;
-
-/// One side (soft or hard) of an SA lifetime. `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LifetimeLimits {
-    pub bytes: Option<u64>,
-    pub packets: Option<u64>,
-    /// Seconds after the SA was added.
-    pub add_seconds: Option<u64>,
-    /// Seconds after the SA was first used.
-    pub use_seconds: Option<u64>,
-}
-
-/// Soft and hard lifetimes. The kernel sends a soft EXPIRE when a soft limit
-/// is reached and deletes the SA (hard EXPIRE) at a hard limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lifetimes {
-    pub soft: LifetimeLimits,
-    pub hard: LifetimeLimits,
-}
-
-impl Lifetimes {
-    pub(crate) fn to_nl(self) -> LifetimeConfig {
-        let count = |v: Option<u64>| v.unwrap_or(XFRM_INF);
-        let secs = |v: Option<u64>| v.unwrap_or(0);
-        LifetimeConfig {
-            soft_byte_limit: count(self.soft.bytes),
-            hard_byte_limit: count(self.hard.bytes),
-            soft_packet_limit: count(self.soft.packets),
-            hard_packet_limit: count(self.hard.packets),
-            soft_add_expires_seconds: secs(self.soft.add_seconds),
-            hard_add_expires_seconds: secs(self.hard.add_seconds),
-            soft_use_expires_seconds: secs(self.soft.use_seconds),
-            hard_use_expires_seconds: secs(self.hard.use_seconds),
-        }
-    }
-
-    pub(crate) fn from_nl(c: &LifetimeConfig) -> Self {
-        let count = |v: u64| (v != XFRM_INF).then_some(v);
-        let secs = |v: u64| (v != 0).then_some(v);
-        Lifetimes {
-            soft: LifetimeLimits {
-                bytes: count(c.soft_byte_limit),
-                packets: count(c.soft_packet_limit),
-                add_seconds: secs(c.soft_add_expires_seconds),
-                use_seconds: secs(c.soft_use_expires_seconds),
-            },
-            hard: LifetimeLimits {
-                bytes: count(c.hard_byte_limit),
-                packets: count(c.hard_packet_limit),
-                add_seconds: secs(c.hard_add_expires_seconds),
-                use_seconds: secs(c.hard_use_expires_seconds),
-            },
-        }
-    }
-}
 
 /// ESP-in-UDP encapsulation (RFC 3948) for NAT traversal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
