@@ -449,3 +449,112 @@ fn unknown_critical_payload_in_first_message() {
     );
     assert!(b.sas().is_empty());
 }
+
+/// A hand-built responder that answers every IKE_SA_INIT with `answer`.
+fn stubborn_responder(answer: impl Fn(usize) -> NotifyPayload) -> Vec<Event> {
+    let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+    let (pa, _) = peers(1);
+    let now = std::time::Instant::now();
+    a.initiate(now, pa).unwrap();
+    let mut n = 0;
+    for _ in 0..10 {
+        let Some(t) = a.poll_transmit() else { break };
+        let req = Message::decode(&t.payload).unwrap();
+        let mut m = Message::new(Header::new(
+            req.header.spi_i,
+            0,
+            ExchangeType::IKE_SA_INIT,
+            Flags::RESPONSE,
+            0,
+        ));
+        m.payloads.push(Payload::Notify(answer(n)));
+        n += 1;
+        a.handle_datagram(now, t.local, t.remote, &m.encode().unwrap());
+    }
+    std::iter::from_fn(|| a.poll_event()).collect()
+}
+
+fn failure(evs: &[Event]) -> ike::FailureReason {
+    match evs {
+        [Event::IkeSaFailed { reason, .. }] => reason.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_ke_loop_is_bounded() {
+    let groups = [
+        wire::DhGroup::CURVE25519,
+        wire::DhGroup::ECP384,
+        wire::DhGroup::ECP256,
+    ];
+    let evs = stubborn_responder(|i| NotifyPayload::invalid_ke(groups[i % 3]));
+    assert_eq!(
+        failure(&evs),
+        ike::FailureReason::InvalidKeRetriesExhausted { requested: 31 }
+    );
+    // A group we cannot do (MODP2048) ends it at once.
+    let evs = stubborn_responder(|_| NotifyPayload::invalid_ke(wire::DhGroup::MODP2048));
+    assert_eq!(
+        failure(&evs),
+        ike::FailureReason::InvalidKeRetriesExhausted { requested: 14 }
+    );
+}
+
+#[test]
+fn cookie_loop_is_bounded() {
+    let evs = stubborn_responder(|i| NotifyPayload::new(NotifyType::COOKIE, vec![i as u8; 16]));
+    assert_eq!(failure(&evs), ike::FailureReason::CookieRetriesExhausted);
+}
+
+#[test]
+fn unknown_error_notify_fails_the_exchange() {
+    let evs = stubborn_responder(|_| NotifyPayload::new(NotifyType(8000), vec![]));
+    assert_eq!(
+        failure(&evs),
+        ike::FailureReason::PeerError(NotifyType(8000))
+    );
+    let evs = stubborn_responder(|_| NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]));
+    assert_eq!(
+        failure(&evs),
+        ike::FailureReason::NoProposalChosen(ike::RejectedBy::Peer)
+    );
+}
+
+#[test]
+fn random_datagrams_never_panic() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(1);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (spi_i, spi_r) = match &net.ev_a[0] {
+        Event::IkeSaEstablished(i) => (i.spi_i, i.spi_r),
+        e => panic!("{e:?}"),
+    };
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..20_000 {
+        let len = (next() % 200) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Half of them with a plausible header for the live SA.
+        if i % 2 == 0 && d.len() >= 28 {
+            d[..8].copy_from_slice(&spi_i.to_be_bytes());
+            d[8..16].copy_from_slice(&spi_r.to_be_bytes());
+            d[17] = 0x20;
+            let n = d.len() as u32;
+            d[24..28].copy_from_slice(&n.to_be_bytes());
+        }
+        net.b.handle_datagram(net.now, net.b_addr, net.a_addr, &d);
+        net.a.handle_datagram(net.now, net.a_addr, net.b_addr, &d);
+    }
+    assert!(net.a.poll_transmit().is_none() && net.b.poll_transmit().is_none());
+    assert!(net.a.poll_event().is_none() && net.b.poll_event().is_none());
+    assert_eq!(net.b.stats().received, 20_000 + 2);
+    assert!(net.a.sas()[0].established && net.b.sas()[0].established);
+}
