@@ -456,8 +456,7 @@ fn stubborn_responder(answer: impl Fn(usize) -> NotifyPayload) -> Vec<Event> {
     let (pa, _) = peers(1);
     let now = std::time::Instant::now();
     a.initiate(now, pa).unwrap();
-    let mut n = 0;
-    for _ in 0..10 {
+    for n in 0..10 {
         let Some(t) = a.poll_transmit() else { break };
         let req = Message::decode(&t.payload).unwrap();
         let mut m = Message::new(Header::new(
@@ -468,7 +467,6 @@ fn stubborn_responder(answer: impl Fn(usize) -> NotifyPayload) -> Vec<Event> {
             0,
         ));
         m.payloads.push(Payload::Notify(answer(n)));
-        n += 1;
         a.handle_datagram(now, t.local, t.remote, &m.encode().unwrap());
     }
     std::iter::from_fn(|| a.poll_event()).collect()
