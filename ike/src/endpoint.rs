@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::config::{EndpointConfig, PeerConfig};
+use crate::config::{EndpointConfig, PeerConfig, TsPair};
 use crate::crypto::{CookieSecrets, CryptoError};
 use crate::event::{Event, FailureReason, SaId};
 use crate::exchange::ike_sa_init_responder::{handle_init_request, ResponderEnv};
@@ -169,6 +169,27 @@ impl Endpoint {
     /// Returns false if no Child SA has that SPI (or too much is queued).
     pub fn rekey_child(&mut self, now: Instant, spi: u32) -> bool {
         self.child_task(now, spi, Task::RekeyChild)
+    }
+
+    /// Adds a traffic-selector pair to an IKE SA's peer and creates a Child
+    /// SA for it (CREATE_CHILD_SA), e.g. after the remote cluster announced
+    /// a new subnet. Works from either side of the IKE SA. Returns the
+    /// pair's index, or None if there is no such SA or too much is queued.
+    pub fn add_child_pair(&mut self, now: Instant, sa: SaId, pair: TsPair) -> Option<usize> {
+        let s = self.sas.get_mut(&sa)?;
+        let peer = s.peer.as_mut()?;
+        let index = peer.children.len();
+        peer.children.push(pair);
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let queued = s.queue_bounded(Task::CreateChild(index), self.config.max_queued_exchanges);
+        s.start_next_task(&mut ctx);
+        self.settle(now);
+        queued.then_some(index)
     }
 
     /// Rekeys an IKE SA now (its Child SAs move to the new one; see

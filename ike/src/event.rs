@@ -55,6 +55,8 @@ pub enum FailureReason {
     PeerError(NotifyType),
     /// The peer's response was malformed or inconsistent with our request.
     InvalidResponse(&'static str),
+    /// Closed locally ([`Endpoint::close`](crate::Endpoint::close)) before it was established.
+    Aborted,
     /// A local resource problem (random generator failure, ...).
     Internal(&'static str),
 }

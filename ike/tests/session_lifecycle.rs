@@ -271,3 +271,95 @@ fn half_open_limit_drops_further_first_messages() {
         Some(&1)
     );
 }
+
+#[test]
+fn pfs_group_requested_by_invalid_ke_is_used_for_the_next_attempt() {
+    use ike::crypto::DhGroup;
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(2);
+    a.esp_proposals[0].dh = vec![DhGroup::Ecp256, DhGroup::Curve25519];
+    b.esp_proposals[0].dh = vec![DhGroup::Curve25519];
+    a.lifetimes = lifetimes(50);
+    b.lifetimes = lifetimes(1_000_000);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(60));
+    let ca = Net::children(&net.ev_a);
+    // IKE_AUTH child, CREATE_CHILD_SA child (after one INVALID_KE), and
+    // both rekeyed at 50 s.
+    assert_eq!(ca.len(), 4);
+    assert_eq!(ca[0].pfs, None);
+    for c in &ca[1..] {
+        assert_eq!(c.pfs, Some(DhGroup::Curve25519));
+    }
+    assert!(ca[2].rekey_of.is_some() && ca[3].rekey_of.is_some());
+    assert_eq!(
+        Net::count(&net.ev_a, |e| matches!(e, Event::ChildSaFailed { .. })),
+        0
+    );
+    let creates = net
+        .wire
+        .iter()
+        .filter(|(_, d, p)| {
+            *d == util::Dir::AtoB
+                && ike::wire::Header::decode(p).unwrap().exchange
+                    == ike::wire::ExchangeType::CREATE_CHILD_SA
+        })
+        .count();
+    assert_eq!(
+        creates, 4,
+        "one refused attempt, then the right group at once"
+    );
+}
+
+#[test]
+fn a_child_pair_added_later_is_created_from_either_side() {
+    let mut net = Net::default_pair();
+    let (a, mut b) = peers(1);
+    let extra = ike::TsPair {
+        local: vec![util::ts("10.2.9.0/24")],
+        remote: vec![util::ts("10.1.9.0/24")],
+    };
+    b.children.push(extra.clone());
+    net.b.add_peer(b);
+    let sa = net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    // B (the responder) asks for the new pair; A does not know it yet, so
+    // A refuses; after A learns it, A creates it itself.
+    let sb = net.b.sas()[0].sa;
+    let now = net.now;
+    assert_eq!(net.b.add_child_pair(now, sb, extra), Some(2));
+    net.run(Duration::from_secs(2));
+    assert_eq!(
+        Net::count(&net.ev_b, |e| matches!(e, Event::ChildSaFailed { .. })),
+        1
+    );
+    let now = net.now;
+    let mirror = ike::TsPair {
+        local: vec![util::ts("10.1.9.0/24")],
+        remote: vec![util::ts("10.2.9.0/24")],
+    };
+    assert_eq!(net.a.add_child_pair(now, sa, mirror), Some(1));
+    net.run(Duration::from_secs(3));
+    let ca = Net::children(&net.ev_a);
+    assert_eq!(ca.len(), 2);
+    assert_eq!(ca[1].ts_local, vec![util::ts("10.1.9.0/24")]);
+    assert_eq!(net.b.sas()[0].child_sas, 2);
+}
+
+#[test]
+fn closing_before_established_is_reported_as_aborted() {
+    let mut net = Net::default_pair();
+    let (a, _) = peers(1);
+    let sa = net.a.initiate(net.now, a).unwrap();
+    net.a.close(net.now, sa);
+    net.collect();
+    assert!(matches!(
+        net.ev_a.as_slice(),
+        [Event::IkeSaFailed {
+            reason: ike::FailureReason::Aborted,
+            ..
+        }]
+    ));
+    assert!(net.a.sas().is_empty());
+}

@@ -19,7 +19,7 @@ use crate::crypto::{random_nonce, DhGroup, DhPrivateKey, Role, SecretBytes};
 use crate::event::{ChildSaInfo, Event, FailureReason, RejectedBy};
 use crate::exchange::errors::{first_error, reason_for};
 use crate::proposal::{check_esp_answer, esp_answer, esp_offer, select_esp};
-use crate::sa::{Ctx, IkeSa, PendingKind};
+use crate::sa::{Ctx, IkeSa, PendingKind, Task};
 use crate::ts_narrow::is_subset;
 use crate::wire::{
     ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
@@ -85,11 +85,17 @@ impl IkeSa {
         let Some(peer) = self.peer.clone() else {
             return false;
         };
-        let pfs = peer
-            .esp_proposals
-            .first()
-            .and_then(|p| p.dh.first())
-            .copied();
+        // The group the peer asked for with INVALID_KE_PAYLOAD, if we offer
+        // it; otherwise our first PFS group.
+        let pfs = self
+            .pfs_group
+            .filter(|g| peer.esp_proposals.iter().any(|p| p.dh.contains(g)))
+            .or_else(|| {
+                peer.esp_proposals
+                    .first()
+                    .and_then(|p| p.dh.first())
+                    .copied()
+            });
         let (Some(spi_in), Ok(nonce)) = (ctx.out.alloc_esp_spi(ctx.rng), random_nonce(ctx.rng))
         else {
             self.child_failed(ctx, Some(index), FailureReason::Internal("no SPI or nonce"));
@@ -174,6 +180,10 @@ impl IkeSa {
                 if let Some(old) = req.rekey_of {
                     self.rekey_failed(ctx, old);
                 }
+                if self.retry_with_pfs_group(&req, payloads) {
+                    self.start_next_task(ctx);
+                    return;
+                }
                 let reason = first_error(payloads)
                     .map(|n| reason_for(n.notify_type))
                     .unwrap_or(FailureReason::InvalidResponse(
@@ -183,6 +193,32 @@ impl IkeSa {
             }
         }
         self.start_next_task(ctx);
+    }
+
+    /// INVALID_KE_PAYLOAD naming another PFS group we offer: remember it
+    /// and ask again at once (once per group, so this cannot loop).
+    fn retry_with_pfs_group(&mut self, req: &ChildRequest, payloads: &[Payload]) -> bool {
+        let requested = first_error(payloads)
+            .and_then(|n| n.invalid_ke_group())
+            .and_then(|g| DhGroup::from_transform_id(g.0));
+        let offered = |g: &DhGroup| {
+            self.peer
+                .as_ref()
+                .is_some_and(|p| p.esp_proposals.iter().any(|e| e.dh.contains(g)))
+        };
+        let Some(g) = requested.filter(offered) else {
+            return false;
+        };
+        if req.dh.as_ref().is_some_and(|k| k.group() == g) {
+            return false;
+        }
+        self.pfs_group = Some(g);
+        let task = match req.rekey_of {
+            Some(old) => Task::RekeyChild(old),
+            None => Task::CreateChild(req.pair_index),
+        };
+        self.tasks.push_front(task);
+        true
     }
 
     /// Initiator of the exchange: checks the answer for Child SA `req`

@@ -86,6 +86,7 @@ impl IkeSa {
             established_at: None,
             other_sas_with_peer: false,
             superseded_deadline: None,
+            pfs_group: None,
             candidates: Vec::new(),
             peer: Some(peer),
         })

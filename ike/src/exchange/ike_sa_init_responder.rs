@@ -275,5 +275,6 @@ pub(crate) fn handle_init_request(
         established_at: None,
         other_sas_with_peer: false,
         superseded_deadline: None,
+        pfs_group: None,
     })
 }

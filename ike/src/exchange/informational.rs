@@ -108,7 +108,7 @@ impl IkeSa {
                 );
             }
             Phase::Deleting | Phase::Dead => {}
-            _ => self.fail(ctx, FailureReason::Internal("closed before established")),
+            _ => self.fail(ctx, FailureReason::Aborted),
         }
     }
 }

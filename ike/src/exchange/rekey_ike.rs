@@ -308,6 +308,7 @@ impl IkeSa {
             established_at: self.established_at,
             other_sas_with_peer: false,
             superseded_deadline: None,
+            pfs_group: self.pfs_group,
         };
         new.set_established(ctx);
         self.replaced = true;

@@ -103,6 +103,8 @@ pub(crate) struct IkeSa {
     pub established_at: Option<Instant>,
     /// Set by the endpoint: another live IKE SA with the same peer exists.
     pub other_sas_with_peer: bool,
+    /// PFS group the peer asked for with INVALID_KE_PAYLOAD in CREATE_CHILD_SA.
+    pub pfs_group: Option<crate::crypto::DhGroup>,
     /// A duplicate of another IKE SA with the same peer that we initiated:
     /// deleted at the latest at this instant.
     pub superseded_deadline: Option<Instant>,
