@@ -22,6 +22,26 @@
 //!   responder's pair matching; `retransmit.rs`: backoff schedule;
 //!   `peer_sas.rs`: INITIAL_CONTACT and duplicate IKE SAs of one peer.
 //!
+//! Driving it from a daemon (one task owning the [`Endpoint`]):
+//! * UDP socket(s) on the NAT-T port: strip the 4-byte non-ESP marker, pass
+//!   IKE messages to [`Endpoint::handle_datagram`] with the *actual* local
+//!   address (it goes into NAT detection); drop 1-byte keepalives.
+//! * After every call drain [`Endpoint::poll_transmit`] (prefix the marker
+//!   when [`Transmit::non_esp_marker`]) and [`Endpoint::poll_event`], then
+//!   sleep until [`Endpoint::poll_timeout`] and call
+//!   [`Endpoint::handle_timeout`].
+//! * [`Event::ChildSaEstablished`]: install both SAs (`spi_in`/`key_in`,
+//!   `spi_out`/`key_out`, [`ChildSaInfo::kernel_aead_name`], ESN, UDP
+//!   encapsulation) and, unless `rekey_of` is set, the policies for
+//!   `ts_local`/`ts_remote` with reqid = [`ChildId`]. A rekeyed pair keeps
+//!   its `ChildId`; the old pair goes with its own [`Event::ChildSaDeleted`].
+//! * [`Event::ChildSaDeleted`]: remove exactly those SPIs.
+//! * [`Event::IkeSaRekeyed`]: nothing to do in the kernel.
+//! * [`Event::IkeSaClosed`] with `Timeout`/`DeletedByPeer`: the tunnel is
+//!   down, initiate again; with `Superseded`/`PeerRestarted` another IKE SA
+//!   carries (or will carry) the traffic.
+//! * Kernel soft EXPIRE for an SPI: [`Endpoint::rekey_child`].
+//!
 //! ```
 //! use std::time::Instant;
 //! use ike::{Endpoint, EndpointConfig, PeerConfig};
