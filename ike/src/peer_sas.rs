@@ -23,11 +23,23 @@ fn live(sa: &IkeSa) -> bool {
     !matches!(sa.phase, Phase::Dead | Phase::Deleting | Phase::Lingering) && !sa.replaced
 }
 
+/// The peers an SA may belong to: its peer, or for a responder that has
+/// not seen IDi yet, every candidate (a crossing initiation counts as
+/// "another SA" before it is authenticated).
+fn names(sa: &IkeSa) -> Vec<String> {
+    match &sa.peer {
+        Some(p) => vec![p.name.clone()],
+        None => sa.candidates.iter().map(|p| p.name.clone()).collect(),
+    }
+}
+
 /// Refreshes [`IkeSa::other_sas_with_peer`] on every SA.
 pub(crate) fn mark_peers(sas: &mut HashMap<SaId, IkeSa>) {
     let mut count: HashMap<String, usize> = HashMap::new();
     for sa in sas.values().filter(|s| live(s)) {
-        *count.entry(sa.peer_name()).or_default() += 1;
+        for n in names(sa) {
+            *count.entry(n).or_default() += 1;
+        }
     }
     for sa in sas.values_mut() {
         let name = sa.peer_name();
