@@ -244,6 +244,10 @@ impl Endpoint {
     /// Processes one received IKE message (without the non-ESP marker)
     /// that arrived on `local` from `remote`. Never panics; anything
     /// unusable is counted in [`stats`](Self::stats) and dropped.
+    ///
+    /// `local` must be the address the datagram was actually sent to
+    /// (`IP_PKTINFO` on a wildcard socket), not `0.0.0.0`: it goes into the
+    /// NAT detection hashes, and a wrong one looks like a NAT.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
