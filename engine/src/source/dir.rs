@@ -41,26 +41,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_norway::Value;
 
-use super::{
-    DesiredState, EndpointSource, Site, SourceError, SourceUpdate, SourceWarning, StateDiff,
-};
-use crate::crd::names::cable_name;
-use crate::crd::{
-    Cluster, ClusterSpec, Endpoint, EndpointSpec, API_VERSION, KIND_CLUSTER, KIND_ENDPOINT,
-};
+use super::objects::{assemble, cluster_object, describe, endpoint_object, Object};
+use super::{DesiredState, EndpointSource, SourceError, SourceUpdate, SourceWarning, StateDiff};
+use crate::crd::{Cluster, Endpoint, API_VERSION, KIND_CLUSTER, KIND_ENDPOINT};
 
 /// How often the directory is looked at.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Files larger than this are reported and skipped.
 const MAX_FILE_SIZE: u64 = 1 << 20;
-
-/// One object read from a file.
-#[derive(Debug, Clone)]
-enum Object {
-    Endpoint { origin: String, spec: EndpointSpec },
-    Cluster { origin: String, spec: ClusterSpec },
-}
 
 /// What the last poll saw of one file.
 #[derive(Debug)]
@@ -210,69 +199,8 @@ impl DirSource {
 
     /// Builds the desired state from every file's objects, in file order.
     fn assemble(&self, warnings: &mut Vec<SourceWarning>) -> DesiredState {
-        let mut local: Option<(String, EndpointSpec)> = None;
-        let mut remotes: BTreeMap<String, (String, EndpointSpec)> = BTreeMap::new();
-        let mut clusters: BTreeMap<String, (String, ClusterSpec)> = BTreeMap::new();
-        for entry in self.files.values() {
-            for object in &entry.objects {
-                match object {
-                    Object::Endpoint { origin, spec } => {
-                        let first = if spec.cluster_id == self.local_cluster_id {
-                            match &local {
-                                None => {
-                                    local = Some((origin.clone(), spec.clone()));
-                                    None
-                                }
-                                Some((first, _)) => Some(first),
-                            }
-                        } else {
-                            match remotes.get(&spec.cluster_id) {
-                                None => {
-                                    remotes.insert(
-                                        spec.cluster_id.clone(),
-                                        (origin.clone(), spec.clone()),
-                                    );
-                                    None
-                                }
-                                Some((first, _)) => Some(first),
-                            }
-                        };
-                        if let Some(first) = first {
-                            warnings.push(duplicate(origin, "Endpoint", &spec.cluster_id, first));
-                        }
-                    }
-                    Object::Cluster { origin, spec } => match clusters.get(&spec.cluster_id) {
-                        None => {
-                            clusters
-                                .insert(spec.cluster_id.clone(), (origin.clone(), spec.clone()));
-                        }
-                        Some((first, _)) => {
-                            warnings.push(duplicate(origin, "Cluster", &spec.cluster_id, first))
-                        }
-                    },
-                }
-            }
-        }
-        let site = |spec: EndpointSpec| Site {
-            cluster: clusters.get(&spec.cluster_id).map(|(_, c)| c.clone()),
-            endpoint: spec,
-        };
-        DesiredState {
-            local: local.map(|(_, spec)| site(spec)),
-            remotes: remotes
-                .into_iter()
-                .map(|(id, (_, spec))| (id, site(spec)))
-                .collect(),
-        }
-    }
-}
-
-fn duplicate(origin: &str, kind: &str, cluster_id: &str, first: &str) -> SourceWarning {
-    SourceWarning {
-        origin: origin.to_string(),
-        message: format!(
-            "a second {kind} for cluster {cluster_id:?}; skipped (using the one in {first})"
-        ),
+        let objects = self.files.values().flat_map(|e| e.objects.iter());
+        assemble(objects, &self.local_cluster_id, warnings)
     }
 }
 
@@ -391,47 +319,19 @@ fn parse_object(
         .and_then(|m| str_field(m, "name"))
         .unwrap_or_default()
         .to_string();
-    let what = if name.is_empty() {
-        kind.clone()
+    let what = describe(&kind, &name);
+    let object = if kind == KIND_ENDPOINT {
+        serde_norway::from_value::<Endpoint>(value)
+            .map_err(|e| format!("invalid {what}: {e}; skipped"))
+            .and_then(|ep| endpoint_object(origin, ep))
     } else {
-        format!("{kind} {name:?}")
+        serde_norway::from_value::<Cluster>(value)
+            .map_err(|e| format!("invalid {what}: {e}; skipped"))
+            .and_then(|c| cluster_object(origin, c))
     };
-    if kind == KIND_ENDPOINT {
-        match serde_norway::from_value::<Endpoint>(value) {
-            Err(e) => warn(warnings, format!("invalid {what}: {e}; skipped")),
-            Ok(mut ep) => {
-                // Hand-written files may leave the derived cable name out.
-                if ep.spec.cable_name.is_empty() && !ep.spec.cluster_id.is_empty() {
-                    ep.spec.cable_name = cable_name(&ep.spec.cluster_id, &ep.spec.private_ip);
-                }
-                match ep.spec.validate() {
-                    Err(why) => warn(warnings, format!("invalid {what}: {why}; skipped")),
-                    Ok(()) => out.push(Object::Endpoint {
-                        origin: origin.to_string(),
-                        spec: ep.spec,
-                    }),
-                }
-            }
-        }
-    } else {
-        match serde_norway::from_value::<Cluster>(value) {
-            Err(e) => warn(warnings, format!("invalid {what}: {e}; skipped")),
-            Ok(mut c) => {
-                if c.spec.cluster_id.is_empty() {
-                    c.spec.cluster_id = c.metadata.name.clone();
-                }
-                if c.spec.cluster_id.is_empty() {
-                    return warn(
-                        warnings,
-                        format!("invalid {what}: spec.cluster_id is empty; skipped"),
-                    );
-                }
-                out.push(Object::Cluster {
-                    origin: origin.to_string(),
-                    spec: c.spec,
-                })
-            }
-        }
+    match object {
+        Ok(o) => out.push(o),
+        Err(message) => warn(warnings, message),
     }
 }
 

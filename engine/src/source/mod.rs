@@ -11,12 +11,18 @@
 //! - [`dir::DirSource`]: `--endpoints-dir DIR`, YAML files as `kubectl get -o
 //!   yaml` prints them (the embedded default for the demo and the tests).
 //! - Kubernetes (later): Endpoint and Cluster CRs in `SUBMARINER_NAMESPACE`,
-//!   implementing the same [`EndpointSource`] trait.
+//!   watched with kube-runtime and fed into [`watch::ChannelSource`], whose
+//!   logic (malformed objects, watch restarts) is here and tested already.
+//!
+//! [`objects`] holds what all sources share: per-object checks and the
+//! assembly of the desired state.
 //!
 //! Invalid objects are never fatal: they are reported as [`SourceWarning`]s
 //! (also logged with `tracing::warn!`) and skipped.
 
 pub mod dir;
+pub mod objects;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -128,6 +134,9 @@ pub enum SourceError {
         /// Why.
         reason: String,
     },
+    /// The source's inputs ended (e.g. every watch task stopped).
+    #[error("the {0} source stopped")]
+    Closed(&'static str),
 }
 
 /// A source of Endpoints and Clusters.

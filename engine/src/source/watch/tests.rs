@@ -1,0 +1,220 @@
+//! Watched objects: initial lists, changes, malformed objects, watch restarts.
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::*;
+
+fn endpoint(cluster: &str, ip: &str, subnets: &[&str]) -> Value {
+    let cable = format!("submariner-cable-{cluster}-{}", ip.replace('.', "-"));
+    json!({
+        "apiVersion": "submariner.io/v1",
+        "kind": "Endpoint",
+        "metadata": {"name": format!("{cluster}-{cable}"), "namespace": "submariner-operator", "resourceVersion": "1"},
+        "spec": {
+            "cluster_id": cluster, "cable_name": cable, "hostname": format!("{cluster}-gw"),
+            "private_ip": ip, "public_ip": "", "nat_enabled": false, "backend": "libreswan",
+            "subnets": subnets, "backend_config": {"udp-port": "4500"}
+        }
+    })
+}
+
+fn cluster(id: &str, pods: &str) -> Value {
+    json!({
+        "apiVersion": "submariner.io/v1", "kind": "Cluster",
+        "metadata": {"name": id, "namespace": "submariner-operator"},
+        "spec": {"cluster_id": id, "service_cidr": [], "cluster_cidr": [pods], "global_cidr": [], "color_codes": null}
+    })
+}
+
+use WatchEvent::*;
+use WatchedKind::{Cluster as C, Endpoint as E};
+
+fn synced() -> WatchedObjects {
+    let mut w = WatchedObjects::new("cluster1");
+    assert_eq!(w.handle(E, Init), None);
+    assert_eq!(
+        w.handle(
+            E,
+            InitApply(endpoint("cluster1", "172.18.0.5", &["10.1.0.0/16"]))
+        ),
+        None
+    );
+    assert_eq!(
+        w.handle(
+            E,
+            InitApply(endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]))
+        ),
+        None
+    );
+    // Endpoints listed, Clusters not yet: nothing emitted.
+    assert_eq!(w.handle(E, InitDone), None);
+    assert!(!w.is_synced());
+    assert_eq!(w.handle(C, Init), None);
+    assert_eq!(
+        w.handle(C, InitApply(cluster("cluster1", "10.1.0.0/16"))),
+        None
+    );
+    let u = w.handle(C, InitDone).expect("first full state");
+    assert!(w.is_synced());
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.5"
+    );
+    assert!(u.state.local.as_ref().unwrap().cluster.is_some());
+    assert_eq!(u.diff.added, ["cluster2"]);
+    w
+}
+
+#[test]
+fn initial_lists_then_changes() {
+    let mut w = synced();
+    let u = w
+        .handle(
+            E,
+            Apply(endpoint("cluster3", "172.18.0.9", &["10.3.0.0/16"])),
+        )
+        .unwrap();
+    assert_eq!(u.diff.added, ["cluster3"]);
+    let u = w
+        .handle(
+            E,
+            Apply(endpoint("cluster3", "172.18.0.9", &["10.33.0.0/16"])),
+        )
+        .unwrap();
+    assert_eq!(u.diff.changed, ["cluster3"]);
+    // A resourceVersion-only change: no update.
+    let mut same = endpoint("cluster3", "172.18.0.9", &["10.33.0.0/16"]);
+    same["metadata"]["resourceVersion"] = json!("2");
+    assert_eq!(w.handle(E, Apply(same)), None);
+    let u = w
+        .handle(C, Apply(cluster("cluster3", "10.33.0.0/16")))
+        .unwrap();
+    assert_eq!(u.diff.changed, ["cluster3"]);
+    let u = w
+        .handle(E, Delete(endpoint("cluster3", "172.18.0.9", &[])))
+        .unwrap();
+    assert_eq!(u.diff.removed, ["cluster3"]);
+    // Deleting something unknown changes nothing.
+    assert_eq!(
+        w.handle(E, Delete(endpoint("cluster9", "172.18.0.99", &[]))),
+        None
+    );
+}
+
+#[test]
+fn malformed_objects_are_reported_and_skipped() {
+    let mut w = synced();
+    let mut bad = endpoint("cluster4", "172.18.0.10", &["10.4.0.0/16"]);
+    bad["spec"]["nat_enabled"] = json!("sometimes");
+    assert_eq!(w.handle(E, Apply(bad)), None);
+    assert!(!w.state().remotes.contains_key("cluster4"));
+
+    let mut bad_cidr = endpoint("cluster5", "172.18.0.11", &["10.5.0.0/33"]);
+    bad_cidr["metadata"]["name"] = json!("cluster5-bad");
+    assert_eq!(w.handle(E, Apply(bad_cidr)), None);
+
+    // A valid version replaces the malformed one; the update carries the
+    // warnings since the previous one.
+    let u = w
+        .handle(
+            E,
+            Apply(endpoint("cluster4", "172.18.0.10", &["10.4.0.0/16"])),
+        )
+        .unwrap();
+    assert_eq!(u.diff.added, ["cluster4"]);
+    assert_eq!(u.warnings.len(), 2, "{:?}", u.warnings);
+    assert!(u.warnings[0]
+        .message
+        .starts_with(r#"invalid Endpoint "cluster4-"#));
+    assert!(u.warnings[1].message.contains("10.5.0.0/33"));
+
+    // Warnings name the object and say why, in one line.
+    let mut w2 = WatchedObjects::new("cluster1");
+    w2.handle(E, Init);
+    let mut bad = endpoint("cluster6", "172.18.0.12", &["10.6.0.0/16"]);
+    bad["spec"]["subnets"] = json!(["not-a-cidr"]);
+    w2.handle(E, InitApply(bad));
+    w2.handle(E, InitApply(json!({"kind": "Endpoint", "metadata": {}})));
+    w2.handle(E, InitDone);
+    w2.handle(C, Init);
+    let u = w2.handle(C, InitDone).unwrap();
+    assert_eq!(u.warnings.len(), 2, "{:?}", u.warnings);
+    assert_eq!(u.warnings[1].origin, "Endpoint watch");
+    assert_eq!(
+        u.warnings[0].origin,
+        "submariner-operator/cluster6-submariner-cable-cluster6-172-18-0-12"
+    );
+    assert!(u.warnings[0]
+        .message
+        .contains(r#"spec.subnets entry "not-a-cidr" is not a CIDR"#));
+    assert!(u.state.remotes.is_empty() && u.state.local.is_none());
+}
+
+#[test]
+fn watch_restart_drops_what_was_deleted_meanwhile() {
+    let mut w = synced();
+    w.handle(
+        E,
+        Apply(endpoint("cluster3", "172.18.0.9", &["10.3.0.0/16"])),
+    )
+    .unwrap();
+
+    // The Endpoint watch restarts; cluster3 was deleted while it was down.
+    assert_eq!(w.handle(E, Init), None);
+    assert_eq!(
+        w.handle(
+            E,
+            InitApply(endpoint("cluster1", "172.18.0.5", &["10.1.0.0/16"]))
+        ),
+        None
+    );
+    assert_eq!(
+        w.handle(
+            E,
+            InitApply(endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]))
+        ),
+        None
+    );
+    // Until the relist is done, the old view stands.
+    assert!(w.state().remotes.contains_key("cluster3"));
+    let u = w.handle(E, InitDone).unwrap();
+    assert_eq!(u.diff.removed, ["cluster3"]);
+    assert!(u.diff.added.is_empty() && u.diff.changed.is_empty());
+
+    // A restart that lists the same objects changes nothing.
+    w.handle(C, Init);
+    w.handle(C, InitApply(cluster("cluster1", "10.1.0.0/16")));
+    assert_eq!(w.handle(C, InitDone), None);
+}
+
+#[tokio::test]
+async fn channel_source_yields_updates_and_ends_with_its_senders() {
+    let (tx, rx) = mpsc::channel(16);
+    let mut s = ChannelSource::new("kubernetes", "cluster1", rx);
+    assert_eq!(s.name(), "kubernetes");
+    for (k, e) in [
+        (E, Init),
+        (
+            E,
+            InitApply(endpoint("cluster1", "172.18.0.5", &["10.1.0.0/16"])),
+        ),
+        (
+            E,
+            InitApply(endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"])),
+        ),
+        (E, InitDone),
+        (C, Init),
+        (C, InitDone),
+        (E, Delete(endpoint("cluster2", "172.18.0.7", &[]))),
+    ] {
+        tx.send((k, e)).await.unwrap();
+    }
+    drop(tx);
+    let first = s.next_update().await.unwrap();
+    assert_eq!(first.diff.added, ["cluster2"]);
+    let second = s.next_update().await.unwrap();
+    assert_eq!(second.diff.removed, ["cluster2"]);
+    let end = s.next_update().await.unwrap_err();
+    assert_eq!(end.to_string(), "the kubernetes source stopped");
+}
