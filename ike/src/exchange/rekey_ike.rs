@@ -10,7 +10,8 @@
 //! * A rekey request that arrives while we have a request outstanding
 //!   (e.g. both sides rekey at once) is answered TEMPORARY_FAILURE; a
 //!   rekey answered that way is retried after a random 1-10 s, so crossed
-//!   rekeys converge.
+//!   rekeys converge (RFC 7296 2.25); other failures are retried after a
+//!   minute, and the old SA keeps working meanwhile.
 
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use crate::wire::{
     DeletePayload, ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload,
     SaPayload,
 };
+
+/// Retry delay after a rekey failure other than a collision.
+const OTHER_FAILURE_RETRY_MS: u64 = 60_000;
 
 /// Our outstanding IKE SA rekey.
 #[derive(Debug)]
@@ -66,7 +70,7 @@ impl IkeSa {
             random_nonce(ctx.rng),
             DhPrivateKey::generate(algs.dh, ctx.rng),
         ) else {
-            self.retry_ike_rekey(ctx);
+            self.retry_ike_rekey(ctx, false);
             return;
         };
         let offer = ike_rekey_offer(&peer.ike_proposals, spi);
@@ -94,10 +98,13 @@ impl IkeSa {
         );
     }
 
-    /// Tries again after a random 1-10 s.
-    fn retry_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
+    /// Tries again after a random 1-10 s (a collision), or a minute for
+    /// other failures.
+    fn retry_ike_rekey(&mut self, ctx: &mut Ctx<'_>, collision: bool) {
         let mut b = [0u8; 2];
-        let ms = if ctx.rng.fill(&mut b).is_ok() {
+        let ms = if !collision {
+            OTHER_FAILURE_RETRY_MS
+        } else if ctx.rng.fill(&mut b).is_ok() {
             1000 + u64::from(u16::from_be_bytes(b)) % 9000
         } else {
             5000
@@ -125,7 +132,10 @@ impl IkeSa {
                 );
             }
             None => {
-                self.retry_ike_rekey(ctx);
+                let collision = payloads.iter().any(|p| {
+                    matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::TEMPORARY_FAILURE)
+                });
+                self.retry_ike_rekey(ctx, collision);
                 self.start_next_task(ctx);
             }
         }
