@@ -15,12 +15,14 @@
 //!   logic (malformed objects, watch restarts) is here and tested already.
 //!
 //! [`objects`] holds what all sources share: per-object checks and the
-//! assembly of the desired state.
+//! assembly of the desired state; [`local`] builds the local Endpoint a
+//! gateway publishes, as Submariner does.
 //!
 //! Invalid objects are never fatal: they are reported as [`SourceWarning`]s
 //! (also logged with `tracing::warn!`) and skipped.
 
 pub mod dir;
+pub mod local;
 pub mod objects;
 pub mod watch;
 
