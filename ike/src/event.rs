@@ -15,9 +15,12 @@ use crate::wire::{NotifyType, TsRange};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SaId(pub u64);
 
-/// Identifier of one Child SA, unique within the endpoint and never zero:
-/// usable as the kernel `reqid` of its SA pairs and policies. It survives
-/// rekeying (the new SA pair carries the same identifier).
+/// Identifier of one Child SA (one inbound + one outbound ESP SA), unique
+/// within the endpoint and never zero. A rekey creates a new Child SA with
+/// a new identifier (its `rekey_of` names the old one's inbound SPI), so
+/// [`Event::ChildSaDeleted`] always names exactly the pair to remove. For a
+/// kernel `reqid` that must stay the same across rekeys, key it by the
+/// peer and [`ChildSaInfo::pair_index`] instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChildId(pub u32);
 
@@ -55,8 +58,6 @@ pub enum FailureReason {
     PeerError(NotifyType),
     /// The peer's response was malformed or inconsistent with our request.
     InvalidResponse(&'static str),
-    /// Closed locally ([`Endpoint::close`](crate::Endpoint::close)) before it was established.
-    Aborted,
     /// A local resource problem (random generator failure, ...).
     Internal(&'static str),
 }
@@ -154,9 +155,8 @@ pub struct ChildSaInfo {
     /// Lifetimes from the peer configuration.
     pub lifetimes: Lifetimes,
     /// Set when this SA pair replaces (rekeys) another: the inbound SPI of
-    /// the old pair, which stays installed until its [`Event::ChildSaDeleted`].
-    /// A rekeyed Child SA keeps its [`ChildId`], so kernel policies keyed by
-    /// reqid stay; SPIs tell the SA pairs apart.
+    /// the old pair, which stays installed until its own
+    /// [`Event::ChildSaDeleted`] (same selectors, same `pair_index`).
     pub rekey_of: Option<u32>,
 }
 

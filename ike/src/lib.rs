@@ -32,10 +32,11 @@
 //!   [`Endpoint::handle_timeout`].
 //! * [`Event::ChildSaEstablished`]: install both SAs (`spi_in`/`key_in`,
 //!   `spi_out`/`key_out`, [`ChildSaInfo::kernel_aead_name`], ESN, UDP
-//!   encapsulation) and, unless `rekey_of` is set, the policies for
-//!   `ts_local`/`ts_remote` with reqid = [`ChildId`]. A rekeyed pair keeps
-//!   its `ChildId`; the old pair goes with its own [`Event::ChildSaDeleted`].
-//! * [`Event::ChildSaDeleted`]: remove exactly those SPIs.
+//!   encapsulation) and the policies for `ts_local`/`ts_remote`, with a
+//!   reqid that is stable per (peer, `pair_index`). A rekey reports a new
+//!   [`ChildId`] with `rekey_of` set; the old pair goes with its own
+//!   [`Event::ChildSaDeleted`] afterwards (make-before-break).
+//! * [`Event::ChildSaDeleted`]: remove exactly that pair (its SPIs).
 //! * [`Event::IkeSaRekeyed`]: nothing to do in the kernel.
 //! * [`Event::IkeSaClosed`] with `Timeout`/`DeletedByPeer`: the tunnel is
 //!   down, initiate again; with `Superseded`/`PeerRestarted` another IKE SA

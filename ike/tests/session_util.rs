@@ -190,11 +190,14 @@ pub fn assert_mirrored(x: &ChildSaInfo, y: &ChildSaInfo) {
     assert!(x.tunnel_mode && y.tunnel_mode);
 }
 
-/// SPIs a kernel would have installed, per side, following the events.
+/// SPIs a kernel would have installed, per side, following the events the
+/// way a daemon does: by [`ike::ChildId`], removing on `ChildSaDeleted`
+/// exactly the pair that id was installed with.
 #[derive(Default, Debug)]
 pub struct Kernel {
     pub inbound: HashSet<u32>,
     pub outbound: HashSet<u32>,
+    pub by_child: std::collections::HashMap<ike::ChildId, (u32, u32)>,
 }
 
 impl Kernel {
@@ -203,10 +206,16 @@ impl Kernel {
             Event::ChildSaEstablished(c) => {
                 assert!(self.inbound.insert(c.spi_in));
                 assert!(self.outbound.insert(c.spi_out));
+                let prev = self.by_child.insert(c.child, (c.spi_in, c.spi_out));
+                assert!(prev.is_none(), "ChildId {:?} reused", c.child);
             }
             Event::ChildSaDeleted {
-                spi_in, spi_out, ..
+                child,
+                spi_in,
+                spi_out,
+                ..
             } => {
+                assert_eq!(self.by_child.remove(child), Some((*spi_in, *spi_out)));
                 assert!(self.inbound.remove(spi_in));
                 assert!(self.outbound.remove(spi_out));
             }

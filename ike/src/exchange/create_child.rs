@@ -9,7 +9,7 @@
 //! IKE_AUTH (window size 1, like libreswan). A responder narrows the
 //! offered selectors into one of its configured pairs and tolerates any
 //! number of Child SAs for the same selectors. A REKEY_SA request is
-//! answered like a new Child SA that keeps the old one's [`ChildId`](crate::ChildId)
+//! answered like a new Child SA with `rekey_of` naming the old one
 //! (make-before-break: the peer deletes the old one afterwards with an
 //! INFORMATIONAL Delete); rekey bookkeeping and collisions are in
 //! `rekey_child.rs`.
@@ -290,10 +290,7 @@ impl IkeSa {
             .keys
             .child_sa_keys(choice.encr, g_ir.as_ref(), ni, nr)
             .map_err(|_| (spi, FailureReason::Internal("KEYMAT")))?;
-        let id = match req.rekey_of.and_then(|old| self.child_by_spi_in(old)) {
-            Some(old) => old.id,
-            None => ctx.out.alloc_child_id(),
-        };
+        let id = ctx.out.alloc_child_id();
         self.add_child(
             ctx,
             id,
@@ -385,7 +382,7 @@ impl IkeSa {
         let rekeyed = match f.rekey {
             None => None,
             Some(spi) => match self.children.iter().find(|c| c.spi_out == spi) {
-                Some(c) => Some((c.id, c.spi_in)),
+                Some(c) => Some(c.spi_in),
                 None => return Err(refuse(NotifyType::CHILD_SA_NOT_FOUND, None, None)),
             },
         };
@@ -461,10 +458,7 @@ impl IkeSa {
         }
         extra.push(Payload::TsI(TsPayload::from_ranges(nar_i.iter().copied())));
         extra.push(Payload::TsR(TsPayload::from_ranges(nar_r.iter().copied())));
-        let id = match rekeyed {
-            Some((id, _)) => id,
-            None => ctx.out.alloc_child_id(),
-        };
+        let id = ctx.out.alloc_child_id();
         let pfs: Option<DhGroup> = choice.dh;
         let lowest = lowest_nonce(&ni, &nr);
         let info = self
@@ -480,11 +474,11 @@ impl IkeSa {
                     ts_local: nar_r,
                     ts_remote: nar_i,
                     pfs,
-                    rekey_of: rekeyed.map(|(_, spi)| spi),
+                    rekey_of: rekeyed,
                 },
             )
             .ok_or(internal("no peer"))?;
-        if let Some((_, old)) = rekeyed {
+        if let Some(old) = rekeyed {
             self.after_peer_rekey(old, info.spi_in, lowest);
         }
         Ok((extra, info))

@@ -108,7 +108,10 @@ impl IkeSa {
                 );
             }
             Phase::Deleting | Phase::Dead => {}
-            _ => self.fail(ctx, FailureReason::Aborted),
+            _ => self.fail(
+                ctx,
+                FailureReason::Internal("closed locally before it was established"),
+            ),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The rekey initiator sends CREATE_CHILD_SA with `N(REKEY_SA)` naming its
 //! inbound SPI of the old SA (see `create_child.rs`). Both ends report the
-//! new SA pair (same [`ChildId`](crate::ChildId), `rekey_of` set) before
+//! new SA pair (a new [`ChildId`](crate::ChildId), `rekey_of` set) before
 //! anything is removed; the rekey initiator then deletes the old pair with
 //! an INFORMATIONAL Delete and reports it deleted when the peer confirmed
 //! (by then the peer has switched to the new pair).
