@@ -182,7 +182,7 @@ impl IkeSa {
             (ExchangeType::INFORMATIONAL, Phase::Established | Phase::Deleting) => {
                 self.handle_informational_request(ctx, mid, &payloads)
             }
-            (ExchangeType::INFORMATIONAL, _) => {
+            (ExchangeType::INFORMATIONAL, Phase::InitSent | Phase::AuthSent | Phase::HalfOpen) => {
                 // E.g. AUTHENTICATION_FAILED before the SA is complete.
                 self.send_response(ctx, h.exchange, mid, &[]);
                 let reason = crate::exchange::errors::first_error(&payloads)
