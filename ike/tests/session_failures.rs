@@ -403,6 +403,10 @@ fn half_open_responder_sa_expires() {
     assert_eq!(net.b.sas().len(), 1);
     net.run(Duration::from_secs(31));
     assert!(net.b.sas().is_empty(), "half-open SA dropped after 30 s");
+    assert!(matches!(
+        net.ev_b.as_slice(),
+        [Event::IkeSaFailed { peer, reason: FailureReason::HalfOpenExpired, .. }] if peer == "to-a"
+    ));
 }
 
 #[test]

@@ -237,7 +237,20 @@ impl IkeSa {
                 Phase::HalfOpen | Phase::Deleting | Phase::Lingering
             )
         {
-            self.die(ctx, None);
+            // A half-open SA from the address of a configured peer is worth
+            // reporting (its IKE_AUTH never came); anything else, e.g. from
+            // spoofed first messages, goes quietly.
+            let expected = self
+                .candidates
+                .iter()
+                .find(|p| p.remote.is_some_and(|r| r.ip() == self.remote.ip()))
+                .filter(|_| self.phase == Phase::HalfOpen);
+            let event = expected.map(|p| Event::IkeSaFailed {
+                sa: self.id,
+                peer: p.name.clone(),
+                reason: FailureReason::HalfOpenExpired,
+            });
+            self.die(ctx, event);
             return;
         }
         if self.phase == Phase::Established {
