@@ -75,7 +75,15 @@ pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
             std::fs::create_dir_all(parent)?;
         }
     }
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            // Never delete something that is not a socket.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
         if UnixStream::connect(path).await.is_ok() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
@@ -214,6 +222,13 @@ mod tests {
         // A stale socket file (no one answering) is replaced.
         let listener = bind(&path).await.unwrap();
         drop(listener);
+
+        // Something that is not a socket is never deleted.
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, b"keep me").unwrap();
+        let e = bind(&file).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
     }
 
     #[tokio::test]
