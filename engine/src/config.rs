@@ -86,6 +86,11 @@ pub enum LogFormat {
 /// Values are taken as text so that a bad value is reported by
 /// [`Config::resolve`] with the flag's name in one line.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(
+    after_help = "The PSK comes from --broker-info, else CE_IPSEC_PSKSECRET / --psk-secret, \
+else CE_IPSEC_PSK (the base64 text, as libreswan uses it). Flags override the environment. \
+Booleans are Go's: 1 t T TRUE true True 0 f F FALSE false False."
+)]
 pub struct RunFlags {
     /// Local cluster id [env: SUBMARINER_CLUSTERID]
     #[arg(long, value_name = "ID")]
