@@ -7,7 +7,7 @@
 //! Health-check results are merged afterwards ([`super::health`]).
 
 use crate::cable::CablePlan;
-use crate::crd::{Connection, ConnectionStatus};
+use crate::crd::{Connection, ConnectionStatus, EndpointSpec};
 
 /// The connection manager's state of one cable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,20 @@ pub fn connection_for_plan(plan: &CablePlan, state: &CableState) -> Connection {
         endpoint: plan.remote_endpoint.clone(),
         using_ip: plan.remote_address.to_string(),
         using_nat: plan.using_nat,
+        latency_rtt: None,
+    }
+}
+
+/// The `Connection` for a remote Endpoint no cable could be planned for
+/// (a [`crate::cable::PlanError`]): `error`, saying why, with the
+/// remote's private IP as the one it would have used.
+pub fn connection_for_unplanned(remote: &EndpointSpec, why: &str) -> Connection {
+    Connection {
+        status: ConnectionStatus::Error,
+        status_message: why.to_string(),
+        endpoint: remote.clone(),
+        using_ip: remote.private_ip.clone(),
+        using_nat: false,
         latency_rtt: None,
     }
 }
@@ -112,6 +126,15 @@ mod tests {
             &CableState::Error("authentication failed".into()),
         );
         assert_eq!(c.status, ConnectionStatus::Error);
+        let unplanned = EndpointSpec {
+            cluster_id: "c3".into(),
+            private_ip: "10.0.0.3".into(),
+            ..Default::default()
+        };
+        let c = connection_for_unplanned(&unplanned, "remote subnet \"x\" is not a CIDR");
+        assert_eq!(c.status, ConnectionStatus::Error);
+        assert_eq!(c.status_message, "remote subnet \"x\" is not a CIDR");
+        assert_eq!(c.using_ip, "10.0.0.3");
         let c = connection_for_plan(&plan(false), &CableState::NotStarted("later".into()));
         assert_eq!(c.status, ConnectionStatus::None);
         assert_eq!(c.status_message, "later");

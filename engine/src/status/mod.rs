@@ -13,7 +13,7 @@ pub mod gateway;
 pub mod health;
 pub mod table;
 
-pub use connection::{connection_for_plan, CableState};
+pub use connection::{connection_for_plan, connection_for_unplanned, CableState};
 pub use gateway::{gateway_object, GATEWAY_UPDATE_INTERVAL};
 pub use health::{merge_health, ping_failure_message, HealthReport, HealthState};
 pub use table::{connections_json, connections_table, remote_ip_and_nat};
