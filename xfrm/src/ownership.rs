@@ -29,7 +29,9 @@ use std::fmt;
 use crate::client::XfrmClient;
 use crate::error::XfrmError;
 use crate::policy::PolicyInfo;
+use crate::sa::SaId;
 use crate::sa::SaInfo;
+use crate::spi::SpiRequest;
 
 /// Top byte of every reqid this engine uses.
 pub const OWNED_REQID_PREFIX: u32 = 0xCE00_0000;
@@ -140,13 +142,38 @@ impl XfrmClient {
             }
         }
         for sa in self.list_owned_sas().await? {
-            match self.delete_sa(&sa.id()).await {
+            match self.remove_sa(&sa).await {
                 Ok(()) => report.sas_removed += 1,
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(report)
+    }
+
+    /// Delete an SA read back from the kernel, including a larval one.
+    ///
+    /// A packet that meets one of our policies while its pair has no SA
+    /// makes the kernel create a larval "acquire" state (SPI 0) carrying the
+    /// policy's reqid, until it expires (`net.core.xfrm_acq_expires`, 30 s).
+    /// DELSA finds states by SPI, so such a state cannot be deleted as it
+    /// is: ALLOCSPI with its addresses and reqid gives it an SPI (the kernel
+    /// finds the larval state by mode, reqid and addresses), then it is
+    /// deleted by that SPI.
+    pub async fn remove_sa(&self, sa: &SaInfo) -> Result<(), XfrmError> {
+        if sa.spi != 0 {
+            return self.delete_sa(&sa.id()).await;
+        }
+        let mut req = SpiRequest::new(sa.src, sa.dst, sa.reqid);
+        req.mark = sa.mark;
+        req.if_id = sa.if_id;
+        let spi = self.allocate_spi(&req).await?;
+        self.delete_sa(&SaId {
+            dst: sa.dst,
+            spi,
+            mark: sa.mark,
+        })
+        .await
     }
 }
 
