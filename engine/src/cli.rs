@@ -16,12 +16,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cable::{plans_for_state, CablePlan, PlanDiff, PlanSettings};
 use crate::config::{process_env, Config, LogFormat, RunFlags, DEFAULT_CONTROL_SOCKET};
 use crate::control;
 use crate::crd::Connection;
+use crate::manager::{self, HealthSettings, ManagerCommand, ManagerSettings};
 use crate::source::dir::DirSource;
 use crate::source::{DesiredState, EndpointSource, SourceUpdate};
 use crate::status::{connection_for_plan, connections_json, connections_table, CableState};
@@ -29,9 +30,8 @@ use crate::status::{connection_for_plan, connections_json, connections_table, Ca
 /// Exit code for an invalid configuration.
 pub const EXIT_CONFIG: u8 = 2;
 
-/// Status message of cables while no connection manager runs.
-pub const NO_MANAGER_MESSAGE: &str =
-    "planned only: the IKE/XFRM connection manager is not part of this build yet";
+/// Status message of cables before the connection manager reports them.
+pub const NO_MANAGER_MESSAGE: &str = "starting";
 
 /// `cable-engine`: Submariner's IPsec cable engine (IKEv2 + kernel XFRM).
 #[derive(Parser, Debug)]
@@ -291,27 +291,87 @@ pub async fn run(flags: RunFlags) -> ExitCode {
     };
     let (status_tx, status_rx) = watch::channel(connections_of(&plans));
     let server = tokio::spawn(control::serve(listener, status_rx));
-    tracing::warn!("{NO_MANAGER_MESSAGE}; validating configuration and endpoints only");
 
-    let why = loop {
+    let (commands, commands_rx) = mpsc::channel(16);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let mut manager = tokio::spawn(manager::run(
+        manager_settings(&config, &first.state),
+        commands_rx,
+        status_tx,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
+
+    let outcome = loop {
         tokio::select! {
-            why = terminated() => break why,
+            why = terminated() => break Ok(why),
+            done = &mut manager => break Err(match done {
+                Ok(Ok(())) => "the connection manager stopped".to_string(),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(e) => format!("the connection manager failed: {e}"),
+            }),
             update = source.next_update() => match update {
                 Ok(update) => {
                     log_update(&update);
                     let new = log_plans(&update.state, &settings, &config.cluster_id);
                     log_changes(&plans, &new);
                     plans = new;
-                    status_tx.send_replace(connections_of(&plans));
+                    let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
                 Err(e) => tracing::warn!("{e}"),
             },
         }
     };
-    tracing::info!("{why} received, stopping");
+    let code = match outcome {
+        Ok(why) => {
+            tracing::info!("{why} received, stopping");
+            let _ = stop.send(());
+            match tokio::time::timeout(std::time::Duration::from_secs(10), &mut manager).await {
+                Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+                Ok(Ok(Err(e))) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("the connection manager failed: {e}");
+                    ExitCode::FAILURE
+                }
+                Err(_) => {
+                    tracing::error!("the connection manager did not stop within 10 s");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    };
     server.abort();
     let _ = std::fs::remove_file(&config.control_socket);
-    ExitCode::SUCCESS
+    code
+}
+
+/// The connection manager's settings from the configuration and the local
+/// Endpoint (whose healthCheckIP is the pings' source).
+fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
+    let local_health_ip = state
+        .local
+        .as_ref()
+        .and_then(|l| l.endpoint.health_check_ip.parse().ok());
+    ManagerSettings {
+        psk: ike::crypto::SecretBytes::from_slice(config.ipsec.psk.as_bytes()),
+        natt_port: config.ipsec.natt_port,
+        health: config.health_check.enabled.then_some(HealthSettings {
+            interval: config.health_check.interval,
+            max_loss: config.health_check.max_packet_loss_count,
+        }),
+        local_health_ip,
+        cleanup_on_exit: true,
+        ike: ike::EndpointConfig::default(),
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod crd;
 pub mod gobool;
+pub mod manager;
 pub mod psk;
 pub mod source;
 pub mod status;

@@ -257,6 +257,11 @@ impl Manager {
 
     async fn apply_plans(&mut self, plans: BTreeMap<String, CablePlan>) {
         let now = Instant::now();
+        // Keyed by cable name here, whatever the caller keyed them by.
+        let plans: BTreeMap<String, CablePlan> = plans
+            .into_values()
+            .map(|p| (p.cable_name.clone(), p))
+            .collect();
         let gone: Vec<String> = self
             .cables
             .keys()
@@ -572,9 +577,14 @@ impl Manager {
 
     /// The IKE SA was rekeyed: its Child SAs now live under `new`.
     fn ike_rekeyed(&mut self, old: SaId, new: SaId, info: &IkeSaInfo) {
-        let peer = self.sa_peer.remove(&old).unwrap_or_else(|| info.peer.clone());
+        let peer = self
+            .sa_peer
+            .remove(&old)
+            .unwrap_or_else(|| info.peer.clone());
         self.sa_peer.insert(new, peer);
-        let Some(name) = self.cable_of_sa(new) else { return };
+        let Some(name) = self.cable_of_sa(new) else {
+            return;
+        };
         if let Some(c) = self.cables.get_mut(&name) {
             if c.sas.remove(&old) {
                 c.sas.insert(new);

@@ -37,7 +37,7 @@ impl Leftovers {
         self.sas = keep;
         let mut n = 0;
         for sa in gone {
-            match x.delete_sa(&sa.id()).await {
+            match x.remove_sa(&sa).await {
                 Ok(()) => n += 1,
                 Err(e) if e.is_not_found() => {}
                 Err(e) => tracing::warn!("removing a leftover SA (spi {:#x}): {e}", sa.spi),
@@ -60,7 +60,7 @@ impl Leftovers {
         self.sas = keep;
         let mut removed_sas = 0;
         for sa in gone {
-            if x.delete_sa(&sa.id()).await.is_ok() {
+            if x.remove_sa(&sa).await.is_ok() {
                 removed_sas += 1;
             }
         }
