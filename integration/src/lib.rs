@@ -5,4 +5,5 @@
 //! - `src/bin/xtask.rs`: `cargo xtask setup | lab | test`.
 
 pub mod lab;
+pub mod sites;
 pub mod topo;

@@ -10,8 +10,22 @@ fn cargo() -> Command {
     c
 }
 
-/// Build the lab test binary on the host and return its path.
+/// Build the lab test binary (and the daemon it drives) on the host and
+/// return the test binary's path.
 fn build_lab_tests() -> Result<String> {
+    if !cargo()
+        .args([
+            "build",
+            "--package",
+            "cable-engine",
+            "--bin",
+            "cable-engine",
+        ])
+        .status()?
+        .success()
+    {
+        bail!("building cable-engine failed");
+    }
     let out = cargo()
         .args([
             "test",

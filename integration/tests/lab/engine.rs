@@ -1,0 +1,152 @@
+//! Two `cable-engine` daemons, configured only through endpoints directories
+//! and CE_IPSEC_PSK, build a real tunnel.
+
+use integration::lab::require_lab;
+use integration::sites::{all_connected, Engine, Site};
+use integration::topo::TwoSites;
+use std::path::Path;
+use std::time::Duration;
+
+fn sites() -> (Site, Site) {
+    let a = Site {
+        cluster_id: "cluster-a".into(),
+        private_ip: TwoSites::LEFT_IP.into(),
+        public_ip: TwoSites::LEFT_IP.into(),
+        health_check_ip: TwoSites::LEFT_POD_IP.into(),
+        subnets: vec![TwoSites::LEFT_PODS.into()],
+        nat_enabled: false,
+        preferred_server: false,
+    };
+    let b = Site {
+        cluster_id: "cluster-b".into(),
+        private_ip: TwoSites::RIGHT_IP.into(),
+        public_ip: TwoSites::RIGHT_IP.into(),
+        health_check_ip: TwoSites::RIGHT_POD_IP.into(),
+        subnets: vec![TwoSites::RIGHT_PODS.into()],
+        nat_enabled: false,
+        preferred_server: false,
+    };
+    (a, b)
+}
+
+fn xfrm_entries(ns: &integration::topo::Netns) -> (usize, usize) {
+    let states = ns.sh("ip xfrm state").unwrap_or_default();
+    let policies = ns.sh("ip xfrm policy").unwrap_or_default();
+    let states = states.lines().filter(|l| l.starts_with("src ")).count();
+    // Per-socket policies (the IKE socket's bypass) show as "socket in/out"
+    // and are not entries of the policy database: count only dir lines.
+    let policies = policies
+        .lines()
+        .filter(|l| l.trim_start().starts_with("dir "))
+        .count();
+    (states, policies)
+}
+
+#[test]
+fn engine_pair_connects() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let work = tempdir("engine-pair");
+    let (a, b) = sites();
+    // Each engine reads its own copy, so one side's view can change alone.
+    let dir_a = work.join("endpoints-a");
+    let dir_b = work.join("endpoints-b");
+    for dir in [&dir_a, &dir_b] {
+        a.write_into(dir).unwrap();
+        b.write_into(dir).unwrap();
+    }
+    let env = [("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
+    let mut ea = Engine::start(&t.left, &a, &dir_a, &work, &env).expect("engine a");
+    let mut eb = Engine::start(&t.right, &b, &dir_b, &work, &env).expect("engine b");
+
+    let limit = Duration::from_secs(90);
+    ea.wait_for("cluster-a connected", limit, all_connected)
+        .unwrap();
+    eb.wait_for("cluster-b connected", limit, all_connected)
+        .unwrap();
+
+    // Traffic between the pod CIDRs goes through the tunnel.
+    let ping = t
+        .left
+        .sh(&format!(
+            "ping -c3 -i0.3 -W2 -I {} {}",
+            TwoSites::LEFT_POD_IP,
+            TwoSites::RIGHT_POD_IP
+        ))
+        .expect("ping through the tunnel");
+    assert!(ping.contains("3 received"), "{ping}");
+    let states = t.left.sh("ip -s xfrm state").unwrap();
+    assert!(
+        states.contains("proto esp"),
+        "no ESP state on the left:\n{states}"
+    );
+
+    // Both sides report connected with an RTT from the health check.
+    let has_rtt = |c: &[serde_json::Value]| {
+        all_connected(c)
+            && c.iter().all(|x| {
+                x["latencyRTT"]["average"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty() && s != "0s")
+            })
+    };
+    let ca = ea.wait_for("RTT on cluster-a", limit, has_rtt).unwrap();
+    eb.wait_for("RTT on cluster-b", limit, has_rtt).unwrap();
+    assert_eq!(ca[0]["endpoint"]["cluster_id"], "cluster-b");
+    let table = ea.show(false).unwrap();
+    println!("{table}");
+    assert!(
+        table.contains("cluster-b") && table.contains("connected"),
+        "{table}"
+    );
+
+    // Removing the remote Endpoint removes every SA and policy on that side.
+    std::fs::remove_file(b.endpoint_file(&dir_a)).unwrap();
+    wait_until(
+        "left XFRM state emptied",
+        Duration::from_secs(30),
+        || xfrm_entries(&t.left) == (0, 0),
+        &ea,
+    );
+
+    // SIGTERM leaves no owned XFRM state behind.
+    let (s, p) = xfrm_entries(&t.right);
+    assert!(
+        s > 0 && p > 0,
+        "right side should still have its SAs before SIGTERM"
+    );
+    let status = eb.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    assert!(
+        status.success(),
+        "engine exited with {status}\n{}",
+        eb.log_text()
+    );
+    assert_eq!(
+        xfrm_entries(&t.right),
+        (0, 0),
+        "XFRM entries left after SIGTERM:\n{}\n{}",
+        t.right.sh("ip xfrm state").unwrap_or_default(),
+        t.right.sh("ip xfrm policy").unwrap_or_default()
+    );
+}
+
+fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool, engine: &Engine) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "{what}: not within {limit:?}\n--- log ---\n{}",
+        engine.log_text()
+    );
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let p = Path::new("/tmp").join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
