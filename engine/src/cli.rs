@@ -24,6 +24,8 @@ use crate::control;
 use crate::crd::Connection;
 use crate::manager::{self, HealthSettings, ManagerCommand, ManagerSettings};
 use crate::source::dir::DirSource;
+use crate::source::kube::services::start_kubernetes;
+use crate::source::kube::SelectedSource;
 use crate::source::{DesiredState, EndpointSource, SourceUpdate};
 use crate::status::{connection_for_plan, connections_json, connections_table, CableState};
 
@@ -243,6 +245,13 @@ async fn terminated() -> &'static str {
 
 /// `run`.
 pub async fn run(flags: RunFlags) -> ExitCode {
+    // Without --endpoints-dir the Endpoints come from Kubernetes. Config
+    // still requires a directory, so "/" stands in for it (never read then).
+    let kubernetes = flags.endpoints_dir.is_none();
+    let flags = RunFlags {
+        endpoints_dir: flags.endpoints_dir.clone().or_else(|| Some("/".into())),
+        ..flags
+    };
     let config = match Config::resolve(&flags, &process_env) {
         Ok(c) => c,
         Err(e) => {
@@ -268,7 +277,18 @@ pub async fn run(flags: RunFlags) -> ExitCode {
     );
 
     let settings = PlanSettings::from(&config.ipsec);
-    let mut source = DirSource::new(&config.endpoints_dir, &config.cluster_id);
+    let (mut source, mut kube) = if kubernetes {
+        match start_kubernetes(&config, process_env).await {
+            Ok((s, k)) => (SelectedSource::Kubernetes(s), Some(k)),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let dir = DirSource::new(&config.endpoints_dir, &config.cluster_id);
+        (SelectedSource::Directory(dir), None)
+    };
     let first = match source.next_update().await {
         Ok(u) => u,
         Err(e) => {
@@ -290,6 +310,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         }
     };
     let (status_tx, status_rx) = watch::channel(connections_of(&plans));
+    if let Some(k) = kube.as_mut() {
+        k.start_gateway_writer(status_rx.clone());
+    }
     let server = tokio::spawn(control::serve(listener, status_rx));
 
     let (commands, commands_rx) = mpsc::channel(16);
@@ -350,6 +373,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         }
     };
     server.abort();
+    if let Some(k) = kube {
+        k.stop().await;
+    }
     let _ = std::fs::remove_file(&config.control_socket);
     code
 }

@@ -10,9 +10,9 @@
 //! Sources:
 //! - [`dir::DirSource`]: `--endpoints-dir DIR`, YAML files as `kubectl get -o
 //!   yaml` prints them (the embedded default for the demo and the tests).
-//! - Kubernetes (later): Endpoint and Cluster CRs in `SUBMARINER_NAMESPACE`,
+//! - [`kube::KubeSource`]: Endpoint and Cluster CRs in `SUBMARINER_NAMESPACE`,
 //!   watched with kube-runtime and fed into [`watch::ChannelSource`], whose
-//!   logic (malformed objects, watch restarts) is here and tested already.
+//!   logic (malformed objects, watch restarts) is in [`watch`].
 //!
 //! [`objects`] holds what all sources share: per-object checks and the
 //! assembly of the desired state; [`local`] builds the local Endpoint a
@@ -22,6 +22,7 @@
 //! (also logged with `tracing::warn!`) and skipped.
 
 pub mod dir;
+pub mod kube;
 pub mod local;
 pub mod objects;
 pub mod watch;

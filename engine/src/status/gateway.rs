@@ -5,9 +5,25 @@
 //! updated for [`GATEWAY_STALE_TIMEOUT`] as stale), status holding the
 //! version, HA status, the local Endpoint spec, a failure message when the
 //! connections could not be read, and the connections (`[]`, never `null`).
+//!
+//! [`spawn_gateway_writer`] is the task that writes it, every
+//! [`GATEWAY_UPDATE_INTERVAL`], with the manager's connections. Submariner's
+//! Gateway CRD has **no status subresource** (its Go type is
+//! `+genclient:noStatus` and the CRD says `subresources: {}`; Submariner's
+//! syncer creates or updates the whole object): a write to `.../status`
+//! would be answered 404, so the status is written on the object itself,
+//! with a server-side apply patch (`PATCH
+//! /apis/submariner.io/v1/namespaces/<ns>/gateways/<name>`, field manager
+//! `cable-engine`, forced) that creates the object when it is missing and
+//! removes fields the engine no longer reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use ::kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use ::kube::Client;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::crd::names::ensure_valid_name;
 use crate::crd::{
@@ -57,6 +73,126 @@ pub fn gateway_object(
             status_failure: status_failure.unwrap_or_default(),
         },
     }
+}
+
+/// The version the engine reports in `status.version`.
+pub fn engine_version() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The Gateway's name for a local Endpoint: its hostname, made a valid name
+/// (as Submariner names it).
+pub fn gateway_name(local: &EndpointSpec) -> String {
+    ensure_valid_name(&local.hostname)
+}
+
+/// `statusFailure` once the connection manager's channel is closed.
+pub const NO_MANAGER_FAILURE: &str =
+    "Error retrieving driver connections: the connection manager is not running";
+
+/// The apply patch body: the whole Gateway, named `name` in `namespace`.
+pub fn gateway_apply_body(gateway: &Gateway, namespace: &str, name: &str) -> serde_json::Value {
+    let mut gw = gateway.clone();
+    gw.metadata.name = name.to_string();
+    gw.metadata.namespace = namespace.to_string();
+    serde_json::to_value(&gw).unwrap_or_default()
+}
+
+/// Writes `gateway` as the object `namespace/name` (created when missing).
+pub async fn write_gateway(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    gateway: &Gateway,
+) -> Result<(), ::kube::Error> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        client,
+        namespace,
+        &crate::source::kube::gateway_resource(),
+    );
+    let body = gateway_apply_body(gateway, namespace, name);
+    let params = PatchParams::apply(crate::source::kube::publish::FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(&body)).await?;
+    Ok(())
+}
+
+/// Deletes the Gateway `namespace/name` (as Submariner's gateway does when
+/// it stops); a missing object is not an error.
+pub async fn delete_gateway(
+    client: Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ::kube::Error> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        client,
+        namespace,
+        &crate::source::kube::gateway_resource(),
+    );
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(::kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Writes the Gateway `namespace/name` now and every
+/// [`GATEWAY_UPDATE_INTERVAL`]: HA status active, the local Endpoint as
+/// `local_endpoint` holds it, the connections as `connections` holds them
+/// (or a `statusFailure` once that channel is closed). Failed writes are
+/// logged and retried at the next tick. Abort the task to stop it.
+pub fn spawn_gateway_writer(
+    client: Client,
+    namespace: String,
+    name: String,
+    connections: watch::Receiver<Vec<Connection>>,
+    local_endpoint: watch::Receiver<EndpointSpec>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let version = engine_version();
+        let mut ticks = tokio::time::interval(GATEWAY_UPDATE_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            ticks.tick().await;
+            let failure = connections
+                .has_changed()
+                .is_err()
+                .then(|| NO_MANAGER_FAILURE.to_string());
+            let current = connections.borrow().clone();
+            let local = local_endpoint.borrow().clone();
+            let gw = gateway_object(
+                &local,
+                &version,
+                HaStatus::Active,
+                failure,
+                current,
+                unix_now(),
+            );
+            match write_gateway(client.clone(), &namespace, &name, &gw).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!("Gateway {namespace}/{name} written again");
+                        failing = false;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!("cannot write Gateway {namespace}/{name}: {e}; retrying every {GATEWAY_UPDATE_INTERVAL:?}");
+                    } else {
+                        tracing::debug!("cannot write Gateway {namespace}/{name}: {e}");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]

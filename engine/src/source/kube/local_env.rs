@@ -1,0 +1,287 @@
+//! The local Endpoint's inputs in a gateway pod, from the environment
+//! Submariner's operator sets (`SUBMARINER_SERVICECIDR`,
+//! `SUBMARINER_CLUSTERCIDR`, `SUBMARINER_GLOBALCIDR`, `SUBMARINER_NATENABLED`,
+//! `SUBMARINER_PUBLICIP`, `SUBMARINER_CABLEDRIVER`) and from the host:
+//!
+//! - hostname: the kernel's (the pod uses the host network), else
+//!   `NODE_NAME`;
+//! - private IP: the source address of the default route, found by
+//!   connecting (not sending on) a UDP socket, as Submariner does;
+//! - healthCheckIP: the first local IPv4 address inside a cluster CIDR (the
+//!   CNI interface), when health checks are on.
+//!
+//! `SUBMARINER_PUBLICIP`: only the `ipv4:<address>` resolver is supported;
+//! any other (`lb:`, `api:`, `dns:`) is reported and the private IP is used
+//! as the public one.
+//!
+//! Not yet read: the node's `gateway.submariner.io/` labels and annotations
+//! (that needs the Node object).
+
+use std::net::{IpAddr, UdpSocket};
+
+use ipnetwork::IpNetwork;
+
+use crate::config::Config;
+use crate::crd::ClusterSpec;
+use crate::gobool::parse_go_bool;
+use crate::source::local::LocalEndpointInputs;
+
+/// What is read from the host rather than the environment.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// The kernel's hostname ("" when unknown).
+    pub hostname: String,
+    /// The default route's source address.
+    pub private_ip: Option<IpAddr>,
+    /// Every local interface address.
+    pub addresses: Vec<IpAddr>,
+}
+
+impl HostFacts {
+    /// Reads them from this host.
+    pub fn gather() -> HostFacts {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        // connect() on UDP only selects a route and a source address: no
+        // packet is sent.
+        let private_ip = UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| {
+                s.connect("8.8.8.8:53")?;
+                s.local_addr()
+            })
+            .ok()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
+        HostFacts {
+            hostname,
+            private_ip,
+            addresses: interface_addresses(),
+        }
+    }
+}
+
+/// Every IPv4/IPv6 address of the local interfaces.
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below; every node
+    // and address pointer is checked for null before it is read, and the
+    // sockaddr is read as the type its family says.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(addr as *const libc::sockaddr_in6);
+                        out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+fn cidrs(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
+    env(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The local Cluster's spec from `SUBMARINER_*CIDR`.
+pub fn local_cluster_spec(cluster_id: &str, env: &dyn Fn(&str) -> Option<String>) -> ClusterSpec {
+    ClusterSpec {
+        cluster_id: cluster_id.to_string(),
+        color_codes: vec!["blue".into()],
+        service_cidr: cidrs(env, "SUBMARINER_SERVICECIDR"),
+        cluster_cidr: cidrs(env, "SUBMARINER_CLUSTERCIDR"),
+        global_cidr: cidrs(env, "SUBMARINER_GLOBALCIDR"),
+    }
+}
+
+/// The engine settings the local Endpoint depends on.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// `SUBMARINER_CLUSTERID`.
+    pub cluster_id: String,
+    /// `SUBMARINER_HEALTHCHECKENABLED`.
+    pub health_check: bool,
+    /// `CE_IPSEC_NATTPORT`.
+    pub natt_port: u16,
+    /// `CE_IPSEC_PREFERREDSERVER`.
+    pub preferred_server: bool,
+}
+
+impl From<&Config> for LocalSettings {
+    fn from(c: &Config) -> Self {
+        LocalSettings {
+            cluster_id: c.cluster_id.clone(),
+            health_check: c.health_check.enabled,
+            natt_port: c.ipsec.natt_port,
+            preferred_server: c.ipsec.preferred_server,
+        }
+    }
+}
+
+/// Builds the local Endpoint's inputs; `Err` is one line naming the setting.
+pub fn local_inputs(
+    config: &LocalSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    host: &HostFacts,
+    now_unix: u64,
+) -> Result<LocalEndpointInputs, String> {
+    let cidrs = local_cluster_spec(&config.cluster_id, env);
+    for c in cidrs
+        .service_cidr
+        .iter()
+        .chain(&cidrs.cluster_cidr)
+        .chain(&cidrs.global_cidr)
+    {
+        if c.parse::<IpNetwork>().is_err() {
+            return Err(format!("invalid CIDR {c:?} in SUBMARINER_*CIDR"));
+        }
+    }
+    let hostname = if host.hostname.is_empty() {
+        env("NODE_NAME").unwrap_or_default()
+    } else {
+        host.hostname.clone()
+    };
+    if hostname.is_empty() {
+        return Err("cannot tell the hostname: set NODE_NAME".into());
+    }
+    let private_ip = host
+        .private_ip
+        .ok_or("cannot find the private IP (no default route)")?;
+    let nat_enabled = match env("SUBMARINER_NATENABLED") {
+        None => false,
+        Some(v) => parse_go_bool(&v)
+            .ok_or_else(|| format!("invalid SUBMARINER_NATENABLED {v:?}: expected a boolean"))?,
+    };
+    let public_ip_setting = env("SUBMARINER_PUBLICIP").unwrap_or_default();
+    let public_ip = public_ip_setting
+        .split(',')
+        .filter_map(|r| r.trim().strip_prefix("ipv4:"))
+        .find_map(|ip| ip.parse::<IpAddr>().ok())
+        .unwrap_or_else(|| {
+            if !public_ip_setting.is_empty() {
+                tracing::warn!(
+                    "SUBMARINER_PUBLICIP {public_ip_setting:?}: only ipv4:<address> is supported; using the private IP {private_ip} as the public IP"
+                );
+            }
+            private_ip
+        });
+    let health_check_ip = if config.health_check {
+        let nets: Vec<IpNetwork> = cidrs
+            .cluster_cidr
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        host.addresses
+            .iter()
+            .find(|a| a.is_ipv4() && nets.iter().any(|n| n.contains(**a)))
+            .copied()
+    } else {
+        None
+    };
+    Ok(LocalEndpointInputs {
+        cluster_id: config.cluster_id.clone(),
+        hostname,
+        private_ip,
+        public_ip: public_ip.to_string(),
+        public_ip_setting,
+        nat_enabled,
+        cidrs,
+        cable_driver: env("SUBMARINER_CABLEDRIVER").unwrap_or_default(),
+        node_backend_config: Default::default(),
+        natt_port: config.natt_port,
+        preferred_server: config.preferred_server,
+        health_check_ip,
+        now_unix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings() -> LocalSettings {
+        LocalSettings {
+            cluster_id: "cluster1".into(),
+            health_check: true,
+            natt_port: 4500,
+            preferred_server: false,
+        }
+    }
+
+    #[test]
+    fn inputs_from_the_gateway_environment() {
+        let env: BTreeMap<&str, &str> = [
+            ("SUBMARINER_SERVICECIDR", "100.1.0.0/16"),
+            ("SUBMARINER_CLUSTERCIDR", "10.1.0.0/16, 10.9.0.0/16"),
+            ("SUBMARINER_PUBLICIP", "lb:gw,ipv4:203.0.113.5"),
+            ("SUBMARINER_NATENABLED", "true"),
+        ]
+        .into_iter()
+        .collect();
+        let env = |k: &str| env.get(k).map(|v| v.to_string());
+        let host = HostFacts {
+            hostname: "worker-1".into(),
+            private_ip: Some("172.18.0.5".parse().unwrap()),
+            addresses: vec!["172.18.0.5".parse().unwrap(), "10.9.0.1".parse().unwrap()],
+        };
+        let i = local_inputs(&settings(), &env, &host, 7).unwrap();
+        assert_eq!(i.hostname, "worker-1");
+        assert_eq!(i.public_ip, "203.0.113.5");
+        assert!(i.nat_enabled);
+        assert_eq!(i.cidrs.cluster_cidr, ["10.1.0.0/16", "10.9.0.0/16"]);
+        assert_eq!(i.health_check_ip, Some("10.9.0.1".parse().unwrap()));
+        let spec = crate::source::local::local_endpoint_spec(&i).unwrap();
+        assert_eq!(spec.cable_name, "submariner-cable-cluster1-172-18-0-5");
+        assert_eq!(spec.subnets, ["100.1.0.0/16", "10.1.0.0/16", "10.9.0.0/16"]);
+
+        // No ipv4: resolver: the private IP stands in; no hostname: NODE_NAME.
+        let env2 = |k: &str| match k {
+            "SUBMARINER_PUBLICIP" => Some("api:example".to_string()),
+            "NODE_NAME" => Some("node-a".to_string()),
+            _ => None,
+        };
+        let host2 = HostFacts {
+            hostname: String::new(),
+            ..host.clone()
+        };
+        let i = local_inputs(&settings(), &env2, &host2, 7).unwrap();
+        assert_eq!(
+            (i.public_ip.as_str(), i.hostname.as_str()),
+            ("172.18.0.5", "node-a")
+        );
+        assert_eq!(i.health_check_ip, None);
+
+        let bad = |k: &str| (k == "SUBMARINER_CLUSTERCIDR").then(|| "10.1.0.0/99".to_string());
+        assert!(local_inputs(&settings(), &bad, &host, 7)
+            .unwrap_err()
+            .contains("10.1.0.0/99"));
+        let no_ip = HostFacts {
+            private_ip: None,
+            ..host
+        };
+        assert!(local_inputs(&settings(), &|_: &str| None, &no_ip, 7).is_err());
+    }
+}
