@@ -530,3 +530,22 @@ async fn gateway_status_is_written_every_interval_with_submariners_names() {
     third.json(echo);
     writer.abort();
 }
+
+#[tokio::test]
+async fn gateway_is_deleted_on_stop_and_a_missing_one_is_fine() {
+    let (client, mut api) = Server::new();
+    let task = tokio::spawn(async move {
+        cable_engine::status::gateway::delete_gateway(client, NS, "worker-1").await
+    });
+    let seen = api.receive().await;
+    assert_eq!(seen.method, http::Method::DELETE);
+    assert_eq!(
+        seen.path,
+        format!("/apis/submariner.io/v1/namespaces/{NS}/gateways/worker-1")
+    );
+    seen.respond(
+        StatusCode::NOT_FOUND,
+        serde_json::to_vec(&status_error(404, "NotFound")).unwrap(),
+    );
+    task.await.unwrap().unwrap();
+}
