@@ -520,6 +520,46 @@ async fn gateway_status_is_written_every_interval_with_submariners_names() {
     let echo = second.body.clone();
     second.json(echo);
 
+    // After a successful write, stale Gateways of other nodes are deleted:
+    // one not updated for 100 s, one without a timestamp; a fresh one and
+    // our own stay.
+    let listed = api.receive().await;
+    assert_eq!(listed.method, http::Method::GET);
+    assert_eq!(
+        listed.path,
+        format!("/apis/submariner.io/v1/namespaces/{NS}/gateways")
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let gw = |name: &str, ts: Option<u64>| {
+        let mut meta = json!({"name": name, "namespace": NS});
+        if let Some(ts) = ts {
+            meta["annotations"] = json!({"update-timestamp": ts.to_string()});
+        }
+        json!({"apiVersion": "submariner.io/v1", "kind": "Gateway", "metadata": meta, "status": {}})
+    };
+    listed.json(list(
+        "Gateway",
+        "40",
+        vec![
+            gw(name, Some(now - 100)),
+            gw("old-node", Some(now - 100)),
+            gw("fresh-node", Some(now)),
+            gw("no-stamp", None),
+        ],
+    ));
+    for stale in ["old-node", "no-stamp"] {
+        let del = api.receive().await;
+        assert_eq!(del.method, http::Method::DELETE);
+        assert_eq!(
+            del.path,
+            format!("/apis/submariner.io/v1/namespaces/{NS}/gateways/{stale}")
+        );
+        del.json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+    }
+
     // Without the connection manager, the status says so.
     drop(conn_tx);
     let third = api.receive().await;

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ::kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use ::kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use ::kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -135,6 +135,47 @@ pub async fn delete_gateway(
     }
 }
 
+/// Whether a Gateway object is stale at Unix time `now_unix`: its
+/// `update-timestamp` is missing, unreadable, or older than
+/// [`GATEWAY_STALE_TIMEOUT`] (Submariner's rule).
+pub fn is_stale(gateway: &DynamicObject, now_unix: u64) -> bool {
+    gateway
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(UPDATE_TIMESTAMP_ANNOTATION))
+        .and_then(|t| t.parse::<u64>().ok())
+        .is_none_or(|t| now_unix >= t.saturating_add(GATEWAY_STALE_TIMEOUT.as_secs()))
+}
+
+/// Deletes the stale Gateways of `namespace` other than `own` (what
+/// Submariner's active gateway does, so gateways that moved or died do not
+/// linger); returns the names deleted.
+pub async fn delete_stale_gateways(
+    client: Client,
+    namespace: &str,
+    own: &str,
+    now_unix: u64,
+) -> Result<Vec<String>, ::kube::Error> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        namespace,
+        &crate::source::kube::gateway_resource(),
+    );
+    let mut deleted = Vec::new();
+    for gw in api.list(&ListParams::default()).await?.items {
+        let Some(name) = gw.metadata.name.clone() else {
+            continue;
+        };
+        if name != own && is_stale(&gw, now_unix) {
+            delete_gateway(client.clone(), namespace, &name).await?;
+            tracing::warn!("deleted stale Gateway {namespace}/{name}: not updated for {GATEWAY_STALE_TIMEOUT:?}");
+            deleted.push(name);
+        }
+    }
+    Ok(deleted)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -146,7 +187,10 @@ fn unix_now() -> u64 {
 /// [`GATEWAY_UPDATE_INTERVAL`]: HA status active, the local Endpoint as
 /// `local_endpoint` holds it, the connections as `connections` holds them
 /// (or a `statusFailure` once that channel is closed). Failed writes are
-/// logged and retried at the next tick. Abort the task to stop it.
+/// logged and retried at the next tick. After a successful write, at most
+/// every [`GATEWAY_STALE_TIMEOUT`], stale Gateways of other nodes are
+/// deleted (this needs `list` and `delete` on gateways; without them it is
+/// logged once and skipped). Abort the task to stop it.
 pub fn spawn_gateway_writer(
     client: Client,
     namespace: String,
@@ -159,6 +203,8 @@ pub fn spawn_gateway_writer(
         let mut ticks = tokio::time::interval(GATEWAY_UPDATE_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
+        let mut last_cleanup: Option<tokio::time::Instant> = None;
+        let mut cleanup_failing = false;
         loop {
             ticks.tick().await;
             let failure = connections
@@ -180,6 +226,20 @@ pub fn spawn_gateway_writer(
                     if failing {
                         tracing::info!("Gateway {namespace}/{name} written again");
                         failing = false;
+                    }
+                    if last_cleanup.is_none_or(|t| t.elapsed() >= GATEWAY_STALE_TIMEOUT) {
+                        last_cleanup = Some(tokio::time::Instant::now());
+                        let cleaned =
+                            delete_stale_gateways(client.clone(), &namespace, &name, unix_now())
+                                .await;
+                        match cleaned {
+                            Ok(_) => cleanup_failing = false,
+                            Err(e) if !cleanup_failing => {
+                                cleanup_failing = true;
+                                tracing::info!("cannot clean up stale Gateways: {e}");
+                            }
+                            Err(e) => tracing::debug!("cannot clean up stale Gateways: {e}"),
+                        }
                     }
                 }
                 Err(e) => {
