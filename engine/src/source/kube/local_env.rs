@@ -14,9 +14,13 @@
 //! any other (`lb:`, `api:`, `dns:`) is reported and the private IP is used
 //! as the public one.
 //!
-//! Not yet read: the node's `gateway.submariner.io/` labels and annotations
-//! (that needs the Node object).
+//! The node's own settings are its `gateway.submariner.io/<key>` labels,
+//! overridden by annotations of the same name ([`node_backend_config`]),
+//! for the keys Submariner accepts there (`udp-port`,
+//! `natt-discovery-port`, `public-ip`, `preferred-server`); the node's
+//! `public-ip` wins over `SUBMARINER_PUBLICIP`.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, UdpSocket};
 
 use ipnetwork::IpNetwork;
@@ -35,6 +39,40 @@ pub struct HostFacts {
     pub private_ip: Option<IpAddr>,
     /// Every local interface address.
     pub addresses: Vec<IpAddr>,
+    /// The node's own backend settings ([`node_backend_config`]).
+    pub node_backend_config: BTreeMap<String, String>,
+}
+
+/// The prefix of the node labels and annotations holding gateway settings.
+pub const GATEWAY_CONFIG_PREFIX: &str = "gateway.submariner.io/";
+
+/// The settings a node may carry.
+pub const VALID_NODE_CONFIG: [&str; 4] = [
+    crate::crd::UDP_PORT_CONFIG,
+    crate::crd::NATT_DISCOVERY_PORT_CONFIG,
+    crate::crd::PUBLIC_IP_CONFIG,
+    crate::crd::PREFERRED_SERVER_CONFIG,
+];
+
+/// The node's backend settings from its labels, then its annotations (which
+/// win); unknown `gateway.submariner.io/` keys are reported and skipped.
+pub fn node_backend_config(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut config = BTreeMap::new();
+    for (key, value) in labels.iter().chain(annotations) {
+        let Some(setting) = key.strip_prefix(GATEWAY_CONFIG_PREFIX) else {
+            continue;
+        };
+        if VALID_NODE_CONFIG.contains(&setting) {
+            config.insert(setting.to_string(), value.clone());
+        } else {
+            warnings.push(format!("unknown node setting {key:?}; ignored"));
+        }
+    }
+    config
 }
 
 impl HostFacts {
@@ -57,6 +95,7 @@ impl HostFacts {
             hostname,
             private_ip,
             addresses: interface_addresses(),
+            node_backend_config: BTreeMap::new(),
         }
     }
 }
@@ -174,7 +213,12 @@ pub fn local_inputs(
         Some(v) => parse_go_bool(&v)
             .ok_or_else(|| format!("invalid SUBMARINER_NATENABLED {v:?}: expected a boolean"))?,
     };
-    let public_ip_setting = env("SUBMARINER_PUBLICIP").unwrap_or_default();
+    let public_ip_setting = host
+        .node_backend_config
+        .get(crate::crd::PUBLIC_IP_CONFIG)
+        .cloned()
+        .or_else(|| env("SUBMARINER_PUBLICIP"))
+        .unwrap_or_default();
     let public_ip = public_ip_setting
         .split(',')
         .filter_map(|r| r.trim().strip_prefix("ipv4:"))
@@ -182,7 +226,7 @@ pub fn local_inputs(
         .unwrap_or_else(|| {
             if !public_ip_setting.is_empty() {
                 tracing::warn!(
-                    "SUBMARINER_PUBLICIP {public_ip_setting:?}: only ipv4:<address> is supported; using the private IP {private_ip} as the public IP"
+                    "public IP setting {public_ip_setting:?}: only ipv4:<address> is supported; using the private IP {private_ip} as the public IP"
                 );
             }
             private_ip
@@ -209,7 +253,7 @@ pub fn local_inputs(
         nat_enabled,
         cidrs,
         cable_driver: env("SUBMARINER_CABLEDRIVER").unwrap_or_default(),
-        node_backend_config: Default::default(),
+        node_backend_config: host.node_backend_config.clone(),
         natt_port: config.natt_port,
         preferred_server: config.preferred_server,
         health_check_ip,
@@ -246,6 +290,7 @@ mod tests {
             hostname: "worker-1".into(),
             private_ip: Some("172.18.0.5".parse().unwrap()),
             addresses: vec!["172.18.0.5".parse().unwrap(), "10.9.0.1".parse().unwrap()],
+            node_backend_config: BTreeMap::new(),
         };
         let i = local_inputs(&settings(), &env, &host, 7).unwrap();
         assert_eq!(i.hostname, "worker-1");
@@ -283,5 +328,44 @@ mod tests {
             ..host
         };
         assert!(local_inputs(&settings(), &|_: &str| None, &no_ip, 7).is_err());
+    }
+
+    #[test]
+    fn node_settings_annotations_win_and_public_ip_overrides_the_environment() {
+        let map = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let labels = map(&[
+            ("gateway.submariner.io/udp-port", "4501"),
+            ("gateway.submariner.io/public-ip", "ipv4:198.51.100.1"),
+            ("submariner.io/gateway", "true"),
+        ]);
+        let annotations = map(&[
+            ("gateway.submariner.io/public-ip", "ipv4:198.51.100.2"),
+            ("gateway.submariner.io/bogus", "x"),
+        ]);
+        let mut warnings = Vec::new();
+        let config = node_backend_config(&labels, &annotations, &mut warnings);
+        assert_eq!(
+            config,
+            map(&[("public-ip", "ipv4:198.51.100.2"), ("udp-port", "4501")])
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("gateway.submariner.io/bogus"));
+
+        let host = HostFacts {
+            hostname: "worker-1".into(),
+            private_ip: Some("172.18.0.5".parse().unwrap()),
+            addresses: vec![],
+            node_backend_config: config,
+        };
+        let env = |k: &str| (k == "SUBMARINER_PUBLICIP").then(|| "ipv4:203.0.113.9".to_string());
+        let i = local_inputs(&settings(), &env, &host, 7).unwrap();
+        assert_eq!(i.public_ip, "198.51.100.2");
+        let spec = crate::source::local::local_endpoint_spec(&i).unwrap();
+        assert_eq!(spec.backend_config["udp-port"], "4501");
+        assert_eq!(spec.backend_config["public-ip"], "ipv4:198.51.100.2");
     }
 }

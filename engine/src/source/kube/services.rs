@@ -1,15 +1,22 @@
 //! What `run` starts in Kubernetes mode besides the source: the local
-//! Endpoint (and Cluster) publisher, its refresh when the host changes (a
-//! CNI address appearing gives the Endpoint its healthCheckIP), and the
-//! Gateway status writer.
+//! Endpoint (and Cluster) publisher, its refresh when the host or the
+//! node's `gateway.submariner.io/` settings change (a CNI address appearing
+//! gives the Endpoint its healthCheckIP), and the Gateway status writer.
+//! Reading the Node (`NODE_NAME`) needs `get` on nodes; without it the
+//! node has no settings (logged).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ::kube::api::Api;
 use ::kube::Client;
+use k8s_openapi::api::core::v1::Node;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::local_env::{local_cluster_spec, local_inputs, HostFacts, LocalSettings};
+use super::local_env::{
+    local_cluster_spec, local_inputs, node_backend_config, HostFacts, LocalSettings,
+};
 use super::publish::{publish_local_objects, spawn_local_publisher, LocalObjects};
 use super::{client_from_environment, KubeSource};
 use crate::config::Config;
@@ -32,16 +39,48 @@ pub struct KubeServices {
     gateway: Option<String>,
 }
 
-fn build_local(
+/// The node's backend settings from its Node object (`NODE_NAME`); none
+/// when unknown or unreadable (logged).
+async fn node_config(client: &Client, env: fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    let Some(node) = env("NODE_NAME").filter(|n| !n.is_empty()) else {
+        return BTreeMap::new();
+    };
+    let api = Api::<Node>::all(client.clone());
+    match api.get(&node).await {
+        Ok(n) => {
+            let mut warnings = Vec::new();
+            let config = node_backend_config(
+                &n.metadata.labels.unwrap_or_default(),
+                &n.metadata.annotations.unwrap_or_default(),
+                &mut warnings,
+            );
+            for w in warnings {
+                tracing::warn!(node = %node, "{w}");
+            }
+            config
+        }
+        Err(e) => {
+            tracing::warn!(node = %node, "cannot read the node's gateway settings: {e}; using none");
+            BTreeMap::new()
+        }
+    }
+}
+
+async fn build_local(
+    client: &Client,
     settings: &LocalSettings,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: fn(&str) -> Option<String>,
     now_unix: u64,
 ) -> Result<LocalObjects, String> {
-    let inputs = local_inputs(settings, env, &HostFacts::gather(), now_unix)?;
+    let host = HostFacts {
+        node_backend_config: node_config(client, env).await,
+        ..HostFacts::gather()
+    };
+    let inputs = local_inputs(settings, &env, &host, now_unix)?;
     let endpoint = local_endpoint_spec(&inputs).map_err(|e| e.to_string())?;
     Ok(LocalObjects {
         endpoint,
-        cluster: Some(local_cluster_spec(&settings.cluster_id, env)),
+        cluster: Some(local_cluster_spec(&settings.cluster_id, &env)),
     })
 }
 
@@ -63,7 +102,8 @@ pub async fn start_kubernetes(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let local = build_local(&settings, &env, now_unix)
+    let local = build_local(&client, &settings, env, now_unix)
+        .await
         .map_err(|e| format!("cannot build the local Endpoint: {e}"))?;
     tracing::info!(
         cable = %local.endpoint.cable_name,
@@ -90,12 +130,13 @@ pub async fn start_kubernetes(
     let (objects_tx, objects_rx) = watch::channel(local.clone());
     let (endpoint_tx, endpoint_rx) = watch::channel(local.endpoint.clone());
     let publisher = spawn_local_publisher(client.clone(), namespace.clone(), objects_rx);
+    let refresh_client = client.clone();
     let refresher = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(LOCAL_REFRESH_INTERVAL);
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            match build_local(&settings, &env, now_unix) {
+            match build_local(&refresh_client, &settings, env, now_unix).await {
                 Ok(new) => {
                     if *objects_tx.borrow() != new {
                         tracing::info!("the local Endpoint changed; publishing it again");
