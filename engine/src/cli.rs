@@ -22,12 +22,16 @@ use crate::cable::{plans_for_state, CablePlan, PlanDiff, PlanSettings};
 use crate::config::{process_env, Config, LogFormat, RunFlags, DEFAULT_CONTROL_SOCKET};
 use crate::control;
 use crate::crd::Connection;
+use crate::http::{self, Health};
+use crate::manager::driver::Outputs;
 use crate::manager::{self, HealthSettings, ManagerCommand, ManagerSettings};
+use crate::metrics::MetricsSnapshot;
 use crate::source::dir::DirSource;
 use crate::source::kube::services::start_kubernetes;
 use crate::source::kube::SelectedSource;
 use crate::source::{DesiredState, EndpointSource, SourceUpdate};
 use crate::status::{connection_for_plan, connections_json, connections_table, CableState};
+use std::sync::Arc;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_CONFIG: u8 = 2;
@@ -315,12 +319,38 @@ pub async fn run(flags: RunFlags) -> ExitCode {
     }
     let server = tokio::spawn(control::serve(listener, status_rx));
 
+    let health = Arc::new(Health::default());
+    let (metrics_tx, metrics_rx) = watch::channel(MetricsSnapshot::default());
+    let (local_tx, local_rx) = watch::channel(local_endpoint(&first.state));
+    let metrics_listener = match http::bind(config.metrics_port).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(
+                "cannot serve metrics on port {} (SUBMARINER_METRICSPORT): {e}",
+                config.metrics_port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics_server = tokio::spawn(http::serve(
+        metrics_listener,
+        http::Sources {
+            health: health.clone(),
+            metrics: metrics_rx,
+            local: local_rx,
+        },
+    ));
+
     let (commands, commands_rx) = mpsc::channel(16);
     let (stop, stop_rx) = oneshot::channel::<()>();
     let mut manager = tokio::spawn(manager::run(
         manager_settings(&config, &first.state),
         commands_rx,
-        status_tx,
+        Outputs {
+            status: status_tx,
+            metrics: metrics_tx,
+            health,
+        },
         async move {
             let _ = stop_rx.await;
         },
@@ -341,6 +371,7 @@ pub async fn run(flags: RunFlags) -> ExitCode {
                     let new = log_plans(&update.state, &settings, &config.cluster_id);
                     log_changes(&plans, &new);
                     plans = new;
+                    local_tx.send_replace(local_endpoint(&update.state));
                     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
                 Err(e) => tracing::warn!("{e}"),
@@ -376,8 +407,18 @@ pub async fn run(flags: RunFlags) -> ExitCode {
     if let Some(k) = kube {
         k.stop().await;
     }
+    metrics_server.abort();
     let _ = std::fs::remove_file(&config.control_socket);
     code
+}
+
+/// The local Endpoint's spec (metrics labels), empty until one is known.
+fn local_endpoint(state: &DesiredState) -> crate::crd::EndpointSpec {
+    state
+        .local
+        .as_ref()
+        .map(|l| l.endpoint.clone())
+        .unwrap_or_default()
 }
 
 /// The connection manager's settings from the configuration and the local

@@ -57,6 +57,8 @@ pub struct LatencyInfo {
     pub std_dev: String,
     /// The running mean in nanoseconds (for metrics).
     pub average_nanos: u64,
+    /// The last RTT in nanoseconds (for metrics; 0 before the first reply).
+    pub last_nanos: u64,
 }
 
 struct State {
@@ -82,6 +84,7 @@ impl State {
             max: go_duration(s.max()),
             std_dev: go_duration(s.std_dev()),
             average_nanos: s.mean(),
+            last_nanos: s.last(),
         }
     }
 }

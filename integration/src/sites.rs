@@ -225,3 +225,21 @@ impl Drop for Engine {
 pub fn all_connected(c: &[serde_json::Value]) -> bool {
     !c.is_empty() && c.iter().all(|x| x["status"] == "connected")
 }
+
+/// `GET path` on `127.0.0.1:port` inside `ns` (HTTP/1.1, connection close);
+/// returns the whole response, status line included.
+pub fn http_get(ns: &Netns, port: u16, path: &str) -> Result<String> {
+    let path = path.to_string();
+    ns.enter(move || -> Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })?
+}

@@ -11,6 +11,7 @@ use ike::{ChildId, SaId};
 use super::kernel::{InstalledSas, PairPolicies};
 use crate::cable::CablePlan;
 use crate::crd::{Connection, LatencyRtt};
+use crate::metrics::CableSample;
 use crate::status::{connection_for_plan, merge_health, CableState, HealthReport, HealthState};
 
 /// First delay before re-initiating after a failure; doubled up to [`RETRY_MAX`].
@@ -53,6 +54,9 @@ pub struct Cable {
     pub pinger: Option<Pinger>,
     /// When the cable last became connected.
     pub connected_since: Option<SystemTime>,
+    /// Bytes through the cable's inbound / outbound SAs (kernel counters).
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
 }
 
 impl Cable {
@@ -68,6 +72,8 @@ impl Cable {
             retries: HashMap::new(),
             pinger,
             connected_since: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
         }
     }
 
@@ -146,6 +152,27 @@ impl Cable {
                 std_dev: info.std_dev,
             },
         })
+    }
+
+    /// The cable's metrics sample.
+    pub fn sample(&self) -> CableSample {
+        let latency = self
+            .pinger
+            .as_ref()
+            .map(|p| p.latency_info())
+            .filter(|i| i.last_nanos > 0)
+            .map(|i| i.last_nanos as f64 / 1e9);
+        CableSample {
+            remote: self.plan.remote_endpoint.clone(),
+            status: self.connection().status.as_str().to_string(),
+            established_unix: self
+                .connected_since
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            latency_seconds: latency,
+            rx_bytes: self.rx_bytes,
+            tx_bytes: self.tx_bytes,
+        }
     }
 
     /// The cable as a Submariner `Connection`, health merged.

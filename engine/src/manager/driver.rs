@@ -26,7 +26,10 @@ use super::socket::{classify, IkeSocket, Received};
 use super::{ManagerCommand, ManagerSettings};
 use crate::cable::{CablePlan, PlanDiff};
 use crate::crd::Connection;
+use crate::http::Health;
+use crate::metrics::{CableSample, IkeCounters, MetricsSnapshot};
 use crate::status::CableState;
+use std::sync::Arc;
 
 /// How often status is published (the Gateway CR is written every 5 s from it).
 const STATUS_TICK: Duration = Duration::from_secs(1);
@@ -36,7 +39,7 @@ const STATUS_TICK: Duration = Duration::from_secs(1);
 pub async fn run(
     settings: ManagerSettings,
     mut commands: mpsc::Receiver<ManagerCommand>,
-    status: watch::Sender<Vec<Connection>>,
+    outputs: Outputs,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let socket = IkeSocket::bind(settings.natt_port).map_err(|e| {
@@ -73,7 +76,10 @@ pub async fn run(
         reqids: ReqIds::default(),
         leftovers,
         first_plans_seen: false,
-        status,
+        outputs,
+        counters: IkeCounters::default(),
+        sync_iterations: 0,
+        ticks: 0,
     };
     tracing::info!(port = m.socket.port(), "IKE listening");
 
@@ -104,7 +110,7 @@ pub async fn run(
                     if let Ok(e) = XfrmEvents::subscribe() { events = e; }
                 }
             },
-            _ = tick.tick() => m.publish(),
+            _ = tick.tick() => m.tick().await,
         }
     }
     m.shutdown().await;
@@ -124,8 +130,22 @@ struct Manager {
     reqids: ReqIds,
     leftovers: Leftovers,
     first_plans_seen: bool,
-    status: watch::Sender<Vec<Connection>>,
+    outputs: Outputs,
+    counters: IkeCounters,
+    sync_iterations: u64,
+    ticks: u64,
 }
+
+/// Where the manager reports: connection status (control socket, Gateway
+/// CR), metrics, and liveness/readiness.
+pub struct Outputs {
+    pub status: watch::Sender<Vec<Connection>>,
+    pub metrics: watch::Sender<MetricsSnapshot>,
+    pub health: Arc<Health>,
+}
+
+/// Kernel counters are read every this many status ticks.
+const COUNTER_TICKS: u64 = 5;
 
 fn reason_text(reason: &FailureReason) -> String {
     match reason {
@@ -151,6 +171,22 @@ fn reason_text(reason: &FailureReason) -> String {
         FailureReason::PeerError(n) => format!("the peer answered with error {n:?}"),
         FailureReason::InvalidResponse(what) => format!("invalid response from the peer: {what}"),
         FailureReason::Internal(what) => format!("internal error: {what}"),
+    }
+}
+
+/// A short label for a failure reason (metrics).
+fn reason_key(reason: &FailureReason) -> &'static str {
+    match reason {
+        FailureReason::NoProposalChosen(_) => "no_proposal_chosen",
+        FailureReason::AuthenticationFailed(_) => "authentication_failed",
+        FailureReason::TsUnacceptable(_) => "ts_unacceptable",
+        FailureReason::InvalidKeRetriesExhausted { .. } => "invalid_ke",
+        FailureReason::CookieRetriesExhausted => "cookie",
+        FailureReason::Timeout => "timeout",
+        FailureReason::HalfOpenExpired => "half_open_expired",
+        FailureReason::PeerError(_) => "peer_error",
+        FailureReason::InvalidResponse(_) => "invalid_response",
+        FailureReason::Internal(_) => "internal",
     }
 }
 
@@ -293,6 +329,7 @@ impl Manager {
         if !self.first_plans_seen {
             self.first_plans_seen = true;
             self.drop_unplanned_leftovers().await;
+            self.outputs.health.set_ready();
         }
         self.publish();
     }
@@ -441,6 +478,16 @@ impl Manager {
         let Some(key) = self.peers.get(&info.peer).cloned() else {
             return;
         };
+        let role = if info.initiator {
+            "initiator"
+        } else {
+            "responder"
+        };
+        *self
+            .counters
+            .ike_established
+            .entry(role.to_string())
+            .or_default() += 1;
         if let Some(c) = self.cables.get_mut(&key.cable) {
             c.sas.insert(info.sa);
             c.retries.remove(&info.peer);
@@ -473,6 +520,7 @@ impl Manager {
         let installed = match kernel::install_sas(&self.xfrm, &info, reqid).await {
             Ok(s) => s,
             Err(e) => {
+                self.counters.child_install_failures += 1;
                 tracing::error!(cable = %key.cable, child = %pair_plan.name, "installing Child SA failed: {e}");
                 if let Some(c) = self.cables.get_mut(&key.cable) {
                     c.state =
@@ -481,6 +529,10 @@ impl Manager {
                 return;
             }
         };
+        self.counters.child_installed += 1;
+        if info.rekey_of.is_some() {
+            self.counters.child_rekeys += 1;
+        }
         if let Some(c) = self.cables.get_mut(&key.cable) {
             c.sas.insert(info.sa);
             c.children.insert(
@@ -577,6 +629,7 @@ impl Manager {
 
     /// The IKE SA was rekeyed: its Child SAs now live under `new`.
     fn ike_rekeyed(&mut self, old: SaId, new: SaId, info: &IkeSaInfo) {
+        self.counters.ike_rekeys += 1;
         let peer = self
             .sa_peer
             .remove(&old)
@@ -601,6 +654,11 @@ impl Manager {
 
     fn ike_failed(&mut self, sa: SaId, peer: &str, reason: &FailureReason) {
         let text = reason_text(reason);
+        *self
+            .counters
+            .ike_failures
+            .entry(reason_key(reason).to_string())
+            .or_default() += 1;
         let cable_name = self
             .cable_of_sa(sa)
             .or_else(|| self.peers.get(peer).map(|k| k.cable.clone()));
@@ -705,9 +763,46 @@ impl Manager {
         }
     }
 
-    fn publish(&self) {
+    /// Once a second: liveness, kernel counters (every few ticks), status
+    /// and metrics.
+    async fn tick(&mut self) {
+        self.ticks += 1;
+        self.outputs.health.beat();
+        if self.ticks % COUNTER_TICKS == 0 {
+            self.refresh_byte_counters().await;
+        }
+        self.publish();
+    }
+
+    /// Sum the kernel byte counters of each cable's SAs.
+    async fn refresh_byte_counters(&mut self) {
+        for cable in self.cables.values_mut() {
+            let (mut rx, mut tx) = (0u64, 0u64);
+            for rec in cable.children.values() {
+                if let Ok(sa) = self.xfrm.get_sa(&rec.sas.inbound).await {
+                    rx = rx.saturating_add(sa.counters.bytes);
+                }
+                if let Ok(sa) = self.xfrm.get_sa(&rec.sas.outbound).await {
+                    tx = tx.saturating_add(sa.counters.bytes);
+                }
+            }
+            cable.rx_bytes = rx;
+            cable.tx_bytes = tx;
+        }
+    }
+
+    fn publish(&mut self) {
+        self.sync_iterations += 1;
+        self.counters.ike_dropped = self.ep.stats().dropped_total();
+        let samples: Vec<CableSample> = self.cables.values().map(Cable::sample).collect();
+        let snapshot = MetricsSnapshot {
+            cables: samples,
+            counters: self.counters.clone(),
+            sync_iterations: self.sync_iterations,
+        };
+        self.outputs.metrics.send_replace(snapshot);
         let connections: Vec<Connection> = self.cables.values().map(Cable::connection).collect();
-        self.status.send_if_modified(|old| {
+        self.outputs.status.send_if_modified(|old| {
             if *old == connections {
                 false
             } else {

@@ -2,7 +2,7 @@
 //! and CE_IPSEC_PSK, build a real tunnel.
 
 use integration::lab::require_lab;
-use integration::sites::{all_connected, Engine, Site};
+use integration::sites::{all_connected, http_get, Engine, Site};
 use integration::topo::TwoSites;
 use std::path::Path;
 use std::time::Duration;
@@ -98,6 +98,47 @@ fn engine_pair_connects() {
     assert!(
         table.contains("cluster-b") && table.contains("connected"),
         "{table}"
+    );
+
+    // Probes and Submariner's metrics, with bytes from the kernel SA counters.
+    assert!(http_get(&t.left, 32780, "/healthz")
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    assert!(http_get(&t.left, 32780, "/readyz")
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("remote_cluster=\"cluster-b\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let start = std::time::Instant::now();
+    let metrics = loop {
+        let m = http_get(&t.left, 32780, "/metrics").unwrap();
+        if metric(&m, "submariner_gateway_rx_bytes").unwrap_or(0.0) > 0.0
+            || start.elapsed() > Duration::from_secs(20)
+        {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        metric(&metrics, "submariner_gateway_rx_bytes").unwrap_or(0.0) > 0.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "submariner_gateway_tx_bytes").unwrap_or(0.0) > 0.0,
+        "{metrics}"
+    );
+    assert!(metrics.contains("status=\"connected\"} 1"), "{metrics}");
+    assert!(
+        metric(&metrics, "submariner_connection_latency_seconds").is_some_and(|v| v > 0.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "submariner_connection_established_timestamp").is_some_and(|v| v > 1.6e9),
+        "{metrics}"
     );
 
     // Removing the remote Endpoint removes every SA and policy on that side.
