@@ -75,22 +75,21 @@ impl Site {
     }
 }
 
-/// The `cable-engine` binary next to the running test's target directory.
+/// The `cable-engine` binary of the running program's target directory
+/// (a test runs from `target/<profile>/deps/`, a binary from `target/<profile>/`).
 pub fn engine_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/cable-engine
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target directory")?;
-    let bin = dir.join("cable-engine");
-    if !bin.exists() {
-        bail!(
-            "{} is missing: build it first (cargo build -p cable-engine)",
-            bin.display()
-        );
+    let here = exe.parent().context("executable has no directory")?;
+    for dir in [Some(here), here.parent()].into_iter().flatten() {
+        let bin = dir.join("cable-engine");
+        if bin.is_file() {
+            return Ok(bin);
+        }
     }
-    Ok(bin)
+    bail!(
+        "cable-engine is missing next to {}: build it first (cargo build -p cable-engine)",
+        exe.display()
+    )
 }
 
 /// A running `cable-engine run` inside a namespace; killed when dropped.
@@ -110,15 +109,26 @@ impl Engine {
         work: &Path,
         env: &[(&str, &str)],
     ) -> Result<Engine> {
-        let control_socket = work.join(format!("{}.sock", site.cluster_id));
-        let log = work.join(format!("{}.log", site.cluster_id));
+        Self::start_cluster(ns, &site.cluster_id, endpoints_dir, work, env)
+    }
+
+    /// Start an engine for the cluster `cluster_id` (see [`Engine::start`]).
+    pub fn start_cluster(
+        ns: &Netns,
+        cluster_id: &str,
+        endpoints_dir: &Path,
+        work: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Engine> {
+        let control_socket = work.join(format!("{cluster_id}.sock"));
+        let log = work.join(format!("{cluster_id}.log"));
         let out = std::fs::File::create(&log)?;
         let mut cmd = ns.command(&engine_binary()?.to_string_lossy());
         cmd.args(["run", "--endpoints-dir"])
             .arg(endpoints_dir)
             .arg("--control-socket")
             .arg(&control_socket)
-            .env("SUBMARINER_CLUSTERID", &site.cluster_id)
+            .env("SUBMARINER_CLUSTERID", cluster_id)
             .env("CE_IPSEC_PSK", TEST_PSK)
             .env(
                 "RUST_LOG",

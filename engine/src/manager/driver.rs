@@ -768,6 +768,8 @@ impl Manager {
     async fn tick(&mut self) {
         self.ticks += 1;
         self.outputs.health.beat();
+        // Not `is_multiple_of`: the workspace supports Rust 1.85.
+        #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {
             self.refresh_byte_counters().await;
         }

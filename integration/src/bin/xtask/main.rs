@@ -6,6 +6,7 @@
 //! - `cargo xtask test`: host build and tests, then every lab test in one VM
 //!   boot, with a closing `N passed, N failed` line for the lab part.
 
+mod demo;
 mod paths;
 mod setup;
 mod test;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test>
 
-  demo               the demo (not yet: the engine is being built)
+  demo               three simulated clusters connected by cable-engine, in the lab
   setup              install the lab's packages (apt) and virtme-ng (venv under target/)
   lab -- CMD [ARGS]  boot the kernel lab and run CMD as root inside it
   test               host tests, then all lab tests in one VM boot
@@ -39,13 +40,7 @@ fn main() -> ExitCode {
             setup::run(false).and_then(|()| vm::run_in_lab(&rest, &mut |_| {}))
         }
         Some("test") => test::run(),
-        Some("demo") => {
-            println!(
-                "demo: not yet. The cable-engine daemon is still being built; \
-                 `cargo xtask test` shows what works today."
-            );
-            Ok(0)
-        }
+        Some("demo") => demo::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -17,3 +17,18 @@ pub fn lab() -> PathBuf {
 pub fn vng() -> PathBuf {
     lab().join("venv").join("bin").join("vng")
 }
+
+/// Cargo's target directory (honours CARGO_TARGET_DIR).
+pub fn target() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => {
+            let t = PathBuf::from(t);
+            if t.is_absolute() {
+                t
+            } else {
+                root().join(t)
+            }
+        }
+        None => root().join("target"),
+    }
+}

@@ -4,7 +4,7 @@ use crate::{setup, vm};
 use anyhow::{bail, Context, Result};
 use std::process::{Command, Stdio};
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(crate::paths::root());
     c
