@@ -2,8 +2,10 @@
 //!
 //! - [`topo`]: network namespaces joined by veth pairs, torn down on drop.
 //! - [`lab`]: detection of the lab VM, so lab tests refuse to run elsewhere.
+//! - [`peers`]: strongSwan and libreswan daemons as interop peers in a namespace.
 //! - `src/bin/xtask.rs`: `cargo xtask setup | lab | test`.
 
 pub mod lab;
+pub mod peers;
 pub mod sites;
 pub mod topo;

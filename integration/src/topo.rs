@@ -206,3 +206,157 @@ impl TwoSites {
         Ok(TwoSites { left, right })
     }
 }
+
+/// Address translation done by the router of [`RoutedSites`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// Plain routing: each side sees the other's own address.
+    None,
+    /// The left site sits behind NAT: its traffic leaves from
+    /// [`RoutedSites::LEFT_PUBLIC_IP`] (source ports kept when free), and UDP
+    /// 4500 to that address is forwarded to it (a cloud's 1:1 NAT).
+    Left,
+    /// Both sites sit behind NAT with port translation: the left leaves from
+    /// [`RoutedSites::LEFT_PUBLIC_IP`] with source ports in 20000-29999, the
+    /// right from [`RoutedSites::RIGHT_PUBLIC_IP`] with ports in 30000-39999;
+    /// UDP 4500 to either public address is forwarded to its site.
+    Both,
+}
+
+/// Three namespaces: two gateway sites joined through a router namespace
+/// that forwards between them and, per [`Nat`], translates addresses. Pod
+/// CIDRs are the same as [`TwoSites`]'; the router knows no route to them,
+/// so pod traffic only passes through a tunnel.
+///
+/// | site   | gateway (private) IP | public IP                      | pod CIDR    | pod address |
+/// |--------|----------------------|--------------------------------|-------------|-------------|
+/// | left   | 192.168.60.1         | 203.0.113.1 with NAT, else private | 10.1.0.0/16 | 10.1.0.1 |
+/// | right  | 192.168.70.1         | 203.0.113.2 with `Nat::Both`, else private | 10.2.0.0/16 | 10.2.0.1 |
+/// | router | 192.168.60.254, 192.168.70.254 | holds 203.0.113.1-2  | -           | -           |
+#[derive(Debug)]
+pub struct RoutedSites {
+    pub left: Netns,
+    pub router: Netns,
+    pub right: Netns,
+    pub nat: Nat,
+}
+
+impl RoutedSites {
+    pub const LEFT_IP: &'static str = "192.168.60.1";
+    pub const RIGHT_IP: &'static str = "192.168.70.1";
+    pub const ROUTER_LEFT_IP: &'static str = "192.168.60.254";
+    pub const ROUTER_RIGHT_IP: &'static str = "192.168.70.254";
+    pub const LEFT_PUBLIC_IP: &'static str = "203.0.113.1";
+    pub const RIGHT_PUBLIC_IP: &'static str = "203.0.113.2";
+    pub const PUBLIC_NET: &'static str = "203.0.113.0/24";
+    pub const LEFT_PODS: &'static str = TwoSites::LEFT_PODS;
+    pub const RIGHT_PODS: &'static str = TwoSites::RIGHT_PODS;
+    pub const LEFT_POD_IP: &'static str = TwoSites::LEFT_POD_IP;
+    pub const RIGHT_POD_IP: &'static str = TwoSites::RIGHT_POD_IP;
+
+    pub fn new(nat: Nat) -> Result<Self> {
+        let left = Netns::new("left")?;
+        let router = Netns::new("router")?;
+        let right = Netns::new("right")?;
+        veth(
+            &left,
+            "wan",
+            &format!("{}/24", Self::LEFT_IP),
+            &router,
+            "to-left",
+            &format!("{}/24", Self::ROUTER_LEFT_IP),
+        )?;
+        veth(
+            &right,
+            "wan",
+            &format!("{}/24", Self::RIGHT_IP),
+            &router,
+            "to-right",
+            &format!("{}/24", Self::ROUTER_RIGHT_IP),
+        )?;
+        left.add_pod_addr(&format!("{}/16", Self::LEFT_POD_IP))?;
+        right.add_pod_addr(&format!("{}/16", Self::RIGHT_POD_IP))?;
+        for (ns, gw, pods, src) in [
+            (
+                &left,
+                Self::ROUTER_LEFT_IP,
+                Self::RIGHT_PODS,
+                Self::LEFT_POD_IP,
+            ),
+            (
+                &right,
+                Self::ROUTER_RIGHT_IP,
+                Self::LEFT_PODS,
+                Self::RIGHT_POD_IP,
+            ),
+        ] {
+            ns.sh(&format!(
+                "ip route add default via {gw} && ip route add {pods} via {gw} src {src}"
+            ))?;
+        }
+        router.sh(&format!(
+            "sysctl -qw net.ipv4.ip_forward=1 && ip addr add {}/32 dev lo && ip addr add {}/32 dev lo",
+            Self::LEFT_PUBLIC_IP,
+            Self::RIGHT_PUBLIC_IP
+        ))?;
+        let t = RoutedSites {
+            left,
+            router,
+            right,
+            nat,
+        };
+        let (l, r) = (Self::LEFT_IP, Self::RIGHT_IP);
+        let (lp, rp) = (Self::LEFT_PUBLIC_IP, Self::RIGHT_PUBLIC_IP);
+        // Behind NAT, a private address is unreachable from outside: new
+        // flows into a NATed side pass only through the port forward.
+        let hide_left = "iptables -A FORWARD -i to-right -o to-left -m conntrack --ctstate NEW \
+                         -m conntrack ! --ctstate DNAT -j DROP";
+        let hide_right = "iptables -A FORWARD -i to-left -o to-right -m conntrack --ctstate NEW \
+                          -m conntrack ! --ctstate DNAT -j DROP";
+        let rules = match nat {
+            Nat::None => String::new(),
+            Nat::Left => format!(
+                "iptables -t nat -A POSTROUTING -s {l} -o to-right -j SNAT --to-source {lp} && \
+                 iptables -t nat -A PREROUTING -d {lp} -p udp --dport 4500 -j DNAT --to-destination {l} && \
+                 {hide_left}"
+            ),
+            Nat::Both => format!(
+                "iptables -t nat -A POSTROUTING -s {l} -o to-right -p udp -j SNAT --to-source {lp}:20000-29999 && \
+                 iptables -t nat -A POSTROUTING -s {l} -o to-right -j SNAT --to-source {lp} && \
+                 iptables -t nat -A POSTROUTING -s {r} -o to-left -p udp -j SNAT --to-source {rp}:30000-39999 && \
+                 iptables -t nat -A POSTROUTING -s {r} -o to-left -j SNAT --to-source {rp} && \
+                 iptables -t nat -A PREROUTING -d {lp} -p udp --dport 4500 -j DNAT --to-destination {l} && \
+                 iptables -t nat -A PREROUTING -d {rp} -p udp --dport 4500 -j DNAT --to-destination {r} && \
+                 {hide_left} && {hide_right}"
+            ),
+        };
+        if !rules.is_empty() {
+            t.router.sh(&rules)?;
+        }
+        Ok(t)
+    }
+
+    /// The address the right site reaches the left gateway on.
+    pub fn left_public_ip(&self) -> &'static str {
+        match self.nat {
+            Nat::None => Self::LEFT_IP,
+            Nat::Left | Nat::Both => Self::LEFT_PUBLIC_IP,
+        }
+    }
+
+    /// The address the left site reaches the right gateway on.
+    pub fn right_public_ip(&self) -> &'static str {
+        match self.nat {
+            Nat::None | Nat::Left => Self::RIGHT_IP,
+            Nat::Both => Self::RIGHT_PUBLIC_IP,
+        }
+    }
+
+    /// The router's NAT connection-tracking table (`conntrack`-less: read
+    /// from /proc), for diagnostics.
+    pub fn nat_table(&self) -> String {
+        self.router
+            .sh("iptables -t nat -L -n -v 2>&1; cat /proc/net/nf_conntrack 2>/dev/null | grep -E 'udp' || true")
+            .unwrap_or_default()
+    }
+}

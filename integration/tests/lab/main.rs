@@ -4,4 +4,5 @@
 mod engine;
 mod harness;
 mod healthcheck;
+mod interop;
 mod xfrm;

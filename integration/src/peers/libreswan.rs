@@ -1,0 +1,296 @@
+//! libreswan 4.x (`pluto` + `whack`) as a peer inside a namespace,
+//! configured the way Submariner's libreswan cable driver configures it
+//! (`pkg/cable/libreswan/libreswan.go`): a secrets file `%any %any : PSK
+//! "<base64 text>"`, then per (local subnet i, remote subnet j) one `whack`
+//! call with `--psk --encrypt --encaps=auto|yes --name <cable>-v4-<i>-<j>
+//! --ipv4 --id .. --host .. --client .. [--ikeport ..] --to --id .. --host
+//! .. --client .. [--ikeport ..] --dpdaction=hold --dpddelay 30`, followed
+//! (except in server mode) by `--route` and `--initiate --asynchronous`.
+//!
+//! pluto runs from the tree `cargo xtask setup` unpacked (reached through
+//! `/usr/libexec/ipsec`, where pluto and its updown script look by fixed
+//! path), with its own `--config`, `--rundir`, `--dumpdir`, `--nssdir`,
+//! `--secretsfile` and `--ipsecdir` (in that order), and the unpacked
+//! `usr/sbin` first in PATH so that its updown's `ipsec` is libreswan's.
+
+use super::{require, run, stop_child, wait_for_path};
+use crate::topo::Netns;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where pluto, whack and their helpers are (a link to the unpacked tree).
+pub const EXECDIR: &str = "/usr/libexec/ipsec";
+
+/// The `usr/sbin` of the unpacked tree (holds libreswan's `ipsec` script).
+fn sbindir() -> Result<PathBuf> {
+    let exec = std::fs::canonicalize(EXECDIR)
+        .with_context(|| format!("libreswan is missing ({EXECDIR}): run `cargo xtask setup`"))?;
+    let sbin = exec
+        .parent()
+        .and_then(Path::parent)
+        .map(|usr| usr.join("sbin"))
+        .context("odd libreswan tree")?;
+    require(&sbin.join("ipsec"), "libreswan's ipsec script")?;
+    Ok(sbin)
+}
+
+/// The three ways Submariner's driver sets up a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Default: both gateways initiate; IDs are the private IPs.
+    Bidirectional,
+    /// Preferred server: wait for the client from any address; IDs
+    /// `@<privateIP>-<i>-<j>`.
+    Server,
+    /// The other side is the preferred server: initiate; FQDN IDs.
+    Client,
+}
+
+/// One cable as Submariner's driver would set it up towards a remote
+/// Endpoint (the "left" side is this pluto).
+#[derive(Debug, Clone)]
+pub struct Cable {
+    /// The remote Endpoint's `cable_name` (connection names derive from it).
+    pub remote_cable_name: String,
+    pub local_private_ip: String,
+    pub remote_private_ip: String,
+    /// The address used to reach the remote (its private or public IP).
+    pub remote_use_ip: String,
+    pub local_subnets: Vec<String>,
+    pub remote_subnets: Vec<String>,
+    pub mode: Mode,
+    /// `UseNAT || CE_IPSEC_FORCEENCAPS`: `--encaps=yes`, else `auto`.
+    pub encaps: bool,
+    /// Our NAT-T port and the remote's `udp-port`.
+    pub local_port: u16,
+    pub remote_port: u16,
+}
+
+impl Cable {
+    /// `<cable>-v4-<i>-<j>`, the driver's connection name.
+    pub fn connection_name(&self, i: usize, j: usize) -> String {
+        format!("{}-v4-{i}-{j}", self.remote_cable_name)
+    }
+
+    pub fn connection_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for i in 0..self.local_subnets.len() {
+            for j in 0..self.remote_subnets.len() {
+                v.push(self.connection_name(i, j));
+            }
+        }
+        v
+    }
+
+    /// The `whack` arguments that add connection (i, j), in the driver's order.
+    pub fn add_args(&self, i: usize, j: usize) -> Vec<String> {
+        let fqdn = |ip: &str, a: usize, b: usize| format!("@{ip}-{a}-{b}");
+        let (lid, rid) = match self.mode {
+            Mode::Bidirectional => (
+                self.local_private_ip.clone(),
+                self.remote_private_ip.clone(),
+            ),
+            Mode::Server | Mode::Client => (
+                fqdn(&self.local_private_ip, i, j),
+                fqdn(&self.remote_private_ip, j, i),
+            ),
+        };
+        let mut a: Vec<String> = vec![
+            "--psk".into(),
+            "--encrypt".into(),
+            format!("--encaps={}", if self.encaps { "yes" } else { "auto" }),
+            "--name".into(),
+            self.connection_name(i, j),
+            "--ipv4".into(),
+            "--id".into(),
+            lid,
+            "--host".into(),
+            self.local_private_ip.clone(),
+            "--client".into(),
+            self.local_subnets[i].clone(),
+        ];
+        if self.mode != Mode::Client {
+            a.extend(["--ikeport".into(), self.local_port.to_string()]);
+        }
+        a.extend(["--to".into(), "--id".into(), rid, "--host".into()]);
+        a.push(if self.mode == Mode::Server {
+            "%any".into()
+        } else {
+            self.remote_use_ip.clone()
+        });
+        a.extend(["--client".into(), self.remote_subnets[j].clone()]);
+        if self.mode != Mode::Server {
+            a.extend(["--ikeport".into(), self.remote_port.to_string()]);
+        }
+        a.extend(["--dpdaction=hold".into(), "--dpddelay".into(), "30".into()]);
+        a
+    }
+}
+
+/// A running pluto in a namespace; stopped when dropped.
+pub struct Pluto {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Pluto {
+    /// Make a private configuration under `dir` (afresh): an empty
+    /// `config setup`, an NSS database, the driver's secrets line with
+    /// `psk`; start pluto in `ns` and wait for its control socket.
+    pub fn start(ns: &Netns, psk: &str, dir: &Path) -> Result<Pluto> {
+        let pluto = Path::new(EXECDIR).join("pluto");
+        require(&pluto, "libreswan's pluto")?;
+        require(&Path::new(EXECDIR).join("whack"), "libreswan's whack")?;
+        require(Path::new("/usr/bin/certutil"), "certutil (libnss3-tools)")?;
+        let sbin = sbindir()?;
+        let _ = std::fs::remove_dir_all(dir);
+        for d in ["run", "dump", "nss", "ipsec.d"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        std::fs::write(dir.join("ipsec.conf"), "config setup\n")?;
+        std::fs::write(
+            dir.join("ipsec.secrets"),
+            format!("%any %any : PSK \"{psk}\"\n"),
+        )?;
+        run(
+            Command::new("certutil")
+                .args(["-N", "--empty-password", "-d"])
+                .arg(format!("sql:{}", dir.join("nss").display())),
+            "certutil -N (pluto's NSS database)",
+        )?;
+        let log = dir.join("pluto.log");
+        let out = std::fs::File::create(&log)?;
+        let path = format!(
+            "{}:{}",
+            sbin.display(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+        );
+        let mut child = ns
+            .command(&pluto.to_string_lossy())
+            .arg("--config")
+            .arg(dir.join("ipsec.conf"))
+            .arg("--rundir")
+            .arg(dir.join("run"))
+            .arg("--dumpdir")
+            .arg(dir.join("dump"))
+            .arg("--nssdir")
+            .arg(dir.join("nss"))
+            .arg("--secretsfile")
+            .arg(dir.join("ipsec.secrets"))
+            .arg("--ipsecdir")
+            .arg(dir.join("ipsec.d"))
+            .args(["--nofork", "--stderrlog"])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting pluto")?;
+        if let Err(e) = wait_for_path(
+            &dir.join("run/pluto.ctl"),
+            Duration::from_secs(90),
+            &mut child,
+            "pluto",
+            &log,
+        ) {
+            stop_child(&mut child, Duration::from_secs(5));
+            return Err(e);
+        }
+        Ok(Pluto {
+            child,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `whack --rundir <dir> <args>`, retried up to three times like the
+    /// driver does.
+    pub fn whack(&self, args: &[String]) -> Result<String> {
+        let mut last = None;
+        for _ in 0..3 {
+            let mut cmd = Command::new(Path::new(EXECDIR).join("whack"));
+            cmd.arg("--rundir").arg(self.dir.join("run")).args(args);
+            match run(&mut cmd, &format!("whack {}", args.join(" "))) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        Err(last.unwrap())
+    }
+
+    /// Set up `cable` as the driver's `ConnectToEndpoint` does.
+    pub fn connect(&self, cable: &Cable) -> Result<()> {
+        self.whack(&["--listen".into()])?;
+        for i in 0..cable.local_subnets.len() {
+            for j in 0..cable.remote_subnets.len() {
+                self.whack(&cable.add_args(i, j))?;
+                if cable.mode != Mode::Server {
+                    let name = cable.connection_name(i, j);
+                    self.whack(&["--route".into(), "--name".into(), name.clone()])?;
+                    self.whack(&[
+                        "--initiate".into(),
+                        "--asynchronous".into(),
+                        "--name".into(),
+                        name,
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `whack --trafficstatus` (what the driver reads for its status).
+    pub fn traffic_status(&self) -> Result<String> {
+        self.whack(&["--trafficstatus".into()])
+    }
+
+    /// `whack --status`.
+    pub fn status(&self) -> String {
+        self.whack(&["--status".into()]).unwrap_or_default()
+    }
+
+    /// Whether every connection of `cable` shows in `--trafficstatus`, i.e.
+    /// the driver would call the cable connected.
+    pub fn all_up(&self, cable: &Cable) -> bool {
+        let Ok(ts) = self.traffic_status() else {
+            return false;
+        };
+        cable
+            .connection_names()
+            .iter()
+            .all(|n| ts.lines().any(|l| l.contains(&format!("\"{n}\""))))
+    }
+
+    /// Wait until [`Self::all_up`], or fail with pluto's status and log.
+    pub fn wait_up(&self, cable: &Cable, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.all_up(cable) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        bail!(
+            "libreswan: not every connection up within {limit:?}\n{}\n--- pluto log ---\n{}",
+            self.traffic_status().unwrap_or_default(),
+            self.log_text()
+        )
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pluto.log")).unwrap_or_default()
+    }
+
+    /// Stop pluto (SIGTERM: it deletes its SAs).
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child, Duration::from_secs(15));
+    }
+}
+
+impl Drop for Pluto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

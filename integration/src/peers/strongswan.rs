@@ -1,0 +1,231 @@
+//! strongSwan 5.9 (`charon` + `swanctl`) as a peer inside a namespace.
+//!
+//! `charon` reads a private `strongswan.conf` (chosen with `STRONGSWAN_CONF`)
+//! that keeps `load_modular = yes` and includes Debian's per-plugin files
+//! (without them every plugin loads and worker threads crash), puts the vici
+//! socket and the log under the peer's own directory, and leaves routing to
+//! the test topology (`install_routes = no`). Connections are loaded with
+//! `swanctl --load-all` from a private `SWANCTL_DIR`. Proposals are left
+//! unset, so strongSwan's defaults apply. IKE runs on port 4500 from the
+//! first message (`local_port = remote_port = 4500`), as Submariner does.
+
+use super::{require, run, stop_child, wait_for_path};
+use crate::topo::Netns;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian's charon binary.
+pub const CHARON: &str = "/usr/lib/ipsec/charon";
+/// Debian's swanctl.
+pub const SWANCTL: &str = "/usr/sbin/swanctl";
+/// charon writes its pid here (compiled in); one charon runs at a time.
+const PIDFILE: &str = "/run/charon.pid";
+
+/// One IKE connection with one Child SA per (local, remote) traffic selector
+/// pair, named `cable-<i>-<j>` as Submariner names its connections.
+#[derive(Debug, Clone)]
+pub struct SwanConn {
+    /// Our address (`local_addrs`).
+    pub local_addr: String,
+    /// The address the peer is reached on (`remote_addrs`).
+    pub remote_addr: String,
+    /// IKE identities (IPv4 addresses give ID_IPV4_ADDR).
+    pub local_id: String,
+    pub remote_id: String,
+    pub local_ts: Vec<String>,
+    pub remote_ts: Vec<String>,
+    /// The PSK text, used as-is (as Submariner uses its base64 text).
+    pub psk: String,
+    /// `start_action = start`: initiate every Child SA as soon as loaded.
+    /// Otherwise strongSwan only responds (unless [`StrongSwan::initiate`]).
+    pub start: bool,
+    /// `encap = yes`: force ESP-in-UDP (fake NAT-D).
+    pub encap: bool,
+}
+
+impl SwanConn {
+    pub fn child_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for i in 0..self.local_ts.len() {
+            for j in 0..self.remote_ts.len() {
+                v.push(format!("cable-{i}-{j}"));
+            }
+        }
+        v
+    }
+
+    /// The `swanctl.conf` text.
+    pub fn swanctl_conf(&self) -> Result<String> {
+        if self.psk.starts_with("0x") || self.psk.starts_with("0s") {
+            bail!("a PSK starting with 0x/0s would be decoded by strongSwan, not used as text");
+        }
+        let mut children = String::new();
+        for (i, l) in self.local_ts.iter().enumerate() {
+            for (j, r) in self.remote_ts.iter().enumerate() {
+                children += &format!(
+                    "      cable-{i}-{j} {{\n        local_ts = {l}\n        remote_ts = {r}\n        mode = tunnel\n        start_action = {}\n        dpd_action = restart\n      }}\n",
+                    if self.start { "start" } else { "none" }
+                );
+            }
+        }
+        Ok(format!(
+            "connections {{\n  cable {{\n    version = 2\n    local_addrs = {la}\n    remote_addrs = {ra}\n    local_port = 4500\n    remote_port = 4500\n    encap = {encap}\n    dpd_delay = 30s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n{children}    }}\n  }}\n}}\nsecrets {{\n  ike-cable {{\n    id-local = {lid}\n    id-remote = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
+            la = self.local_addr,
+            ra = self.remote_addr,
+            encap = if self.encap { "yes" } else { "no" },
+            lid = self.local_id,
+            rid = self.remote_id,
+            psk = self.psk,
+        ))
+    }
+}
+
+/// A running charon in a namespace; stopped when dropped.
+pub struct StrongSwan {
+    child: Child,
+    dir: PathBuf,
+    pub conn: SwanConn,
+}
+
+impl StrongSwan {
+    /// Write the configuration under `dir` (made afresh), start charon in
+    /// `ns`, wait for its vici socket and load the connection.
+    pub fn start(ns: &Netns, conn: &SwanConn, dir: &Path) -> Result<StrongSwan> {
+        require(Path::new(CHARON), "strongSwan's charon")?;
+        require(Path::new(SWANCTL), "strongSwan's swanctl")?;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("swanctl"))?;
+        let sock = dir.join("charon.vici");
+        let conf = dir.join("strongswan.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "charon {{\n  load_modular = yes\n  install_routes = no\n  port_nat_t = 4500\n  plugins {{\n    include /etc/strongswan.d/charon/*.conf\n    vici {{\n      socket = unix://{sock}\n    }}\n    stroke {{\n      load = no\n    }}\n  }}\n  filelog {{\n    peer {{\n      path = {log}\n      time_format = %T\n      default = 1\n      ike = 2\n      cfg = 2\n      flush_line = yes\n    }}\n  }}\n}}\n",
+                sock = sock.display(),
+                log = dir.join("charon.log").display()
+            ),
+        )?;
+        std::fs::write(dir.join("swanctl/swanctl.conf"), conn.swanctl_conf()?)?;
+        // A pid file left by an earlier (killed) charon would stop this one.
+        let _ = std::fs::remove_file(PIDFILE);
+        let out = std::fs::File::create(dir.join("charon.out"))?;
+        let mut child = ns
+            .command(CHARON)
+            .env("STRONGSWAN_CONF", &conf)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting charon")?;
+        if let Err(e) = wait_for_path(
+            &sock,
+            Duration::from_secs(60),
+            &mut child,
+            "charon",
+            &dir.join("charon.out"),
+        ) {
+            stop_child(&mut child, Duration::from_secs(5));
+            return Err(e);
+        }
+        let s = StrongSwan {
+            child,
+            dir: dir.to_path_buf(),
+            conn: conn.clone(),
+        };
+        s.swanctl(&["--load-all"])?;
+        Ok(s)
+    }
+
+    /// Run `swanctl <args> --uri unix://<socket>` (operation first).
+    pub fn swanctl(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new(SWANCTL);
+        cmd.args(args)
+            .arg("--uri")
+            .arg(format!("unix://{}", self.dir.join("charon.vici").display()))
+            .env("SWANCTL_DIR", self.dir.join("swanctl"));
+        run(&mut cmd, &format!("swanctl {}", args.join(" ")))
+    }
+
+    /// Initiate one Child SA (and its IKE SA), waiting up to `timeout_s`.
+    pub fn initiate(&self, child: &str, timeout_s: u32) -> Result<String> {
+        self.swanctl(&[
+            "--initiate",
+            "--child",
+            child,
+            "--timeout",
+            &timeout_s.to_string(),
+        ])
+    }
+
+    /// `swanctl --list-sas` text.
+    pub fn list_sas(&self) -> Result<String> {
+        self.swanctl(&["--list-sas"])
+    }
+
+    /// Whether the IKE SA is ESTABLISHED and every Child SA INSTALLED.
+    pub fn all_up(&self) -> bool {
+        let Ok(sas) = self.list_sas() else {
+            return false;
+        };
+        sas.contains("ESTABLISHED")
+            && self.conn.child_names().iter().all(|c| {
+                sas.lines()
+                    .any(|l| l.contains(c) && l.contains("INSTALLED"))
+            })
+    }
+
+    /// Whether strongSwan is the initiator of an established IKE SA: the
+    /// IKE SA line marks our own SPI with `*`, as `<spi>_i*` when we
+    /// initiated and `<spi>_r*` when we responded.
+    pub fn initiated(&self) -> Result<bool> {
+        let sas = self.list_sas()?;
+        let line = sas
+            .lines()
+            .find(|l| l.contains("ESTABLISHED"))
+            .with_context(|| format!("no established IKE SA:\n{sas}"))?;
+        Ok(line.contains("_i*"))
+    }
+
+    /// Wait until [`Self::all_up`], or fail with the SAs and the log.
+    pub fn wait_up(&self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.all_up() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        bail!(
+            "strongSwan: not all Child SAs up within {limit:?}\n{}\n--- charon log ---\n{}",
+            self.list_sas().unwrap_or_default(),
+            self.log_text()
+        )
+    }
+
+    /// charon's log (file log plus stdout/stderr).
+    pub fn log_text(&self) -> String {
+        let mut s = std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();
+        s += &std::fs::read_to_string(self.dir.join("charon.out")).unwrap_or_default();
+        s
+    }
+
+    /// Kill charon with SIGKILL (a crash: no DELETE sent, and its kernel
+    /// state stays until the caller flushes it).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stop charon (SIGTERM: it deletes its SAs and tells the peer).
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child, Duration::from_secs(15));
+    }
+}
+
+impl Drop for StrongSwan {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
