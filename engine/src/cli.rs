@@ -249,13 +249,6 @@ async fn terminated() -> &'static str {
 
 /// `run`.
 pub async fn run(flags: RunFlags) -> ExitCode {
-    // Without --endpoints-dir the Endpoints come from Kubernetes. Config
-    // still requires a directory, so "/" stands in for it (never read then).
-    let kubernetes = flags.endpoints_dir.is_none();
-    let flags = RunFlags {
-        endpoints_dir: flags.endpoints_dir.clone().or_else(|| Some("/".into())),
-        ..flags
-    };
     let config = match Config::resolve(&flags, &process_env) {
         Ok(c) => c,
         Err(e) => {
@@ -275,23 +268,24 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         health_check_interval_s = config.health_check.interval.as_secs(),
         max_packet_loss = config.health_check.max_packet_loss_count,
         metrics_port = config.metrics_port,
-        endpoints_dir = %config.endpoints_dir.display(),
+        source = %config.endpoints_dir.as_ref().map_or("kubernetes".to_string(), |d| d.display().to_string()),
         "cable-engine {} starting",
         env!("CARGO_PKG_VERSION")
     );
 
     let settings = PlanSettings::from(&config.ipsec);
-    let (mut source, mut kube) = if kubernetes {
-        match start_kubernetes(&config, process_env).await {
+    let (mut source, mut kube) = match &config.endpoints_dir {
+        None => match start_kubernetes(&config, process_env).await {
             Ok((s, k)) => (SelectedSource::Kubernetes(s), Some(k)),
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::FAILURE;
             }
-        }
-    } else {
-        let dir = DirSource::new(&config.endpoints_dir, &config.cluster_id);
-        (SelectedSource::Directory(dir), None)
+        },
+        Some(dir) => (
+            SelectedSource::Directory(DirSource::new(dir, &config.cluster_id)),
+            None,
+        ),
     };
     let first = match source.next_update().await {
         Ok(u) => u,

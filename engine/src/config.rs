@@ -16,7 +16,7 @@
 //! | force ESP-in-UDP | `CE_IPSEC_FORCEENCAPS` | `--force-encaps[=BOOL]` | false |
 //! | preferred server | `CE_IPSEC_PREFERREDSERVER` | `--preferred-server[=BOOL]` | false |
 //! | debug logs | `CE_IPSEC_DEBUG` | `--debug[=BOOL]` | false |
-//! | endpoints directory | | `--endpoints-dir DIR` | required (only source so far) |
+//! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
 //! | log format | | `--log-format human\|json` | `human` |
 //! | control socket | | `--control-socket PATH` | [`DEFAULT_CONTROL_SOCKET`] |
 //!
@@ -213,8 +213,8 @@ pub struct Config {
     pub metrics_port: u16,
     /// IPsec.
     pub ipsec: IpsecConfig,
-    /// `--endpoints-dir`.
-    pub endpoints_dir: PathBuf,
+    /// `--endpoints-dir`: `None` reads Endpoints and Clusters from Kubernetes.
+    pub endpoints_dir: Option<PathBuf>,
     /// `--log-format`.
     pub log_format: LogFormat,
     /// `--control-socket`.
@@ -533,17 +533,11 @@ impl Config {
             false,
         )?;
 
-        let endpoints_dir = flags
-            .endpoints_dir
-            .clone()
-            .ok_or_else(|| ConfigError::Missing {
-                setting: "--endpoints-dir".into(),
-                hint: "give the directory of Endpoint and Cluster YAML files (the only endpoint source so far)".into(),
-            })?;
-        if !endpoints_dir.is_dir() {
+        let endpoints_dir = flags.endpoints_dir.clone();
+        if let Some(dir) = endpoints_dir.as_ref().filter(|d| !d.is_dir()) {
             return Err(ConfigError::Invalid {
                 setting: "--endpoints-dir".into(),
-                value: endpoints_dir.display().to_string(),
+                value: dir.display().to_string(),
                 expected: "expected an existing directory".into(),
             });
         }
@@ -840,9 +834,10 @@ mod tests {
         f.env.remove("CE_IPSEC_PSK");
         assert!(f.err().starts_with("missing PSK: set CE_IPSEC_PSK"));
 
+        // Without a directory the Endpoints come from Kubernetes.
         let mut f = Fixture::new();
         f.flags.endpoints_dir = None;
-        assert!(f.err().starts_with("missing --endpoints-dir:"));
+        assert_eq!(f.resolve().map(|c| c.endpoints_dir).ok(), Some(None));
 
         let mut f = Fixture::new();
         f.flags.endpoints_dir = Some(f.dir.path().join("nope"));
