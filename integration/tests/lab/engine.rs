@@ -191,3 +191,95 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&p).unwrap();
     p
 }
+
+/// An engine that crashes (SIGKILL) and starts again finds its SAs still in
+/// the kernel, keeps them while it rebuilds the cable, and the traffic
+/// between the pod CIDRs goes on. The lost pings are counted and printed.
+#[test]
+fn engine_restart_keeps_traffic_flowing() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let work = tempdir("engine-restart");
+    let (a, b) = sites();
+    let dir = work.join("endpoints");
+    a.write_into(&dir).unwrap();
+    b.write_into(&dir).unwrap();
+    let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
+    let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
+    let limit = Duration::from_secs(90);
+    ea.wait_for("cluster-a connected", limit, all_connected)
+        .unwrap();
+    eb.wait_for("cluster-b connected", limit, all_connected)
+        .unwrap();
+
+    // 0.2 s pings for the whole restart.
+    let ping_log = work.join("ping.log");
+    let mut ping = t
+        .left
+        .command("sh")
+        .args([
+            "-c",
+            &format!(
+                "ping -i0.2 -W1 -w45 -I {} {} > {}",
+                TwoSites::LEFT_POD_IP,
+                TwoSites::RIGHT_POD_IP,
+                ping_log.display()
+            ),
+        ])
+        .spawn()
+        .expect("ping");
+    std::thread::sleep(Duration::from_secs(3));
+
+    ea.child.kill().expect("SIGKILL engine a");
+    let _ = ea.child.wait();
+    let (s, p) = xfrm_entries(&t.left);
+    assert!(
+        s >= 2 && p >= 3,
+        "a crashed engine's SAs stay in the kernel: {s} SAs, {p} policies"
+    );
+    let work2 = work.join("second");
+    std::fs::create_dir_all(&work2).unwrap();
+    let mut ea2 = Engine::start(&t.left, &a, &dir, &work2, &[]).expect("engine a again");
+    ea2.wait_for("cluster-a connected again", limit, all_connected)
+        .unwrap();
+    let log = ea2.log_text();
+    assert!(
+        log.contains("found SAs and policies of an earlier run"),
+        "{log}"
+    );
+
+    let status = ping.wait().expect("ping ends");
+    let out = std::fs::read_to_string(&ping_log).unwrap_or_default();
+    let summary = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("")
+        .to_string();
+    let num = |key: &str| -> u32 {
+        summary
+            .split(',')
+            .find(|p| p.contains(key))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (sent, received) = (num("transmitted"), num("received"));
+    println!(
+        "engine restart: {sent} pings sent every 0.2 s, {received} answered, {} lost ({status})",
+        sent - received.min(sent)
+    );
+    assert!(sent > 100, "{out}");
+    // Rebuilding the IKE SA replaces the Child SAs on both sides; a few
+    // pings may cross the switch, but the tunnel must not go down for long.
+    assert!(
+        sent - received <= 10,
+        "too many pings lost across the restart: {summary}\n--- a log ---\n{log}"
+    );
+    // And the leftovers are gone once the cable is whole again.
+    wait_until(
+        "left side back to one Child SA pair",
+        Duration::from_secs(30),
+        || xfrm_entries(&t.left).0 == 2,
+        &ea2,
+    );
+}
