@@ -10,7 +10,7 @@ use ike::{ChildId, SaId};
 
 use super::kernel::{InstalledSas, PairPolicies};
 use crate::cable::CablePlan;
-use crate::crd::{Connection, LatencyRtt};
+use crate::crd::{Connection, ConnectionStatus, LatencyRtt};
 use crate::metrics::CableSample;
 use crate::status::{connection_for_plan, merge_health, CableState, HealthReport, HealthState};
 
@@ -57,6 +57,8 @@ pub struct Cable {
     /// Bytes through the cable's inbound / outbound SAs (kernel counters).
     pub rx_bytes: u64,
     pub tx_bytes: u64,
+    /// The status and message last logged.
+    logged: Option<(ConnectionStatus, String)>,
 }
 
 impl Cable {
@@ -74,6 +76,7 @@ impl Cable {
             connected_since: None,
             rx_bytes: 0,
             tx_bytes: 0,
+            logged: None,
         }
     }
 
@@ -152,6 +155,26 @@ impl Cable {
                 std_dev: info.std_dev,
             },
         })
+    }
+
+    /// Log one line when the reported status or its reason changed.
+    pub fn log_transition(&mut self, c: &Connection) {
+        let now = (c.status, c.status_message.clone());
+        if self.logged.as_ref() == Some(&now) {
+            return;
+        }
+        let from = self.logged.as_ref().map_or("new", |(s, _)| s.as_str());
+        let reason = if c.status_message.is_empty() {
+            "-"
+        } else {
+            &c.status_message
+        };
+        if c.status == ConnectionStatus::Error {
+            tracing::warn!(cable = %self.plan.cable_name, "status {from} -> {}: {reason}", c.status.as_str());
+        } else {
+            tracing::info!(cable = %self.plan.cable_name, "status {from} -> {}: {reason}", c.status.as_str());
+        }
+        self.logged = Some(now);
     }
 
     /// The cable's metrics sample.

@@ -804,6 +804,9 @@ impl Manager {
         };
         self.outputs.metrics.send_replace(snapshot);
         let connections: Vec<Connection> = self.cables.values().map(Cable::connection).collect();
+        for (cable, c) in self.cables.values_mut().zip(&connections) {
+            cable.log_transition(c);
+        }
         self.outputs.status.send_if_modified(|old| {
             if *old == connections {
                 false

@@ -7,13 +7,19 @@
 //! every pair has its own FQDN identities (`@<ip>-<i>-<j>`), which libreswan
 //! negotiates as separate IKE SAs: one peer per pair.
 //!
+//! ESP is offered twice (see [`esp_proposals`]): once with ESN transforms
+//! (ESN, then no ESN) and once more without any ESN transform, because
+//! libreswan 4.10 as a responder, configured as Submariner configures it,
+//! answers NO_PROPOSAL_CHOSEN to every ESP proposal that holds an ESN
+//! transform (its own proposals carry none).
+//!
 //! Each peer is named; [`PeerKey`] maps a peer name back to its cable and to
 //! the index of its first pair in the plan.
 
 use std::net::SocketAddr;
 
 use ike::wire::{Cidr, Identity, TsRange};
-use ike::{PeerConfig, TsPair};
+use ike::{EspProposal, PeerConfig, TsPair};
 use ipnetwork::IpNetwork;
 
 use crate::cable::{CablePlan, Encapsulation, IkeId};
@@ -48,6 +54,21 @@ fn ts_pair(local: &IpNetwork, remote: &IpNetwork) -> Option<TsPair> {
     })
 }
 
+/// The ESP proposals of every peer, in preference order: the `ike`
+/// default (AES-GCM-16 256/128 with ESN, then no ESN), then the same
+/// ciphers with no ESN transform at all. Responders that follow RFC 7296
+/// (strongSwan, this engine) pick the first; libreswan 4.10, which rejects
+/// any proposal with an ESN transform, picks the second. As a responder the
+/// second never matches (an empty ESN list accepts nothing) and does no harm.
+pub fn esp_proposals() -> Vec<EspProposal> {
+    let with_esn = EspProposal::default();
+    let without_esn = EspProposal {
+        esn: Vec::new(),
+        ..with_esn.clone()
+    };
+    vec![with_esn, without_esn]
+}
+
 /// The peers for one cable, each with its key. `initiate` says whether the
 /// manager should also initiate them (the plan's role decides).
 pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> {
@@ -67,6 +88,7 @@ pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> 
             peer.remote = None;
         }
         peer.children = pairs;
+        peer.esp_proposals = esp_proposals();
         peer.force_encapsulation = force;
         peer
     };
@@ -105,5 +127,24 @@ pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> 
                 first_pair: 0,
             },
         )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (lab test interop::libreswan_responder): libreswan 4.10
+    /// as a responder rejected our only ESP proposal because it held ESN
+    /// transforms; a second proposal without any ESN transform must follow,
+    /// and the first must stay RFC 7296-complete for strongSwan.
+    #[test]
+    fn esp_offered_with_and_without_esn_transforms() {
+        let p = esp_proposals();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].esn, vec![true, false]);
+        assert!(p[1].esn.is_empty());
+        assert_eq!(p[0].encr, p[1].encr);
+        assert!(p[0].dh.is_empty() && p[1].dh.is_empty());
     }
 }
