@@ -83,13 +83,8 @@ struct CableLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
-    cable_driver: String,
-    local_cluster: String,
-    local_hostname: String,
-    local_endpoint_ip: String,
-    remote_cluster: String,
-    remote_hostname: String,
-    remote_endpoint_ip: String,
+    #[prometheus(flatten)]
+    cable: CableLabels,
     status: String,
 }
 
@@ -138,13 +133,7 @@ pub fn render(local: &EndpointSpec, snap: &MetricsSnapshot) -> String {
             latency.get_or_create(&l).set(s);
         }
         let s = StatusLabels {
-            cable_driver: l.cable_driver,
-            local_cluster: l.local_cluster,
-            local_hostname: l.local_hostname,
-            local_endpoint_ip: l.local_endpoint_ip,
-            remote_cluster: l.remote_cluster,
-            remote_hostname: l.remote_hostname,
-            remote_endpoint_ip: l.remote_endpoint_ip,
+            cable: l,
             status: c.status.clone(),
         };
         conns.get_or_create(&s).set(1);
