@@ -619,13 +619,13 @@ fn mutated_messages_never_panic() {
     assert!(decoded > 0);
 }
 
-/// Writes the fuzz corpus seeds. Run with
-/// `cargo test -p ike --test wire_interop -- --ignored write_fuzz_seeds`.
+/// The committed fuzz corpus seeds are exactly what the encoder produces for
+/// the peers' messages (so the fuzzer starts from real shapes). With
+/// `UPDATE_FUZZ_SEEDS=1` the test rewrites them instead.
 #[test]
-#[ignore]
-fn write_fuzz_seeds() {
+fn fuzz_seeds_are_current() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode_message");
-    std::fs::create_dir_all(&dir).unwrap();
+    let update = std::env::var_os("UPDATE_FUZZ_SEEDS").is_some();
     let (f, c) = libreswan_auth_inner();
     let h = Header::new(1, 2, ExchangeType::IKE_AUTH, Flags::INITIATOR, 1);
     let padded = pad_plaintext(&c, 16);
@@ -659,6 +659,17 @@ fn write_fuzz_seeds() {
         ),
     ];
     for (name, bytes) in seeds {
-        std::fs::write(dir.join(name), bytes).unwrap();
+        let path = dir.join(name);
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        } else {
+            let committed = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                committed == bytes,
+                "{} differs from what the encoder produces: run with UPDATE_FUZZ_SEEDS=1",
+                path.display()
+            );
+        }
     }
 }
