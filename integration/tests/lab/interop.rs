@@ -148,6 +148,19 @@ fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
     }
 }
 
+/// Pod traffic between the sites must go through the tunnel: drop what
+/// arrives from the other site's pod CIDR without IPsec (`-m policy --pol
+/// none`). Without this the topology's routes would carry unencrypted pings
+/// (and health checks) when no tunnel exists, as a real network would not.
+fn tunnel_only(left: &Netns, right: &Netns, a: &Addrs) {
+    for (ns, remote_pods) in [(left, a.right_pods), (right, a.left_pods)] {
+        ns.sh(&format!(
+            "iptables -A INPUT -s {remote_pods} -m policy --dir in --pol none -j DROP"
+        ))
+        .expect("iptables policy match (xt_policy)");
+    }
+}
+
 /// Ping pod to pod in both directions through the tunnel; all must pass.
 fn ping_both_ways(left: &Netns, right: &Netns, a: &Addrs) {
     for (ns, from, to) in [
@@ -229,6 +242,7 @@ fn strongswan_responder() {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("sw-resp");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let sw = StrongSwan::start(
@@ -269,6 +283,7 @@ fn strongswan_initiator() {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("sw-init");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     block_engine_initiation(&t.left);
@@ -309,6 +324,7 @@ fn libreswan_case(case: &str, role: &str, engine_pref: bool, peer_pref: bool, mo
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir(case);
     let (es, ps) = (engine_site(&a, engine_pref), peer_site(&a, peer_pref));
     let cable = libreswan_cable(&es, &ps, mode);
@@ -395,6 +411,7 @@ fn nat_engine_behind_nat_libreswan() {
     require_lab();
     let t = RoutedSites::new(Nat::Left).expect("topology");
     let a = routed_addrs(&t);
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("nat-left");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     assert!(es.nat_enabled && !ps.nat_enabled);
@@ -431,6 +448,7 @@ fn nat_both_sides_port_translation_strongswan() {
     require_lab();
     let t = RoutedSites::new(Nat::Both).expect("topology");
     let a = routed_addrs(&t);
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("nat-both");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     assert!(es.nat_enabled && ps.nat_enabled);
@@ -479,6 +497,7 @@ fn forced_encapsulation_strongswan() {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("forceencaps");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let sw = StrongSwan::start(
@@ -521,6 +540,7 @@ fn wrong_psk_strongswan() {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("wrong-psk");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let sw = StrongSwan::start(
@@ -574,6 +594,7 @@ fn peer_stopped_and_back_strongswan() {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
     let work = workdir("peer-stopped");
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let mut sw = StrongSwan::start(
