@@ -205,6 +205,18 @@ fn record(case: &str, peer: &str, role: &str, nat: &str, setup: Duration, note: 
     }
 }
 
+/// Keep the daemons' logs of a case in `$CABLE_ENGINE_LAB_OUT/interop-logs/`
+/// (the host sees them after the run).
+fn keep_logs(case: &str, logs: &[(&str, String)]) {
+    if let Some(dir) = integration::lab::out_dir() {
+        let dir = dir.join("interop-logs");
+        let _ = std::fs::create_dir_all(&dir);
+        for (name, text) in logs {
+            let _ = std::fs::write(dir.join(format!("{case}-{name}.log")), text);
+        }
+    }
+}
+
 /// Wait for the engine to report the cable connected; on failure, the
 /// panic shows the engine's and the peer's logs.
 fn wait_connected(engine: &mut Engine, peer_log: impl Fn() -> String) -> Vec<serde_json::Value> {
@@ -339,6 +351,14 @@ fn libreswan_case(case: &str, role: &str, engine_pref: bool, peer_pref: bool, mo
     assert_table_connected(&e);
     println!("{}", pluto.traffic_status().unwrap_or_default());
     let log = pluto.log_text();
+    keep_logs(
+        case,
+        &[
+            ("pluto", log.clone()),
+            ("engine", e.log_text()),
+            ("xfrm-engine", xfrm_state(&t.left)),
+        ],
+    );
     let sas = esp_states(&t.left);
     record(
         case,
