@@ -277,6 +277,10 @@ fn strongswan_responder() {
     assert_table_connected(&e);
     println!("{}", sw.list_sas().unwrap_or_default());
     assert!(xfrm_state(&t.left).contains("proto esp"));
+    keep_logs(
+        "strongswan_responder",
+        &[("charon", sw.log_text()), ("engine", e.log_text())],
+    );
     record(
         "strongswan_responder",
         "strongSwan 5.9.8",
@@ -317,6 +321,10 @@ fn strongswan_initiator() {
     );
     ping_both_ways(&t.left, &t.right, &a);
     assert_table_connected(&e);
+    keep_logs(
+        "strongswan_initiator",
+        &[("charon", sw.log_text()), ("engine", e.log_text())],
+    );
     record(
         "strongswan_initiator",
         "strongSwan 5.9.8",
