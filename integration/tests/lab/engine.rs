@@ -283,3 +283,59 @@ fn engine_restart_keeps_traffic_flowing() {
         &ea2,
     );
 }
+
+/// Three local and two remote subnets: six Child SAs under one IKE SA (one
+/// in IKE_AUTH, five with CREATE_CHILD_SA), each carrying its own pair.
+#[test]
+fn engine_pair_with_three_by_two_subnets() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let work = tempdir("engine-3x2");
+    let (mut a, mut b) = sites();
+    a.subnets = vec![
+        "10.1.0.0/16".into(),
+        "10.11.0.0/16".into(),
+        "10.21.0.0/16".into(),
+    ];
+    b.subnets = vec!["10.2.0.0/16".into(), "10.12.0.0/16".into()];
+    for (ns, mine, theirs, gw) in [
+        (&t.left, &a.subnets, &b.subnets, TwoSites::RIGHT_IP),
+        (&t.right, &b.subnets, &a.subnets, TwoSites::LEFT_IP),
+    ] {
+        for net in mine.iter().skip(1) {
+            ns.add_pod_addr(&net.replace(".0.0/16", ".0.1/16")).unwrap();
+        }
+        for net in theirs.iter().skip(1) {
+            ns.sh(&format!("ip route add {net} via {gw}")).unwrap();
+        }
+    }
+    let dir = work.join("endpoints");
+    a.write_into(&dir).unwrap();
+    b.write_into(&dir).unwrap();
+    let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
+    let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
+    let limit = Duration::from_secs(120);
+    ea.wait_for("cluster-a connected", limit, all_connected)
+        .unwrap();
+    eb.wait_for("cluster-b connected", limit, all_connected)
+        .unwrap();
+    for src in &a.subnets {
+        for dst in &b.subnets {
+            let (s, d) = (
+                src.replace(".0.0/16", ".0.1"),
+                dst.replace(".0.0/16", ".0.1"),
+            );
+            let out = t
+                .left
+                .sh(&format!("ping -c2 -i0.3 -W2 -I {s} {d}"))
+                .unwrap_or_else(|e| panic!("ping {s} -> {d}: {e}\n{}", ea.log_text()));
+            assert!(out.contains("2 received"), "{s} -> {d}: {out}");
+        }
+    }
+    let (states, policies) = xfrm_entries(&t.left);
+    assert!(
+        states >= 12,
+        "6 Child SAs need at least 12 SAs, found {states}"
+    );
+    assert_eq!(policies, 18, "6 pairs x out/in/fwd");
+}
