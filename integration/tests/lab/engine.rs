@@ -339,3 +339,59 @@ fn engine_pair_with_three_by_two_subnets() {
     );
     assert_eq!(policies, 18, "6 pairs x out/in/fwd");
 }
+
+/// Preferred-server mode between two engines, both ways round: the server
+/// only responds, the client initiates, identities are the per-pair FQDNs.
+#[test]
+fn engine_pair_preferred_server_both_ways() {
+    require_lab();
+    for server_is_left in [true, false] {
+        let t = TwoSites::new().expect("topology");
+        let work = tempdir(if server_is_left {
+            "engine-ps-left"
+        } else {
+            "engine-ps-right"
+        });
+        let (mut a, mut b) = sites();
+        a.preferred_server = server_is_left;
+        b.preferred_server = !server_is_left;
+        let dir = work.join("endpoints");
+        a.write_into(&dir).unwrap();
+        b.write_into(&dir).unwrap();
+        let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
+        let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
+        let limit = Duration::from_secs(90);
+        ea.wait_for("cluster-a connected", limit, all_connected)
+            .unwrap();
+        eb.wait_for("cluster-b connected", limit, all_connected)
+            .unwrap();
+        let ping = t
+            .left
+            .sh(&format!(
+                "ping -c2 -i0.3 -W2 -I {} {}",
+                TwoSites::LEFT_POD_IP,
+                TwoSites::RIGHT_POD_IP
+            ))
+            .expect("ping through the tunnel");
+        assert!(ping.contains("2 received"), "{ping}");
+        let (server, client) = if server_is_left {
+            (&ea, &eb)
+        } else {
+            (&eb, &ea)
+        };
+        let server_log = server.log_text();
+        assert!(
+            server_log.contains("initiator=false"),
+            "the server must only respond:\n{server_log}"
+        );
+        assert!(
+            !server_log.contains("initiator=true"),
+            "the server initiated:\n{server_log}"
+        );
+        assert!(
+            client.log_text().contains("initiator=true"),
+            "{}",
+            client.log_text()
+        );
+    }
+}
