@@ -56,14 +56,8 @@ fn engine_pair_connects() {
         b.write_into(dir).unwrap();
     }
     let env = [("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
-    let mut ea = Engine::start(&t.left, &a, &dir_a, &work, &env).expect("engine a");
-    let mut eb = Engine::start(&t.right, &b, &dir_b, &work, &env).expect("engine b");
-
     let limit = Duration::from_secs(90);
-    ea.wait_for("cluster-a connected", limit, all_connected)
-        .unwrap();
-    eb.wait_for("cluster-b connected", limit, all_connected)
-        .unwrap();
+    let (mut ea, mut eb) = connect_pair(&t, (&a, &dir_a), (&b, &dir_b), &work, &env, limit);
 
     // Traffic between the pod CIDRs goes through the tunnel.
     let ping = t
@@ -171,6 +165,25 @@ fn engine_pair_connects() {
     );
 }
 
+/// Start one engine per site (left reads `dir_a`, right `dir_b`) and wait
+/// until both report every cable connected.
+fn connect_pair(
+    t: &TwoSites,
+    (a, dir_a): (&Site, &Path),
+    (b, dir_b): (&Site, &Path),
+    work: &Path,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (Engine, Engine) {
+    let mut ea = Engine::start(&t.left, a, dir_a, work, env).expect("engine a");
+    let mut eb = Engine::start(&t.right, b, dir_b, work, env).expect("engine b");
+    ea.wait_for("cluster-a connected", limit, all_connected)
+        .unwrap();
+    eb.wait_for("cluster-b connected", limit, all_connected)
+        .unwrap();
+    (ea, eb)
+}
+
 fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool, engine: &Engine) {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
@@ -204,13 +217,8 @@ fn engine_restart_keeps_traffic_flowing() {
     let dir = work.join("endpoints");
     a.write_into(&dir).unwrap();
     b.write_into(&dir).unwrap();
-    let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
-    let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
     let limit = Duration::from_secs(90);
-    ea.wait_for("cluster-a connected", limit, all_connected)
-        .unwrap();
-    eb.wait_for("cluster-b connected", limit, all_connected)
-        .unwrap();
+    let (mut ea, _eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
 
     // 0.2 s pings for the whole restart.
     let ping_log = work.join("ping.log");
@@ -312,13 +320,8 @@ fn engine_pair_with_three_by_two_subnets() {
     let dir = work.join("endpoints");
     a.write_into(&dir).unwrap();
     b.write_into(&dir).unwrap();
-    let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
-    let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
     let limit = Duration::from_secs(120);
-    ea.wait_for("cluster-a connected", limit, all_connected)
-        .unwrap();
-    eb.wait_for("cluster-b connected", limit, all_connected)
-        .unwrap();
+    let (ea, _eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
     for src in &a.subnets {
         for dst in &b.subnets {
             let (s, d) = (
@@ -358,13 +361,8 @@ fn engine_pair_preferred_server_both_ways() {
         let dir = work.join("endpoints");
         a.write_into(&dir).unwrap();
         b.write_into(&dir).unwrap();
-        let mut ea = Engine::start(&t.left, &a, &dir, &work, &[]).expect("engine a");
-        let mut eb = Engine::start(&t.right, &b, &dir, &work, &[]).expect("engine b");
         let limit = Duration::from_secs(90);
-        ea.wait_for("cluster-a connected", limit, all_connected)
-            .unwrap();
-        eb.wait_for("cluster-b connected", limit, all_connected)
-            .unwrap();
+        let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
         let ping = t
             .left
             .sh(&format!(
