@@ -431,7 +431,11 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
         }),
         local_health_ip,
         cleanup_on_exit: true,
-        ike: ike::EndpointConfig::default(),
+        lifetimes: config.ipsec.timers.lifetimes(),
+        ike: ike::EndpointConfig {
+            nat_keepalive: config.ipsec.timers.nat_keepalive,
+            ..ike::EndpointConfig::default()
+        },
     }
 }
 

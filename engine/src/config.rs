@@ -16,6 +16,10 @@
 //! | force ESP-in-UDP | `CE_IPSEC_FORCEENCAPS` | `--force-encaps[=BOOL]` | false |
 //! | preferred server | `CE_IPSEC_PREFERREDSERVER` | `--preferred-server[=BOOL]` | false |
 //! | debug logs | `CE_IPSEC_DEBUG` | `--debug[=BOOL]` | false |
+//! | IKE SA lifetime | `CE_IPSEC_IKELIFETIME` | `--ike-lifetime` | 8h (libreswan's) |
+//! | Child SA lifetime | `CE_IPSEC_SALIFETIME` | `--sa-lifetime` | 8h |
+//! | rekey margin | `CE_IPSEC_REKEYMARGIN` | `--rekey-margin` | 9m |
+//! | NAT keepalive interval (0: none) | `CE_IPSEC_NATKEEPALIVE` | `--nat-keepalive` | 20s |
 //! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
 //! | log format | | `--log-format human\|json` | `human` |
 //! | control socket | | `--control-socket PATH` | [`DEFAULT_CONTROL_SOCKET`] |
@@ -52,6 +56,9 @@ use zeroize::Zeroizing;
 
 use crate::gobool::parse_go_bool;
 use crate::psk::Psk;
+
+mod timers;
+pub use timers::{parse_duration, TimersConfig};
 
 /// Where a PSK secret named `<name>` is mounted: `<root>/<name>/psk`.
 pub const DEFAULT_SECRETS_ROOT: &str = "/var/run/secrets/submariner.io";
@@ -125,6 +132,18 @@ pub struct RunFlags {
     /// Prefer to be the IKE server (responder) [env: CE_IPSEC_PREFERREDSERVER] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub preferred_server: Option<String>,
+    /// IKE SA lifetime, e.g. 8h or 3600 [env: CE_IPSEC_IKELIFETIME] [default: 8h]
+    #[arg(long, value_name = "DURATION")]
+    pub ike_lifetime: Option<String>,
+    /// Child SA lifetime [env: CE_IPSEC_SALIFETIME] [default: 8h]
+    #[arg(long, value_name = "DURATION")]
+    pub sa_lifetime: Option<String>,
+    /// Rekey this long (plus up to as much again, at random) before a lifetime ends [env: CE_IPSEC_REKEYMARGIN] [default: 9m]
+    #[arg(long, value_name = "DURATION")]
+    pub rekey_margin: Option<String>,
+    /// NAT keepalive interval when behind NAT, 0 for none [env: CE_IPSEC_NATKEEPALIVE] [default: 20s]
+    #[arg(long, value_name = "DURATION")]
+    pub nat_keepalive: Option<String>,
     /// Debug logging [env: CE_IPSEC_DEBUG] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub debug: Option<String>,
@@ -198,6 +217,8 @@ pub struct IpsecConfig {
     pub preferred_server: bool,
     /// `CE_IPSEC_DEBUG`.
     pub debug: bool,
+    /// Lifetimes, rekey margin, NAT keepalive.
+    pub timers: TimersConfig,
 }
 
 /// The resolved, validated configuration of `cable-engine run`.
@@ -533,6 +554,8 @@ impl Config {
             false,
         )?;
 
+        let timers = TimersConfig::resolve(flags, env)?;
+
         let endpoints_dir = flags.endpoints_dir.clone();
         if let Some(dir) = endpoints_dir.as_ref().filter(|d| !d.is_dir()) {
             return Err(ConfigError::Invalid {
@@ -558,6 +581,7 @@ impl Config {
                 force_encaps,
                 preferred_server,
                 debug,
+                timers,
             },
             endpoints_dir,
             log_format: flags.log_format,

@@ -59,6 +59,11 @@ pub struct IkeCounters {
     pub child_install_failures: u64,
     /// Datagrams the IKE core dropped.
     pub ike_dropped: u64,
+    /// INVALID_KE_PAYLOAD answers we sent (initiators asked for another
+    /// DH group, e.g. libreswan opening with MODP2048).
+    pub invalid_ke_sent: u64,
+    /// INVALID_KE_PAYLOAD answers we received and followed.
+    pub invalid_ke_received: u64,
 }
 
 /// What the manager publishes for scrapes.
@@ -212,6 +217,16 @@ pub fn render(local: &EndpointSpec, snap: &MetricsSnapshot) -> String {
             "cable_engine_ike_datagrams_dropped",
             "Datagrams the IKE core dropped as malformed or unexpected",
             k.ike_dropped,
+        ),
+        (
+            "cable_engine_ike_invalid_ke_sent",
+            "INVALID_KE_PAYLOAD answers sent (an initiator was asked for another DH group)",
+            k.invalid_ke_sent,
+        ),
+        (
+            "cable_engine_ike_invalid_ke_received",
+            "INVALID_KE_PAYLOAD answers received (a responder asked for another DH group)",
+            k.invalid_ke_received,
         ),
     ] {
         let c = Counter::<u64>::default();

@@ -42,6 +42,12 @@ pub struct Stats {
     pub responses_resent: u64,
     /// COOKIE notifies sent.
     pub cookies_sent: u64,
+    /// INVALID_KE_PAYLOAD answers sent (we asked an initiator for another
+    /// DH group in IKE_SA_INIT).
+    pub invalid_ke_sent: u64,
+    /// INVALID_KE_PAYLOAD answers received (a responder asked us for
+    /// another DH group in IKE_SA_INIT).
+    pub invalid_ke_received: u64,
     /// Dropped datagrams, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }

@@ -57,6 +57,11 @@ fn invalid_ke_round_trip_when_responder_insists_on_its_group() {
         })
         .unwrap();
     assert_eq!(up, DhGroup::Curve25519);
+    // Both ends count the round trip (the engine exports these).
+    assert_eq!(net.a.stats().invalid_ke_received, 1);
+    assert_eq!(net.b.stats().invalid_ke_sent, 1);
+    assert_eq!(net.a.stats().invalid_ke_sent, 0);
+    assert_eq!(net.b.stats().invalid_ke_received, 0);
     let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
     assert_eq!((ca.len(), cb.len()), (1, 1));
     assert_mirrored(ca[0], cb[0]);

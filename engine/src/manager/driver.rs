@@ -273,7 +273,11 @@ impl Manager {
         let Some(cable) = self.cables.get_mut(cable_name) else {
             return;
         };
-        let configs = peer_configs(&cable.plan, self.settings.psk.expose());
+        let configs = peer_configs(
+            &cable.plan,
+            self.settings.psk.expose(),
+            self.settings.lifetimes,
+        );
         let Some((peer, _)) = configs.into_iter().find(|(p, _)| p.name == peer_name) else {
             return;
         };
@@ -348,7 +352,7 @@ impl Manager {
     async fn add_cable(&mut self, plan: CablePlan, now: Instant) {
         let name = plan.cable_name.clone();
         tracing::info!(cable = %name, "{}", plan.summary());
-        let configs = peer_configs(&plan, self.settings.psk.expose());
+        let configs = peer_configs(&plan, self.settings.psk.expose(), self.settings.lifetimes);
         let initiates = plan.role.initiates();
         let pinger = self.pinger_for(&plan);
         let mut cable = Cable::new(
@@ -795,7 +799,10 @@ impl Manager {
 
     fn publish(&mut self) {
         self.sync_iterations += 1;
-        self.counters.ike_dropped = self.ep.stats().dropped_total();
+        let stats = self.ep.stats();
+        self.counters.ike_dropped = stats.dropped_total();
+        self.counters.invalid_ke_sent = stats.invalid_ke_sent;
+        self.counters.invalid_ke_received = stats.invalid_ke_received;
         let samples: Vec<CableSample> = self.cables.values().map(Cable::sample).collect();
         let snapshot = MetricsSnapshot {
             cables: samples,

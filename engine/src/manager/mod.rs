@@ -51,6 +51,8 @@ pub struct ManagerSettings {
     /// Remove everything the engine installed on shutdown (default). When
     /// false the SAs stay so traffic flows while a new engine starts.
     pub cleanup_on_exit: bool,
+    /// IKE and Child SA lifetimes (CE_IPSEC_IKELIFETIME and friends).
+    pub lifetimes: ike::Lifetimes,
     /// Override of the ike core's settings (tests shorten timers).
     pub ike: ike::EndpointConfig,
 }

@@ -71,7 +71,11 @@ pub fn esp_proposals() -> Vec<EspProposal> {
 
 /// The peers for one cable, each with its key. `initiate` says whether the
 /// manager should also initiate them (the plan's role decides).
-pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> {
+pub fn peer_configs(
+    plan: &CablePlan,
+    psk: &[u8],
+    lifetimes: ike::Lifetimes,
+) -> Vec<(PeerConfig, PeerKey)> {
     let local = SocketAddr::new(plan.local_address, plan.local_port);
     let remote = SocketAddr::new(plan.remote_address, plan.remote_port);
     let force = plan.encapsulation == Encapsulation::EspInUdp;
@@ -90,6 +94,7 @@ pub fn peer_configs(plan: &CablePlan, psk: &[u8]) -> Vec<(PeerConfig, PeerKey)> 
         peer.children = pairs;
         peer.esp_proposals = esp_proposals();
         peer.force_encapsulation = force;
+        peer.lifetimes = lifetimes;
         peer
     };
     if plan.role.uses_fqdn_ids() {

@@ -161,6 +161,7 @@ impl IkeSa {
             return;
         }
         if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
+            ctx.out.stats.invalid_ke_received += 1;
             let requested = n.invalid_ke_group().map(|g| g.0).unwrap_or(0);
             self.retry_with_group(ctx, requested);
             return;

@@ -166,6 +166,7 @@ pub(crate) fn handle_init_request(
         Some(g) if !ctx.config.strict_ke_group && choice.dh_candidates.contains(&g) => g,
         _ => {
             let n = NotifyPayload::invalid_ke(crate::wire::DhGroup(preferred.transform_id()));
+            ctx.out.stats.invalid_ke_sent += 1;
             unprotected_answer(ctx, h, local, remote, n);
             return None;
         }
