@@ -1,6 +1,7 @@
 //! Lab tests: they run only inside the kernel lab VM (`cargo xtask test`),
 //! and refuse to run anywhere else.
 
+mod common;
 mod engine;
 mod harness;
 mod healthcheck;

@@ -1,0 +1,255 @@
+//! What the interop lab tests share: the two topologies' addresses, the
+//! engine's and the peer's sites, starting the engine, the peers'
+//! configurations as Submariner would set them, the tunnel-only filter,
+//! pings, XFRM inspection, and the results/log files kept for the host.
+
+use integration::peers::libreswan::{Cable, Mode};
+use integration::peers::strongswan::SwanConn;
+use integration::sites::{all_connected, Engine, Site};
+use integration::topo::{Netns, RoutedSites, TwoSites};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Generous: IKE with ECDH in software emulation, on 2 shared vCPUs.
+pub const UP_LIMIT: Duration = Duration::from_secs(120);
+
+/// The addresses of one topology, left = engine, right = peer.
+#[derive(Clone, Copy)]
+pub struct Addrs {
+    pub left_ip: &'static str,
+    pub right_ip: &'static str,
+    pub left_public: &'static str,
+    pub right_public: &'static str,
+    pub left_pods: &'static str,
+    pub right_pods: &'static str,
+    pub left_pod_ip: &'static str,
+    pub right_pod_ip: &'static str,
+}
+
+pub fn two_sites_addrs() -> Addrs {
+    Addrs {
+        left_ip: TwoSites::LEFT_IP,
+        right_ip: TwoSites::RIGHT_IP,
+        left_public: TwoSites::LEFT_IP,
+        right_public: TwoSites::RIGHT_IP,
+        left_pods: TwoSites::LEFT_PODS,
+        right_pods: TwoSites::RIGHT_PODS,
+        left_pod_ip: TwoSites::LEFT_POD_IP,
+        right_pod_ip: TwoSites::RIGHT_POD_IP,
+    }
+}
+
+pub fn routed_addrs(t: &RoutedSites) -> Addrs {
+    Addrs {
+        left_ip: RoutedSites::LEFT_IP,
+        right_ip: RoutedSites::RIGHT_IP,
+        left_public: t.left_public_ip(),
+        right_public: t.right_public_ip(),
+        left_pods: RoutedSites::LEFT_PODS,
+        right_pods: RoutedSites::RIGHT_PODS,
+        left_pod_ip: RoutedSites::LEFT_POD_IP,
+        right_pod_ip: RoutedSites::RIGHT_POD_IP,
+    }
+}
+
+/// The engine's site (cluster-a, left).
+pub fn engine_site(a: &Addrs, preferred_server: bool) -> Site {
+    Site {
+        cluster_id: "cluster-a".into(),
+        private_ip: a.left_ip.into(),
+        public_ip: a.left_public.into(),
+        health_check_ip: a.left_pod_ip.into(),
+        subnets: vec![a.left_pods.into()],
+        nat_enabled: a.left_public != a.left_ip,
+        preferred_server,
+    }
+}
+
+/// The peer's site (cluster-b, right), as its Endpoint would say.
+pub fn peer_site(a: &Addrs, preferred_server: bool) -> Site {
+    Site {
+        cluster_id: "cluster-b".into(),
+        private_ip: a.right_ip.into(),
+        public_ip: a.right_public.into(),
+        health_check_ip: a.right_pod_ip.into(),
+        subnets: vec![a.right_pods.into()],
+        nat_enabled: a.right_public != a.right_ip,
+        preferred_server,
+    }
+}
+
+pub fn workdir(name: &str) -> PathBuf {
+    let p = Path::new("/tmp").join(format!("interop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// Start the engine on `ns` with both sites in its endpoints directory.
+pub fn start_engine(
+    ns: &Netns,
+    local: &Site,
+    remote: &Site,
+    work: &Path,
+    extra_env: &[(&str, &str)],
+) -> Engine {
+    let dir = work.join("endpoints");
+    local.write_into(&dir).unwrap();
+    remote.write_into(&dir).unwrap();
+    let mut env = vec![("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
+    env.extend_from_slice(extra_env);
+    Engine::start(ns, local, &dir, work, &env).expect("starting cable-engine")
+}
+
+/// The strongSwan side for the engine site `local`/peer site `peer`.
+pub fn swan_conn(a: &Addrs, engine: &Site, start: bool, encap: bool, psk: &str) -> SwanConn {
+    SwanConn {
+        local_addr: a.right_ip.into(),
+        // Submariner's rule: a remote with nat_enabled is reached on its public IP.
+        remote_addr: if engine.nat_enabled {
+            engine.public_ip.clone()
+        } else {
+            engine.private_ip.clone()
+        },
+        local_id: a.right_ip.into(),
+        remote_id: engine.private_ip.clone(),
+        local_ts: vec![a.right_pods.into()],
+        remote_ts: vec![a.left_pods.into()],
+        psk: psk.into(),
+        start,
+        encap,
+    }
+}
+
+/// The libreswan side as Submariner's driver on cluster-b would set it up.
+pub fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
+    let use_nat = engine.nat_enabled;
+    Cable {
+        remote_cable_name: engine.cable_name(),
+        local_private_ip: peer.private_ip.clone(),
+        remote_private_ip: engine.private_ip.clone(),
+        remote_use_ip: if use_nat {
+            engine.public_ip.clone()
+        } else {
+            engine.private_ip.clone()
+        },
+        local_subnets: peer.subnets.clone(),
+        remote_subnets: engine.subnets.clone(),
+        mode,
+        encaps: use_nat,
+        local_port: 4500,
+        remote_port: 4500,
+    }
+}
+
+/// Pod traffic between the sites must go through the tunnel: drop what
+/// arrives from the other site's pod CIDR without IPsec (`-m policy --pol
+/// none`). Without this the topology's routes would carry unencrypted pings
+/// (and health checks) when no tunnel exists, as a real network would not.
+pub fn tunnel_only(left: &Netns, right: &Netns, a: &Addrs) {
+    for (ns, remote_pods) in [(left, a.right_pods), (right, a.left_pods)] {
+        ns.sh(&format!(
+            "iptables -A INPUT -s {remote_pods} -m policy --dir in --pol none -j DROP"
+        ))
+        .expect("iptables policy match (xt_policy)");
+    }
+}
+
+/// Ping pod to pod in both directions through the tunnel; all must pass.
+pub fn ping_both_ways(left: &Netns, right: &Netns, a: &Addrs) {
+    for (ns, from, to) in [
+        (left, a.left_pod_ip, a.right_pod_ip),
+        (right, a.right_pod_ip, a.left_pod_ip),
+    ] {
+        let out = ns
+            .sh(&format!("ping -c3 -i0.3 -W3 -I {from} {to}"))
+            .unwrap_or_else(|e| panic!("ping {from} -> {to} through the tunnel: {e}"));
+        assert!(out.contains("3 received"), "ping {from} -> {to}: {out}");
+    }
+}
+
+pub fn xfrm_state(ns: &Netns) -> String {
+    ns.sh("ip xfrm state").unwrap_or_default()
+}
+
+/// ESP states in a namespace's kernel.
+pub fn esp_states(ns: &Netns) -> usize {
+    xfrm_state(ns)
+        .lines()
+        .filter(|l| l.starts_with("src "))
+        .count()
+}
+
+/// Append one line to the results file shared with the host, and print it.
+pub fn record(case: &str, peer: &str, role: &str, nat: &str, setup: Duration, note: &str) {
+    let line = format!(
+        "{case}\t{peer}\t{role}\t{nat}\t{:.1}s\t{note}",
+        setup.as_secs_f64()
+    );
+    println!("RESULT {line}");
+    if let Some(dir) = integration::lab::out_dir() {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("interop-results.txt"))
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Keep the daemons' logs of a case in `$CABLE_ENGINE_LAB_OUT/interop-logs/`
+/// (the host sees them after the run).
+pub fn keep_logs(case: &str, logs: &[(&str, String)]) {
+    if let Some(dir) = integration::lab::out_dir() {
+        let dir = dir.join("interop-logs");
+        let _ = std::fs::create_dir_all(&dir);
+        for (name, text) in logs {
+            let _ = std::fs::write(dir.join(format!("{case}-{name}.log")), text);
+        }
+    }
+}
+
+/// Wait for the engine to report the cable connected; on failure, the
+/// panic shows the engine's and the peer's logs.
+pub fn wait_connected(
+    engine: &mut Engine,
+    peer_log: impl Fn() -> String,
+) -> Vec<serde_json::Value> {
+    match engine.wait_for("engine connected", UP_LIMIT, all_connected) {
+        Ok(c) => c,
+        Err(e) => panic!("{e:#}\n--- peer log ---\n{}", peer_log()),
+    }
+}
+
+/// The engine's table mentions the remote cluster as connected.
+pub fn assert_table_connected(engine: &Engine) {
+    let table = engine.show(false).expect("show connections");
+    println!("{table}");
+    assert!(
+        table.contains("cluster-b") && table.contains("connected"),
+        "show connections:\n{table}"
+    );
+}
+
+/// Drop the engine's own IKE_SA_INIT requests (exchange type 34 with only
+/// the Initiator flag, after the non-ESP marker on port 4500), so that the
+/// peer's initiation is the one that builds the IKE SA.
+pub fn block_engine_initiation(ns: &Netns) {
+    ns.sh(
+        "iptables -A OUTPUT -p udp --dport 4500 -m u32 --u32 '0>>22&0x3C@28&0xFFFF=0x2208' -j DROP",
+    )
+    .expect("iptables u32 rule (xt_u32)");
+}
+
+pub fn assert_espinudp(ns: &Netns, who: &str) -> String {
+    let st = xfrm_state(ns);
+    let esp = st.matches("proto esp").count();
+    let encap = st.matches("encap type espinudp").count();
+    assert!(
+        esp > 0 && encap == esp,
+        "{who}: every ESP state should carry ESP-in-UDP encapsulation:\n{st}"
+    );
+    st
+}
