@@ -66,6 +66,10 @@ pub struct Cable {
     /// Our NAT-T port and the remote's `udp-port`.
     pub local_port: u16,
     pub remote_port: u16,
+    /// More `whack` options appended to every connection (not the
+    /// driver's: tests use them for short lifetimes, e.g. `--ipseclifetime
+    /// 20`, or for one ESP algorithm, `--esp aes_gcm256`).
+    pub extra_args: Vec<String>,
 }
 
 impl Cable {
@@ -125,6 +129,7 @@ impl Cable {
             a.extend(["--ikeport".into(), self.remote_port.to_string()]);
         }
         a.extend(["--dpdaction=hold".into(), "--dpddelay".into(), "30".into()]);
+        a.extend(self.extra_args.iter().cloned());
         a
     }
 }

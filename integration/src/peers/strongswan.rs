@@ -43,6 +43,12 @@ pub struct SwanConn {
     pub start: bool,
     /// `encap = yes`: force ESP-in-UDP (fake NAT-D).
     pub encap: bool,
+    /// More settings of the IKE connection, one `key = value` each (e.g.
+    /// `proposals = aes256gcm16-prfsha384-ecp384`, `rekey_time = 60s`).
+    pub ike_extra: Vec<String>,
+    /// More settings of every Child SA (e.g. `esp_proposals = aes128gcm16`,
+    /// `rekey_time = 20s`).
+    pub child_extra: Vec<String>,
 }
 
 impl SwanConn {
@@ -64,20 +70,30 @@ impl SwanConn {
         let mut children = String::new();
         for (i, l) in self.local_ts.iter().enumerate() {
             for (j, r) in self.remote_ts.iter().enumerate() {
+                let extra: String = self
+                    .child_extra
+                    .iter()
+                    .map(|e| format!("        {e}\n"))
+                    .collect();
                 children += &format!(
-                    "      cable-{i}-{j} {{\n        local_ts = {l}\n        remote_ts = {r}\n        mode = tunnel\n        start_action = {}\n        dpd_action = restart\n      }}\n",
+                    "      cable-{i}-{j} {{\n        local_ts = {l}\n        remote_ts = {r}\n        mode = tunnel\n        start_action = {}\n        dpd_action = restart\n{extra}      }}\n",
                     if self.start { "start" } else { "none" }
                 );
             }
         }
         Ok(format!(
-            "connections {{\n  cable {{\n    version = 2\n    local_addrs = {la}\n    remote_addrs = {ra}\n    local_port = 4500\n    remote_port = 4500\n    encap = {encap}\n    dpd_delay = 30s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n{children}    }}\n  }}\n}}\nsecrets {{\n  ike-cable {{\n    id-local = {lid}\n    id-remote = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
+            "connections {{\n  cable {{\n    version = 2\n    local_addrs = {la}\n    remote_addrs = {ra}\n    local_port = 4500\n    remote_port = 4500\n    encap = {encap}\n    dpd_delay = 30s\n{ike_extra}    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n{children}    }}\n  }}\n}}\nsecrets {{\n  ike-cable {{\n    id-local = {lid}\n    id-remote = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
             la = self.local_addr,
             ra = self.remote_addr,
             encap = if self.encap { "yes" } else { "no" },
             lid = self.local_id,
             rid = self.remote_id,
             psk = self.psk,
+            ike_extra = self
+                .ike_extra
+                .iter()
+                .map(|e| format!("    {e}\n"))
+                .collect::<String>(),
         ))
     }
 }

@@ -118,6 +118,8 @@ pub fn swan_conn(a: &Addrs, engine: &Site, start: bool, encap: bool, psk: &str) 
         psk: psk.into(),
         start,
         encap,
+        ike_extra: Vec::new(),
+        child_extra: Vec::new(),
     }
 }
 
@@ -139,6 +141,7 @@ pub fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
         encaps: use_nat,
         local_port: 4500,
         remote_port: 4500,
+        extra_args: Vec::new(),
     }
 }
 
