@@ -1,9 +1,13 @@
 //! Lab tests: they run only inside the kernel lab VM (`cargo xtask test`),
 //! and refuse to run anywhere else.
 
+mod algorithms;
 mod common;
 mod engine;
 mod harness;
 mod healthcheck;
 mod interop;
+mod nat_keepalive;
+mod rekey;
+mod subnets;
 mod xfrm;
