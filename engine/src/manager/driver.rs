@@ -676,6 +676,19 @@ impl Manager {
             return;
         };
         c.sas.remove(&sa);
+        // A second negotiation with a peer we already have an IKE SA with
+        // (crossed initiations: libreswan in bidirectional mode opens its
+        // own, then drops it once ours is up, leaving our responder half
+        // open until it times out) changes nothing: no retry, which would
+        // start a third IKE SA and churn the working one.
+        let peer_has_other = c
+            .sas
+            .iter()
+            .any(|s| self.sa_peer.get(s).is_some_and(|p| p == peer));
+        if peer_has_other {
+            tracing::info!(cable = %name, peer, "a redundant IKE negotiation failed ({text}); the established IKE SA stays");
+            return;
+        }
         let initiates = c.plan.role.initiates();
         let retry = if initiates && c.peers.iter().any(|p| p == peer) {
             Some(c.schedule_retry(peer, now))

@@ -1,1 +1,162 @@
-//! (being written)
+//! Several subnets per site against libreswan 4.10 as Submariner's driver
+//! sets it up: one whack connection per (local subnet, remote subnet) pair,
+//! every one initiated in the default bidirectional mode, while the engine
+//! initiates its own Child SAs for the same pairs.
+
+use crate::common::*;
+use integration::lab::require_lab;
+use integration::peers::libreswan::{Mode, Pluto};
+use integration::sites::TEST_PSK;
+use integration::topo::{Netns, TwoSites};
+use std::time::{Duration, Instant};
+
+/// XFRM (states, policies) in a namespace; per-socket policies (the IKE
+/// sockets' bypasses, "socket in/out") are not counted.
+fn xfrm_counts(ns: &Netns) -> (usize, usize) {
+    let policies = ns.sh("ip xfrm policy").unwrap_or_default();
+    let policies = policies
+        .lines()
+        .filter(|l| l.trim_start().starts_with("dir "))
+        .count();
+    (esp_states(ns), policies)
+}
+
+/// The address standing for a pod in `cidr` (`10.11.0.0/16` -> `10.11.0.1`).
+fn pod_ip(cidr: &str) -> String {
+    cidr.replace(".0.0/16", ".0.1")
+}
+
+/// Ping every pair, both ways; returns how many pairs failed, with the
+/// failures printed.
+fn ping_all_pairs(t: &TwoSites, left: &[String], right: &[String]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for l in left {
+        for r in right {
+            let (lip, rip) = (pod_ip(l), pod_ip(r));
+            for (ns, from, to) in [(&t.left, &lip, &rip), (&t.right, &rip, &lip)] {
+                let out = ns
+                    .sh(&format!("ping -c2 -i0.3 -W3 -I {from} {to}"))
+                    .unwrap_or_else(|e| e.to_string());
+                if !out.contains("2 received") {
+                    failed.push(format!("{from} -> {to}: {out}"));
+                }
+            }
+        }
+    }
+    failed
+}
+
+/// Engine with three subnets, libreswan with two, both initiating
+/// (Submariner's default): six connections on libreswan's side, six Child
+/// SAs' worth of policies on the engine's; every pair passes traffic both
+/// ways through the tunnel, also after the crossing initiations settle.
+#[test]
+fn libreswan_three_by_two_subnets() {
+    require_lab();
+    let case = "libreswan_three_by_two_subnets";
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    let (mut es, mut ps) = (engine_site(&a, false), peer_site(&a, false));
+    es.subnets = vec![
+        "10.1.0.0/16".into(),
+        "10.11.0.0/16".into(),
+        "10.21.0.0/16".into(),
+    ];
+    ps.subnets = vec!["10.2.0.0/16".into(), "10.12.0.0/16".into()];
+    for (ns, mine, theirs, gw) in [
+        (&t.left, &es.subnets, &ps.subnets, a.right_ip),
+        (&t.right, &ps.subnets, &es.subnets, a.left_ip),
+    ] {
+        // The first subnet's pod address and route come with TwoSites.
+        for net in mine.iter().skip(1) {
+            ns.add_pod_addr(&format!("{}/16", pod_ip(net))).unwrap();
+        }
+        for net in theirs.iter().skip(1) {
+            ns.sh(&format!("ip route add {net} via {gw}")).unwrap();
+        }
+        // Pod traffic must come through IPsec (see `tunnel_only`).
+        for net in theirs {
+            ns.sh(&format!(
+                "iptables -A INPUT -s {net} -m policy --dir in --pol none -j DROP"
+            ))
+            .expect("iptables policy match (xt_policy)");
+        }
+    }
+    let work = workdir(case);
+    let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
+    assert_eq!(cable.connection_names().len(), 6);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
+    let t0 = Instant::now();
+    let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
+    pluto.connect(&cable).expect("whack (as the driver)");
+    wait_connected(&mut e, || pluto.log_text());
+    pluto.wait_up(&cable, UP_LIMIT).expect("libreswan: all 6 up");
+    let took = t0.elapsed();
+    let first = ping_all_pairs(&t, &es.subnets, &ps.subnets);
+    let counts_up = (xfrm_counts(&t.left), xfrm_counts(&t.right));
+
+    // Let the crossing initiations settle (duplicates deleted or kept),
+    // then everything must still hold.
+    std::thread::sleep(Duration::from_secs(15));
+    let second = ping_all_pairs(&t, &es.subnets, &ps.subnets);
+    let ts = pluto.traffic_status().unwrap_or_default();
+    println!("{ts}");
+    let (left, right) = (xfrm_counts(&t.left), xfrm_counts(&t.right));
+    let log = pluto.log_text();
+    keep_logs(
+        case,
+        &[
+            ("pluto", log.clone()),
+            ("engine", e.log_text()),
+            ("xfrm-engine", xfrm_state(&t.left)),
+            (
+                "xfrm-policy-engine",
+                t.left.sh("ip xfrm policy").unwrap_or_default(),
+            ),
+            ("xfrm-libreswan", xfrm_state(&t.right)),
+            ("trafficstatus", ts.clone()),
+        ],
+    );
+    let ts_lines = ts.lines().filter(|l| l.contains("\"")).count();
+    let pluto_ike = log.matches("established IKE SA").count();
+    let pluto_child = log.matches("established Child SA").count();
+    let figures = format!(
+        "at set-up: engine {} ESP states / {} policies, libreswan {} / {}; after 15 s: engine \
+         {} / {}, libreswan {} / {}, trafficstatus lines {ts_lines}, pluto logged {pluto_ike} \
+         IKE SAs and {pluto_child} Child SAs established",
+        counts_up.0 .0,
+        counts_up.0 .1,
+        counts_up.1 .0,
+        counts_up.1 .1,
+        left.0,
+        left.1,
+        right.0,
+        right.1
+    );
+    println!("{figures}");
+    assert!(
+        first.is_empty() && second.is_empty(),
+        "pairs without traffic:\nat set-up: {first:#?}\nafter 15 s: {second:#?}\n{figures}\n\
+         --- engine log ---\n{}",
+        e.log_text()
+    );
+    assert!(
+        pluto.all_up(&cable),
+        "libreswan lost a connection:\n{ts}"
+    );
+    assert_table_connected(&e);
+    assert!(
+        left.0 >= 12,
+        "6 Child SAs need at least 12 ESP states on the engine side: {figures}"
+    );
+    assert_eq!(left.1, 18, "engine: 6 pairs x out/in/fwd policies: {figures}");
+    assert!(right.0 >= 12, "libreswan side: {figures}");
+    record(
+        case,
+        "libreswan 4.10",
+        "both initiate, 6 connections",
+        "none",
+        took,
+        &format!("pass; 12 pings x 2 rounds; {figures}"),
+    );
+}
