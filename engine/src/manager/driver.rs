@@ -15,9 +15,10 @@ use futures::StreamExt;
 use healthcheck::{Pinger, PingerConfig};
 use ike::{ChildSaInfo, CloseReason, Endpoint, Event, FailureReason, IkeSaInfo, RejectedBy, SaId};
 use tokio::sync::{mpsc, watch};
-use xfrm::{PolicyId, XfrmClient, XfrmEvent, XfrmEvents};
+use xfrm::{PolicyId, ReqId, XfrmClient, XfrmEvent, XfrmEvents};
 
 use super::cable::{Cable, ChildRecord};
+use super::deferred::{self, Deferred, DeferredOutbound, OUTBOUND_DELAY};
 use super::kernel;
 use super::peers::{peer_configs, PeerKey};
 use super::reconcile::Leftovers;
@@ -74,6 +75,7 @@ pub async fn run(
         peers: HashMap::new(),
         sa_peer: HashMap::new(),
         reqids: ReqIds::default(),
+        deferred: DeferredOutbound::default(),
         leftovers,
         first_plans_seen: false,
         outputs,
@@ -128,6 +130,8 @@ struct Manager {
     /// IKE SA -> peer name.
     sa_peer: HashMap<SaId, String>,
     reqids: ReqIds,
+    /// New outbound SAs of rekeys the peer started, not installed yet.
+    deferred: DeferredOutbound<(ChildSaInfo, ReqId)>,
     leftovers: Leftovers,
     first_plans_seen: bool,
     outputs: Outputs,
@@ -421,6 +425,7 @@ impl Manager {
         let Some(cable) = self.cables.remove(name) else {
             return;
         };
+        self.deferred.forget_cable(name);
         for peer in &cable.peers {
             self.ep.remove_peer(peer);
             self.peers.remove(peer);
@@ -521,7 +526,8 @@ impl Manager {
             return;
         };
         let reqid = self.reqids.get(&pair_plan.name);
-        let installed = match kernel::install_sas(&self.xfrm, &info, reqid).await {
+        let defer = deferred::should_defer(&info);
+        let installed = match kernel::install_sas(&self.xfrm, &info, reqid, !defer).await {
             Ok(s) => s,
             Err(e) => {
                 self.counters.child_install_failures += 1;
@@ -536,6 +542,15 @@ impl Manager {
         self.counters.child_installed += 1;
         if info.rekey_of.is_some() {
             self.counters.child_rekeys += 1;
+        }
+        if let (true, Some(old_spi)) = (defer, info.rekey_of) {
+            self.deferred.push(Deferred {
+                cable: key.cable.clone(),
+                child: info.child,
+                replaces_spi_in: old_spi,
+                due: Instant::now() + OUTBOUND_DELAY,
+                payload: (info.clone(), reqid),
+            });
         }
         if let Some(c) = self.cables.get_mut(&key.cable) {
             c.sas.insert(info.sa);
@@ -623,11 +638,38 @@ impl Manager {
         else {
             return;
         };
+        // The peer switched to the Child SA that replaces this one: its
+        // outbound SA goes in before this one's goes out.
+        self.deferred.forget(child);
+        for d in self.deferred.take_replacing(rec.sas.inbound.spi) {
+            self.install_deferred(d).await;
+        }
         if let Err(e) = kernel::remove_sas(&self.xfrm, &rec.sas).await {
             tracing::warn!(cable = %name, "removing a deleted Child SA: {e}");
         }
         if let Some(c) = self.cables.get_mut(&name) {
             c.refresh_state();
+        }
+    }
+
+    /// Install a deferred outbound SA, unless its Child SA is gone.
+    async fn install_deferred(&mut self, d: Deferred<(ChildSaInfo, ReqId)>) {
+        let alive = self
+            .cables
+            .get(&d.cable)
+            .is_some_and(|c| c.children.contains_key(&d.child));
+        if !alive {
+            return;
+        }
+        let (info, reqid) = d.payload;
+        if let Err(e) = kernel::install_outbound(&self.xfrm, &info, reqid).await {
+            self.counters.child_install_failures += 1;
+            tracing::error!(cable = %d.cable, "installing the outbound SA of a rekeyed Child SA failed: {e}");
+            if let Some(c) = self.cables.get_mut(&d.cable) {
+                c.state = CableState::Error(format!("installing a rekeyed outbound SA: {e}"));
+            }
+        } else {
+            tracing::debug!(cable = %d.cable, spi_out = format_args!("{:#010x}", info.spi_out), "outbound SA of the peer's rekey installed");
         }
     }
 
@@ -785,6 +827,9 @@ impl Manager {
     async fn tick(&mut self) {
         self.ticks += 1;
         self.outputs.health.beat();
+        for d in self.deferred.take_due(Instant::now()) {
+            self.install_deferred(d).await;
+        }
         // Not `is_multiple_of`: the workspace supports Rust 1.85.
         #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {

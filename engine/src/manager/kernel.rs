@@ -99,23 +99,37 @@ async fn add_or_update_sa(x: &XfrmClient, sa: &SaConfig) -> Result<(), XfrmError
     }
 }
 
-/// Install the two SAs of a Child SA (inbound first).
+/// Install the two SAs of a Child SA (inbound first), or only the inbound
+/// one when `outbound_now` is false (see [`super::deferred`]); the ids of
+/// both are returned either way.
 pub async fn install_sas(
     x: &XfrmClient,
     info: &ChildSaInfo,
     reqid: ReqId,
+    outbound_now: bool,
 ) -> Result<InstalledSas, XfrmError> {
     let inbound = sa_config(info, true, reqid);
     add_or_update_sa(x, &inbound).await?;
     let outbound = sa_config(info, false, reqid);
-    if let Err(e) = add_or_update_sa(x, &outbound).await {
-        let _ = x.delete_sa(&inbound.id()).await;
-        return Err(e);
+    if outbound_now {
+        if let Err(e) = add_or_update_sa(x, &outbound).await {
+            let _ = x.delete_sa(&inbound.id()).await;
+            return Err(e);
+        }
     }
     Ok(InstalledSas {
         inbound: inbound.id(),
         outbound: outbound.id(),
     })
+}
+
+/// Install the outbound SA of a Child SA whose inbound SA is in already.
+pub async fn install_outbound(
+    x: &XfrmClient,
+    info: &ChildSaInfo,
+    reqid: ReqId,
+) -> Result<(), XfrmError> {
+    add_or_update_sa(x, &sa_config(info, false, reqid)).await
 }
 
 /// Remove a Child SA's two SAs; ones already gone are fine.

@@ -251,6 +251,43 @@ fn libreswan_rekey_case(case: &str, driver: Driver) {
     record_run(case, "libreswan 4.10", who, setup, &run);
 }
 
+/// Two engines, the left one with short lifetimes: it rekeys, the right
+/// one (8 h defaults) answers and holds its new outbound SAs back until
+/// the old Child SA is deleted.
+#[test]
+fn rekey_engine_pair() {
+    require_lab();
+    let case = "rekey_engine_pair";
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let t0 = Instant::now();
+    let mut left = start_engine(&t.left, &es, &ps, &work, ENGINE_SHORT);
+    let right_work = work.join("right");
+    std::fs::create_dir_all(&right_work).unwrap();
+    let mut right = start_engine(&t.right, &ps, &es, &right_work, &[]);
+    wait_connected(&mut left, || right.log_text());
+    wait_connected(&mut right, || left.log_text());
+    let setup = t0.elapsed();
+    let run = ping_through_rekeys(&t.left, &left, &|| right.log_text());
+    keep_logs(
+        case,
+        &[
+            ("engine-left", left.log_text()),
+            ("engine-right", right.log_text()),
+        ],
+    );
+    assert_rekeys_clean(&run, &t.left, &t.right, &left);
+    ping_both_ways(&t.left, &t.right, &a);
+    for e in [&left, &right] {
+        let table = e.show(false).expect("show connections");
+        assert!(table.contains("connected"), "{table}");
+    }
+    record_run(case, "cable-engine", "engine (left)", setup, &run);
+}
+
 /// The engine's lifetimes are short: it rekeys; strongSwan responds.
 #[test]
 fn rekey_by_engine_strongswan() {
