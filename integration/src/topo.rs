@@ -221,6 +221,12 @@ pub enum Nat {
     /// right from [`RoutedSites::RIGHT_PUBLIC_IP`] with ports in 30000-39999;
     /// UDP 4500 to either public address is forwarded to its site.
     Both,
+    /// The left site sits behind a NAT that translates source ports at
+    /// random (20000-29999) and forwards nothing: the other side reaches it
+    /// only through the mapping its own traffic created, which lasts as long
+    /// as the router's UDP conntrack timeout after the last packet (see
+    /// [`RoutedSites::set_udp_timeouts`]).
+    LeftMappingOnly,
 }
 
 /// Three namespaces: two gateway sites joined through a router namespace
@@ -320,6 +326,11 @@ impl RoutedSites {
                  iptables -t nat -A PREROUTING -d {lp} -p udp --dport 4500 -j DNAT --to-destination {l} && \
                  {hide_left}"
             ),
+            Nat::LeftMappingOnly => format!(
+                "iptables -t nat -A POSTROUTING -s {l} -o to-right -p udp -j SNAT --to-source {lp}:20000-29999 --random && \
+                 iptables -t nat -A POSTROUTING -s {l} -o to-right -j SNAT --to-source {lp} && \
+                 {hide_left}"
+            ),
             Nat::Both => format!(
                 "iptables -t nat -A POSTROUTING -s {l} -o to-right -p udp -j SNAT --to-source {lp}:20000-29999 && \
                  iptables -t nat -A POSTROUTING -s {l} -o to-right -j SNAT --to-source {lp} && \
@@ -340,16 +351,34 @@ impl RoutedSites {
     pub fn left_public_ip(&self) -> &'static str {
         match self.nat {
             Nat::None => Self::LEFT_IP,
-            Nat::Left | Nat::Both => Self::LEFT_PUBLIC_IP,
+            Nat::Left | Nat::Both | Nat::LeftMappingOnly => Self::LEFT_PUBLIC_IP,
         }
     }
 
     /// The address the left site reaches the right gateway on.
     pub fn right_public_ip(&self) -> &'static str {
         match self.nat {
-            Nat::None | Nat::Left => Self::RIGHT_IP,
+            Nat::None | Nat::Left | Nat::LeftMappingOnly => Self::RIGHT_IP,
             Nat::Both => Self::RIGHT_PUBLIC_IP,
         }
+    }
+
+    /// Set the router's UDP conntrack timeouts (seconds): `unreplied` for
+    /// flows seen in one direction only, `stream` for flows with replies
+    /// (Linux defaults: 30 and 120). A NAT mapping dies this long after the
+    /// last packet in either direction.
+    pub fn set_udp_timeouts(&self, unreplied: u32, stream: u32) -> Result<()> {
+        self.router.sh(&format!(
+            "sysctl -qw net.netfilter.nf_conntrack_udp_timeout={unreplied} \
+             net.netfilter.nf_conntrack_udp_timeout_stream={stream}"
+        ))?;
+        Ok(())
+    }
+
+    /// The router's UDP conntrack entries (`/proc/net/nf_conntrack`).
+    pub fn udp_conntrack(&self) -> Result<String> {
+        self.router
+            .sh("grep -E '^ipv4 +2 +udp' /proc/net/nf_conntrack || true")
     }
 
     /// The router's NAT connection-tracking table (`conntrack`-less: read
