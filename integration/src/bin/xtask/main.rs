@@ -21,7 +21,7 @@ const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test
   lab -- CMD [ARGS]  boot the kernel lab and run CMD as root inside it
   test               host tests, then all lab tests in one VM boot
 
-environment: LAB_TIMEOUT (seconds, default 2400), LAB_MEMORY (default 2G)";
+environment: LAB_TIMEOUT (seconds, default 3600), LAB_MEMORY (default 2G)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

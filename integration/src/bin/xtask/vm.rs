@@ -88,7 +88,7 @@ fn timeout() -> Duration {
     let secs = std::env::var("LAB_TIMEOUT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2400);
+        .unwrap_or(3600);
     Duration::from_secs(secs)
 }
 
