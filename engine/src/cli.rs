@@ -350,6 +350,7 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         },
     ));
     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
+    let mut health_ip = local_health_ip(&first.state);
 
     let outcome = loop {
         tokio::select! {
@@ -366,6 +367,11 @@ pub async fn run(flags: RunFlags) -> ExitCode {
                     log_changes(&plans, &new);
                     plans = new;
                     local_tx.send_replace(local_endpoint(&update.state));
+                    let ip = local_health_ip(&update.state);
+                    if ip != health_ip {
+                        health_ip = ip;
+                        let _ = commands.send(ManagerCommand::LocalHealthIp(ip)).await;
+                    }
                     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
                 Err(e) => tracing::warn!("{e}"),
@@ -415,13 +421,18 @@ fn local_endpoint(state: &DesiredState) -> crate::crd::EndpointSpec {
         .unwrap_or_default()
 }
 
+/// The local Endpoint's healthCheckIP, if it has a valid one.
+fn local_health_ip(state: &DesiredState) -> Option<std::net::IpAddr> {
+    state
+        .local
+        .as_ref()
+        .and_then(|l| l.endpoint.health_check_ip.parse().ok())
+}
+
 /// The connection manager's settings from the configuration and the local
 /// Endpoint (whose healthCheckIP is the pings' source).
 fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
-    let local_health_ip = state
-        .local
-        .as_ref()
-        .and_then(|l| l.endpoint.health_check_ip.parse().ok());
+    let local_health_ip = local_health_ip(state);
     ManagerSettings {
         psk: ike::crypto::SecretBytes::from_slice(config.ipsec.psk.as_bytes()),
         natt_port: config.ipsec.natt_port,

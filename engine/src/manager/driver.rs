@@ -98,6 +98,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(ManagerCommand::Plans(plans)) => m.apply_plans(plans).await,
+                Some(ManagerCommand::LocalHealthIp(ip)) => m.set_local_health_ip(ip),
                 None => commands_open = false,
             },
             r = m.socket.recv(&mut buf) => match r {
@@ -323,8 +324,21 @@ impl Manager {
                 .map(|c| PlanDiff::between(&c.plan, &plan));
             match diff {
                 None => self.add_cable(plan, now).await,
-                Some(d) if d.is_empty() => {
+                Some(d) if !d.touches_sas() => {
+                    // Only the remote Endpoint's other fields (hostname,
+                    // healthCheckIP, ...) changed: the tunnel stays; the
+                    // health check follows a new healthCheckIP.
+                    let pinger = (d.endpoint_changed
+                        && self.cables.get(&name).is_some_and(|c| {
+                            c.plan.remote_endpoint.health_check_ip
+                                != plan.remote_endpoint.health_check_ip
+                        }))
+                    .then(|| self.pinger_for(&plan));
                     if let Some(c) = self.cables.get_mut(&name) {
+                        if let Some(p) = pinger {
+                            tracing::info!(cable = %name, target = %plan.remote_endpoint.health_check_ip, "remote healthCheckIP changed: restarting the health check");
+                            c.pinger = p;
+                        }
                         c.plan = plan;
                     }
                 }
@@ -340,6 +354,31 @@ impl Manager {
             self.outputs.health.set_ready();
         }
         self.publish();
+    }
+
+    /// Restart every health check from the new source address.
+    fn set_local_health_ip(&mut self, ip: Option<IpAddr>) {
+        if self.settings.local_health_ip == ip {
+            return;
+        }
+        tracing::info!(
+            "local healthCheckIP {} -> {}: restarting health checks",
+            self.settings
+                .local_health_ip
+                .map_or("-".into(), |a| a.to_string()),
+            ip.map_or("-".into(), |a| a.to_string())
+        );
+        self.settings.local_health_ip = ip;
+        let pingers: Vec<(String, Option<Pinger>)> = self
+            .cables
+            .iter()
+            .map(|(name, c)| (name.clone(), self.pinger_for(&c.plan)))
+            .collect();
+        for (name, pinger) in pingers {
+            if let Some(c) = self.cables.get_mut(&name) {
+                c.pinger = pinger;
+            }
+        }
     }
 
     fn pinger_for(&self, plan: &CablePlan) -> Option<Pinger> {

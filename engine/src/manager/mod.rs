@@ -65,4 +65,7 @@ pub struct ManagerSettings {
 pub enum ManagerCommand {
     /// The complete desired set of cables, by cable name.
     Plans(BTreeMap<String, CablePlan>),
+    /// The local Endpoint's healthCheckIP (the pings' source) changed:
+    /// health checks restart from it; tunnels are not touched.
+    LocalHealthIp(Option<IpAddr>),
 }

@@ -393,3 +393,71 @@ fn engine_pair_preferred_server_both_ways() {
         );
     }
 }
+
+/// The SPIs of a namespace's ESP states.
+fn spis(ns: &integration::topo::Netns) -> std::collections::BTreeSet<String> {
+    ns.sh("ip xfrm state")
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip_while(|w| *w != "spi")
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "spi")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// A remote Endpoint whose healthCheckIP changes keeps its tunnel (no SA
+/// is replaced); both health checks follow: the remote side pings from
+/// its new address, this side pings the new address. The old address stops
+/// answering, so a health check left on it would turn the cable to error.
+#[test]
+fn health_check_ip_change_keeps_the_tunnel() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let work = tempdir("engine-hcip");
+    let (a, mut b) = sites();
+    let dir = work.join("endpoints");
+    a.write_into(&dir).unwrap();
+    b.write_into(&dir).unwrap();
+    let env = [("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
+    let limit = Duration::from_secs(90);
+    let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &env, limit);
+    let before = (spis(&t.left), spis(&t.right));
+    assert!(!before.0.is_empty() && before.0 == before.1, "{before:?}");
+
+    t.right.add_pod_addr("10.2.0.2/16").unwrap();
+    b.health_check_ip = "10.2.0.2".into();
+    b.write_into(&dir).unwrap();
+    t.right
+        .sh("iptables -A INPUT -d 10.2.0.1 -p icmp -j DROP")
+        .unwrap();
+    let limit = Duration::from_secs(30);
+    wait_until(
+        "cluster-a pings the new healthCheckIP",
+        limit,
+        || ea.log_text().contains("remote healthCheckIP changed"),
+        &ea,
+    );
+    wait_until(
+        "cluster-b pings from its new healthCheckIP",
+        limit,
+        || eb.log_text().contains("local healthCheckIP"),
+        &eb,
+    );
+    // Longer than the loss window (5 lost pings at 1 s each).
+    std::thread::sleep(Duration::from_secs(10));
+    for (e, who) in [(&ea, "cluster-a"), (&eb, "cluster-b")] {
+        let c = e.connections().unwrap();
+        assert!(
+            all_connected(&c),
+            "{who} after the change: {c:?}\n{}",
+            e.log_text()
+        );
+    }
+    assert_eq!(
+        (spis(&t.left), spis(&t.right)),
+        before,
+        "no SA should have been replaced"
+    );
+}
