@@ -9,5 +9,6 @@ mod healthcheck;
 mod interop;
 mod nat_keepalive;
 mod rekey;
+mod restart;
 mod subnets;
 mod xfrm;

@@ -1,0 +1,169 @@
+//! The engine restarted while traffic flows, against each third-party
+//! peer: SIGKILL (a crash: its SAs stay in the kernel), then a new engine
+//! that finds them, keeps them while it builds a new IKE SA (with
+//! INITIAL_CONTACT, so the peer drops the old one), and removes them once
+//! the new Child SAs are in. Pings every 0.1 s run through it all; the lost
+//! ones are counted.
+
+use crate::common::*;
+use integration::lab::require_lab;
+use integration::peers::libreswan::{Mode, Pluto};
+use integration::peers::strongswan::StrongSwan;
+use integration::sites::{all_connected, Engine, Site, TEST_PSK};
+use integration::topo::{Netns, TwoSites};
+use integration::traffic::{BackgroundPing, PingTally};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Kill the engine under 0.1 s pings, start it again, wait until it is
+/// connected and the leftovers are gone; return the tally and how long the
+/// new engine took to report the cable connected.
+fn restart_under_traffic(
+    left: &Netns,
+    right: &Netns,
+    engine: Engine,
+    site: &Site,
+    work: &Path,
+    peer_log: &dyn Fn() -> String,
+) -> (PingTally, Duration, Engine) {
+    let ping = BackgroundPing::start(
+        left,
+        TwoSites::LEFT_POD_IP,
+        TwoSites::RIGHT_POD_IP,
+        Duration::from_millis(100),
+    )
+    .expect("background ping");
+    std::thread::sleep(Duration::from_secs(3));
+    let mut engine = engine;
+    engine.child.kill().expect("SIGKILL the engine");
+    let _ = engine.child.wait();
+    assert!(esp_states(left) >= 2, "a crashed engine's SAs stay");
+    let work2 = work.join("second");
+    std::fs::create_dir_all(&work2).unwrap();
+    let t0 = Instant::now();
+    let mut e2 = Engine::start(
+        left,
+        site,
+        &work.join("endpoints"),
+        &work2,
+        &[("SUBMARINER_HEALTHCHECKINTERVAL", "1")],
+    )
+    .expect("engine again");
+    if let Err(err) = e2.wait_for("connected again", UP_LIMIT, all_connected) {
+        panic!("{err:#}\n--- peer ---\n{}", peer_log());
+    }
+    let took = t0.elapsed();
+    // The earlier run's SAs go once the new ones carry every pair.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) && esp_states(left) > 4 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let tally = ping.stop().expect("ping summary");
+    println!(
+        "restart: connected again after {took:?}; pings {} sent, {} lost",
+        tally.sent,
+        tally.lost()
+    );
+    assert!(
+        e2.log_text()
+            .contains("found SAs and policies of an earlier run"),
+        "{}",
+        e2.log_text()
+    );
+    assert!(esp_states(left) <= 4, "leftovers:\n{}", xfrm_state(left));
+    assert!(esp_states(right) <= 4, "peer:\n{}", xfrm_state(right));
+    (tally, took, e2)
+}
+
+/// A restart is a few seconds of emulated IKE; at 0.1 s that may cost a few
+/// dozen pings at most, never a long outage.
+fn assert_short_outage(tally: &PingTally, log: &str) {
+    assert!(tally.sent >= 100, "{tally:?}");
+    assert!(
+        tally.lost() <= 50,
+        "more than 5 s of pings lost across the restart: {tally:?}\n{log}"
+    );
+}
+
+#[test]
+fn engine_restart_strongswan() {
+    require_lab();
+    let case = "engine_restart_strongswan";
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let sw = StrongSwan::start(
+        &t.right,
+        &swan_conn(&a, &es, false, false, TEST_PSK),
+        &work.join("strongswan"),
+    )
+    .expect("strongSwan");
+    let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
+    wait_connected(&mut e, || sw.log_text());
+    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
+    let (tally, took, e2) =
+        restart_under_traffic(&t.left, &t.right, e, &es, &work, &|| sw.log_text());
+    keep_logs(
+        case,
+        &[("charon", sw.log_text()), ("engine", e2.log_text())],
+    );
+    assert_short_outage(&tally, &e2.log_text());
+    sw.wait_up(Duration::from_secs(20))
+        .expect("strongSwan up again");
+    ping_both_ways(&t.left, &t.right, &a);
+    record(
+        case,
+        "strongSwan 5.9.8",
+        "responder",
+        "none",
+        took,
+        &format!(
+            "pass: engine SIGKILLed and restarted; pings every 0.1 s: {} sent, {} lost",
+            tally.sent,
+            tally.lost()
+        ),
+    );
+}
+
+#[test]
+fn engine_restart_libreswan() {
+    require_lab();
+    let case = "engine_restart_libreswan";
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
+    let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
+    pluto.connect(&cable).expect("whack (as the driver)");
+    wait_connected(&mut e, || pluto.log_text());
+    pluto.wait_up(&cable, UP_LIMIT).expect("libreswan up");
+    let (tally, took, e2) =
+        restart_under_traffic(&t.left, &t.right, e, &es, &work, &|| pluto.log_text());
+    keep_logs(
+        case,
+        &[("pluto", pluto.log_text()), ("engine", e2.log_text())],
+    );
+    assert_short_outage(&tally, &e2.log_text());
+    pluto
+        .wait_up(&cable, Duration::from_secs(20))
+        .expect("libreswan up again");
+    ping_both_ways(&t.left, &t.right, &a);
+    record(
+        case,
+        "libreswan 4.10",
+        "both initiate",
+        "none",
+        took,
+        &format!(
+            "pass: engine SIGKILLed and restarted; pings every 0.1 s: {} sent, {} lost",
+            tally.sent,
+            tally.lost()
+        ),
+    );
+}
