@@ -192,6 +192,40 @@ impl Endpoint {
         queued.then_some(index)
     }
 
+    /// Creates the Child SA of the peer's pair `pair_index` again on an
+    /// established IKE SA, e.g. after the peer refused it (libreswan
+    /// answers TS_UNACCEPTABLE until its connection for the pair is added).
+    /// Returns false if there is no such SA or pair, the pair has a Child
+    /// SA already, or too much is queued.
+    pub fn create_child(&mut self, now: Instant, sa: SaId, pair_index: usize) -> bool {
+        let Some(s) = self.sas.get_mut(&sa) else {
+            return false;
+        };
+        let exists = s
+            .peer
+            .as_ref()
+            .is_some_and(|p| pair_index < p.children.len());
+        if !exists
+            || s.phase != Phase::Established
+            || s.children.iter().any(|c| c.pair_index == pair_index)
+        {
+            return false;
+        }
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let queued = s.queue_bounded(
+            Task::CreateChild(pair_index),
+            self.config.max_queued_exchanges,
+        );
+        s.start_next_task(&mut ctx);
+        self.settle(now);
+        queued
+    }
+
     /// Rekeys an IKE SA now (its Child SAs move to the new one; see
     /// [`Event::IkeSaRekeyed`]). Returns false if there is no such SA.
     pub fn rekey_ike(&mut self, now: Instant, sa: SaId) -> bool {

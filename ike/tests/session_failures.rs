@@ -288,6 +288,58 @@ fn unacceptable_selectors_keep_the_ike_sa() {
     assert!(net.a.sas()[0].established && net.b.sas()[0].established);
 }
 
+/// A refused or deleted pair can be asked for again on the same IKE SA:
+/// `create_child` sends a new CREATE_CHILD_SA for it, and refuses pairs
+/// that have a Child SA or do not exist.
+#[test]
+fn create_child_asks_again_for_a_missing_pair() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(1);
+    a.children.push(TsPair {
+        local: vec![ts("10.9.0.0/16")],
+        remote: vec![ts("10.8.0.0/16")],
+    });
+    net.b.add_peer(b);
+    let sa = net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let refused = |evs: &[Event]| {
+        evs.iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::ChildSaFailed {
+                        pair_index: Some(1),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(refused(&net.ev_a), 1);
+    assert!(
+        !net.a.create_child(net.now, sa, 0),
+        "pair 0 has its Child SA"
+    );
+    assert!(!net.a.create_child(net.now, sa, 2), "there is no pair 2");
+    // Pair 1 again: B still refuses it, and says so again.
+    let sent = net.wire.len();
+    assert!(net.a.create_child(net.now, sa, 1));
+    net.run(Duration::from_secs(1));
+    assert_eq!(net.wire.len(), sent + 2, "one CREATE_CHILD_SA round trip");
+    assert_eq!(refused(&net.ev_a), 2);
+    // Pair 0 deleted, then created again.
+    let spi = Net::children(&net.ev_a)[0].spi_in;
+    assert!(net.a.delete_child(net.now, spi));
+    net.run(Duration::from_secs(1));
+    assert!(net.a.create_child(net.now, sa, 0));
+    net.run(Duration::from_secs(1));
+    let kids = Net::children(&net.ev_a);
+    assert_eq!(kids.len(), 2);
+    assert_eq!(kids[1].pair_index, 0);
+    assert_ne!(kids[1].spi_in, spi);
+    assert_eq!(net.a.sas()[0].child_sas, 1);
+}
+
 #[test]
 fn lost_ike_auth_request_is_retransmitted() {
     let mut net = Net::default_pair();

@@ -51,6 +51,9 @@ pub struct Cable {
     pub state: CableState,
     /// Pending re-initiations by peer name.
     pub retries: HashMap<String, Retry>,
+    /// Pending new attempts at Child SAs the peer refused, by IKE SA and
+    /// the `ike` peer's pair index.
+    pub child_retries: BTreeMap<(SaId, usize), Retry>,
     pub pinger: Option<Pinger>,
     /// When the cable last became connected.
     pub connected_since: Option<SystemTime>,
@@ -72,6 +75,7 @@ impl Cable {
             superseded: BTreeSet::new(),
             state: CableState::Connecting("establishing the IKE SA".into()),
             retries: HashMap::new(),
+            child_retries: BTreeMap::new(),
             pinger,
             connected_since: None,
             rx_bytes: 0,
@@ -131,9 +135,43 @@ impl Cable {
         backoff
     }
 
+    /// Schedule a new attempt at the Child SA of `pair_index` under `sa`
+    /// with exponential backoff.
+    pub fn schedule_child_retry(&mut self, sa: SaId, pair_index: usize, now: Instant) -> Duration {
+        let backoff = self
+            .child_retries
+            .get(&(sa, pair_index))
+            .map_or(RETRY_MIN * 2, |r| (r.backoff * 2).min(RETRY_MAX));
+        self.child_retries.insert(
+            (sa, pair_index),
+            Retry {
+                at: now + backoff,
+                backoff,
+            },
+        );
+        backoff
+    }
+
+    /// Child SA attempts due at `now`; they stay recorded (with their
+    /// backoff, pushed far out) until the Child SA comes up or fails again.
+    pub fn due_child_retries(&mut self, now: Instant) -> Vec<(SaId, usize)> {
+        let mut due = Vec::new();
+        for (key, r) in self.child_retries.iter_mut() {
+            if r.at <= now {
+                r.at = now + Duration::from_secs(24 * 3600);
+                due.push(*key);
+            }
+        }
+        due
+    }
+
     /// The earliest pending retry.
     pub fn next_retry(&self) -> Option<Instant> {
-        self.retries.values().map(|r| r.at).min()
+        self.retries
+            .values()
+            .chain(self.child_retries.values())
+            .map(|r| r.at)
+            .min()
     }
 
     /// The health report of the pinger, if any.

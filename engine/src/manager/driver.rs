@@ -152,6 +152,20 @@ pub struct Outputs {
 /// Kernel counters are read every this many status ticks.
 const COUNTER_TICKS: u64 = 5;
 
+/// Whether a Child SA the peer did not give us is worth asking for again
+/// on the same IKE SA: not when we refused it (the peer retries its own)
+/// or authentication is at stake.
+fn worth_retrying(reason: &FailureReason) -> bool {
+    !matches!(
+        reason,
+        FailureReason::NoProposalChosen(RejectedBy::Us)
+            | FailureReason::TsUnacceptable(RejectedBy::Us)
+            | FailureReason::AuthenticationFailed(_)
+            | FailureReason::HalfOpenExpired
+            | FailureReason::Timeout
+    )
+}
+
 fn reason_text(reason: &FailureReason) -> String {
     match reason {
         FailureReason::NoProposalChosen(RejectedBy::Us) => {
@@ -271,6 +285,34 @@ impl Manager {
         }
         for (cable, peer) in due {
             self.initiate_peer(&cable, &peer, now);
+        }
+        let mut children = Vec::new();
+        for (name, cable) in &mut self.cables {
+            for key in cable.due_child_retries(now) {
+                children.push((name.clone(), key));
+            }
+        }
+        for (cable, (sa, i)) in children {
+            // Still missing? The peer may have brought it up meanwhile
+            // (e.g. under its own IKE SA).
+            let plan_pair = self
+                .sa_peer
+                .get(&sa)
+                .and_then(|p| self.peers.get(p))
+                .map(|k| k.first_pair + i);
+            let missing = self
+                .cables
+                .get(&cable)
+                .zip(plan_pair)
+                .is_some_and(|(c, pair)| c.missing_pairs().contains(&pair));
+            if !missing || !self.ep.create_child(now, sa, i) {
+                // The pair has its Child SA after all, or the SA is gone.
+                if let Some(c) = self.cables.get_mut(&cable) {
+                    c.child_retries.remove(&(sa, i));
+                }
+            } else {
+                tracing::info!(cable = %cable, pair_index = i, "asking the peer again for a refused Child SA");
+            }
         }
     }
 
@@ -508,12 +550,24 @@ impl Manager {
                 reason,
             } => {
                 let text = reason_text(&reason);
-                tracing::warn!(peer = %peer, ?pair_index, "Child SA failed: {text}");
+                let now = Instant::now();
+                let mut retry = None;
                 if let Some(c) = self.cable_of_sa(sa).and_then(|n| self.cables.get_mut(&n)) {
+                    // The peer refused a pair we asked for (libreswan does so
+                    // until its connection for the pair is added): ask again
+                    // later, on the same IKE SA. Refusals of ours are the
+                    // peer's to retry.
+                    if let (Some(i), true) = (pair_index, worth_retrying(&reason)) {
+                        retry = Some(c.schedule_child_retry(sa, i, now));
+                    }
                     if c.state != CableState::Connected {
-                        c.state = CableState::Error(format!("Child SA failed: {text}"));
+                        c.state = CableState::Error(match retry {
+                            Some(d) => format!("Child SA failed: {text}; retrying in {d:?}"),
+                            None => format!("Child SA failed: {text}"),
+                        });
                     }
                 }
+                tracing::warn!(peer = %peer, ?pair_index, "Child SA failed: {text}{}", retry.map_or(String::new(), |d| format!("; retrying in {d:?}")));
             }
             Event::ChildSaDeleted { sa, child, .. } => self.child_down(sa, child).await,
             Event::IkeSaClosed { sa, peer, reason } => self.ike_closed(sa, &peer, &reason),
@@ -592,6 +646,7 @@ impl Manager {
             });
         }
         if let Some(c) = self.cables.get_mut(&key.cable) {
+            c.child_retries.remove(&(info.sa, info.pair_index));
             c.sas.insert(info.sa);
             c.children.insert(
                 info.child,
@@ -733,6 +788,17 @@ impl Manager {
             for rec in c.children.values_mut().filter(|r| r.sa == old) {
                 rec.sa = new;
             }
+            let moved: Vec<_> = c
+                .child_retries
+                .keys()
+                .filter(|(s, _)| *s == old)
+                .copied()
+                .collect();
+            for key in moved {
+                if let Some(r) = c.child_retries.remove(&key) {
+                    c.child_retries.insert((new, key.1), r);
+                }
+            }
             tracing::info!(cable = %name, "IKE SA rekeyed");
         }
     }
@@ -794,6 +860,7 @@ impl Manager {
             return;
         };
         c.sas.remove(&sa);
+        c.child_retries.retain(|(s, _), _| *s != sa);
         let was_superseded = c.superseded.remove(&sa);
         tracing::info!(cable = %name, peer, ?reason, "IKE SA closed");
         if was_superseded || !c.peers.iter().any(|p| p == peer) {

@@ -169,3 +169,89 @@ fn libreswan_three_by_two_subnets() {
         &format!("pass; 12 pings x 2 rounds; {figures}"),
     );
 }
+
+/// libreswan refuses a pair whose connection it has not added yet
+/// (TS_UNACCEPTABLE), as happens while Submariner's driver adds one
+/// connection per pair; here it never initiates that pair itself (no
+/// `--initiate`), so only the engine asking again, on the same IKE SA, can
+/// bring it up once the connection exists.
+#[test]
+fn libreswan_refused_pair_is_asked_again() {
+    require_lab();
+    let case = "libreswan_refused_pair_is_asked_again";
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    let (mut es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    es.subnets = vec!["10.1.0.0/16".into(), "10.11.0.0/16".into()];
+    t.left.add_pod_addr("10.11.0.1/16").unwrap();
+    t.right
+        .sh(&format!("ip route add 10.11.0.0/16 via {}", a.left_ip))
+        .unwrap();
+    for (ns, theirs) in [(&t.left, &ps.subnets), (&t.right, &es.subnets)] {
+        for net in theirs {
+            ns.sh(&format!(
+                "iptables -A INPUT -s {net} -m policy --dir in --pol none -j DROP"
+            ))
+            .expect("iptables policy match (xt_policy)");
+        }
+    }
+    let work = workdir(case);
+    let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
+    // libreswan's connection (0, j): its subnet 0 with the engine's subnet j.
+    let add = |j: usize| {
+        pluto.whack(&cable.add_args(0, j)).expect("whack add");
+        pluto
+            .whack(&[
+                "--route".into(),
+                "--name".into(),
+                cable.connection_name(0, j),
+            ])
+            .expect("whack route");
+    };
+    pluto.whack(&["--listen".into()]).unwrap();
+    add(0);
+    let e = start_engine(&t.left, &es, &ps, &work, &[]);
+    let limit = UP_LIMIT;
+    let start = Instant::now();
+    while start.elapsed() < limit && !e.log_text().contains("Child SA failed") {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = e.log_text();
+    assert!(
+        log.contains("traffic selectors refused") && log.contains("retrying"),
+        "the second pair should be refused first:\n{log}\n--- pluto ---\n{}",
+        pluto.log_text()
+    );
+    let refused_at = Instant::now();
+    add(1);
+    let mut e = e;
+    wait_connected(&mut e, || pluto.log_text());
+    let took = refused_at.elapsed();
+    assert!(
+        e.log_text()
+            .contains("asking the peer again for a refused Child SA"),
+        "{}",
+        e.log_text()
+    );
+    let out = t
+        .left
+        .sh("ping -c3 -i0.3 -W3 -I 10.11.0.1 10.2.0.1")
+        .unwrap_or_else(|err| panic!("pair 10.11/16 <-> 10.2/16: {err}"));
+    assert!(out.contains("3 received"), "{out}");
+    pluto
+        .wait_up(&cable, Duration::from_secs(20))
+        .expect("libreswan: both connections up");
+    keep_logs(
+        case,
+        &[("pluto", pluto.log_text()), ("engine", e.log_text())],
+    );
+    record(
+        case,
+        "libreswan 4.10",
+        "both initiate, second connection added late, never initiated by libreswan",
+        "none",
+        took,
+        "pass: refused pair (TS_UNACCEPTABLE) asked again by the engine; time from the refusal to connected",
+    );
+}
