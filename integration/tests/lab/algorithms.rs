@@ -155,26 +155,12 @@ fn invalid_ke_engine_asks_libreswan() {
 fn invalid_ke_strongswan_asks_engine() {
     require_lab();
     let case = "invalid_ke_strongswan_asks_engine";
-    let t = TwoSites::new().expect("topology");
-    let a = two_sites_addrs();
-    tunnel_only(&t.left, &t.right, &a);
-    let work = workdir(case);
-    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
-    let sw = StrongSwan::start(
-        &t.right,
-        &swan_conn(&a, &es, false, false, TEST_PSK),
-        &work.join("strongswan"),
-    )
-    .expect("strongSwan");
-    let t0 = Instant::now();
-    let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
-    wait_connected(&mut e, || sw.log_text());
-    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
-    let took = t0.elapsed();
-    ping_both_ways(&t.left, &t.right, &a);
-    assert_table_connected(&e);
+    let p = strongswan_pair(case, |_| {}, &[]);
+    let (t, sw, e, took) = (&p.t, &p.peer, &p.engine, p.setup);
+    ping_both_ways(&t.left, &t.right, &p.a);
+    assert_table_connected(e);
 
-    let received = wait_metric_at_least(&t.left, "cable_engine_ike_invalid_ke_received", 1.0, &e);
+    let received = wait_metric_at_least(&t.left, "cable_engine_ike_invalid_ke_received", 1.0, e);
     let sent = metric(&t.left, "cable_engine_ike_invalid_ke_sent");
     println!("engine metrics: invalid_ke_received {received}, invalid_ke_sent {sent:?}");
     let log = sw.log_text();

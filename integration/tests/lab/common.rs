@@ -3,12 +3,12 @@
 //! configurations as Submariner would set them, the tunnel-only filter,
 //! pings, XFRM inspection, and the results/log files kept for the host.
 
-use integration::peers::libreswan::{Cable, Mode};
-use integration::peers::strongswan::SwanConn;
-use integration::sites::{all_connected, Engine, Site};
+use integration::peers::libreswan::{Cable, Mode, Pluto};
+use integration::peers::strongswan::{StrongSwan, SwanConn};
+use integration::sites::{all_connected, Engine, Site, TEST_PSK};
 use integration::topo::{Netns, RoutedSites, TwoSites};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Generous: IKE with ECDH in software emulation, on 2 shared vCPUs.
 pub const UP_LIMIT: Duration = Duration::from_secs(120);
@@ -255,4 +255,81 @@ pub fn assert_espinudp(ns: &Netns, who: &str) -> String {
         "{who}: every ESP state should carry ESP-in-UDP encapsulation:\n{st}"
     );
     st
+}
+
+/// The engine (left) and a third-party peer (right) on [`TwoSites`], with
+/// pod traffic allowed only through the tunnel, both reporting it up.
+pub struct Pair<P> {
+    pub t: TwoSites,
+    pub a: Addrs,
+    /// The engine's site.
+    pub es: Site,
+    pub work: PathBuf,
+    pub peer: P,
+    pub engine: Engine,
+    /// From the engine's start to both sides up.
+    pub setup: Duration,
+}
+
+/// strongSwan responding with its defaults (the engine initiates), after
+/// `adjust` changed its connection; the engine gets `env`.
+pub fn strongswan_pair(
+    case: &str,
+    adjust: impl FnOnce(&mut SwanConn),
+    env: &[(&str, &str)],
+) -> Pair<StrongSwan> {
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let mut conn = swan_conn(&a, &es, false, false, TEST_PSK);
+    adjust(&mut conn);
+    let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("strongSwan");
+    let t0 = Instant::now();
+    let mut engine = start_engine(&t.left, &es, &ps, &work, env);
+    wait_connected(&mut engine, || sw.log_text());
+    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
+    Pair {
+        setup: t0.elapsed(),
+        t,
+        a,
+        es,
+        work,
+        peer: sw,
+        engine,
+    }
+}
+
+/// libreswan set up by Submariner's driver in `mode` (its cable changed by
+/// `adjust`), returned with the cable; the engine gets `env`.
+pub fn libreswan_pair(
+    case: &str,
+    mode: Mode,
+    adjust: impl FnOnce(&mut Cable),
+    env: &[(&str, &str)],
+) -> (Pair<Pluto>, Cable) {
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let mut cable = libreswan_cable(&es, &ps, mode);
+    adjust(&mut cable);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
+    let t0 = Instant::now();
+    let mut engine = start_engine(&t.left, &es, &ps, &work, env);
+    pluto.connect(&cable).expect("whack (as the driver)");
+    wait_connected(&mut engine, || pluto.log_text());
+    pluto.wait_up(&cable, UP_LIMIT).expect("libreswan up");
+    let pair = Pair {
+        setup: t0.elapsed(),
+        t,
+        a,
+        es,
+        work,
+        peer: pluto,
+        engine,
+    };
+    (pair, cable)
 }

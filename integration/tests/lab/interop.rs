@@ -22,29 +22,15 @@ use std::time::{Duration, Instant};
 #[test]
 fn strongswan_responder() {
     require_lab();
-    let t = TwoSites::new().expect("topology");
-    let a = two_sites_addrs();
-    tunnel_only(&t.left, &t.right, &a);
-    let work = workdir("sw-resp");
-    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
-    let sw = StrongSwan::start(
-        &t.right,
-        &swan_conn(&a, &es, false, false, TEST_PSK),
-        &work.join("strongswan"),
-    )
-    .expect("strongSwan");
-    let t0 = Instant::now();
-    let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
-    wait_connected(&mut e, || sw.log_text());
-    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
-    let took = t0.elapsed();
+    let p = strongswan_pair("sw-resp", |_| {}, &[]);
+    let (t, a, sw, e, took) = (&p.t, &p.a, &p.peer, &p.engine, p.setup);
     assert!(
         !sw.initiated().unwrap(),
         "strongSwan should be the responder:\n{}",
         sw.list_sas().unwrap_or_default()
     );
-    ping_both_ways(&t.left, &t.right, &a);
-    assert_table_connected(&e);
+    ping_both_ways(&t.left, &t.right, a);
+    assert_table_connected(e);
     println!("{}", sw.list_sas().unwrap_or_default());
     assert!(xfrm_state(&t.left).contains("proto esp"));
     keep_logs(
@@ -282,29 +268,9 @@ fn nat_both_sides_port_translation_strongswan() {
 #[test]
 fn forced_encapsulation_strongswan() {
     require_lab();
-    let t = TwoSites::new().expect("topology");
-    let a = two_sites_addrs();
-    tunnel_only(&t.left, &t.right, &a);
-    let work = workdir("forceencaps");
-    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
-    let sw = StrongSwan::start(
-        &t.right,
-        &swan_conn(&a, &es, false, false, TEST_PSK),
-        &work.join("strongswan"),
-    )
-    .expect("strongSwan");
-    let t0 = Instant::now();
-    let mut e = start_engine(
-        &t.left,
-        &es,
-        &ps,
-        &work,
-        &[("CE_IPSEC_FORCEENCAPS", "true")],
-    );
-    wait_connected(&mut e, || sw.log_text());
-    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
-    let took = t0.elapsed();
-    ping_both_ways(&t.left, &t.right, &a);
+    let p = strongswan_pair("forceencaps", |_| {}, &[("CE_IPSEC_FORCEENCAPS", "true")]);
+    let (t, a, took) = (&p.t, &p.a, p.setup);
+    ping_both_ways(&t.left, &t.right, a);
     let st = assert_espinudp(&t.left, "engine");
     assert!(st.contains("sport 4500 dport 4500"), "{st}");
     assert_espinudp(&t.right, "strongSwan");

@@ -13,9 +13,8 @@
 
 use crate::common::*;
 use integration::lab::require_lab;
-use integration::peers::libreswan::{Mode, Pluto};
-use integration::peers::strongswan::StrongSwan;
-use integration::sites::{Engine, TEST_PSK};
+use integration::peers::libreswan::Mode;
+use integration::sites::Engine;
 use integration::topo::{Netns, TwoSites};
 use integration::traffic::{engine_counter, BackgroundPing, PingTally};
 use std::time::{Duration, Instant};
@@ -138,34 +137,34 @@ fn record_run(case: &str, peer: &str, who: &str, setup: Duration, run: &RekeyRun
     );
 }
 
+impl Driver {
+    /// The engine's environment.
+    fn engine_env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Driver::Engine => ENGINE_SHORT,
+            Driver::Peer => &[],
+        }
+    }
+}
+
 fn strongswan_rekey_case(case: &str, driver: Driver) {
     require_lab();
-    let t = TwoSites::new().expect("topology");
-    let a = two_sites_addrs();
-    tunnel_only(&t.left, &t.right, &a);
-    let work = workdir(case);
-    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
-    let mut conn = swan_conn(&a, &es, false, false, TEST_PSK);
-    if driver == Driver::Peer {
-        conn.ike_extra = vec!["rekey_time = 45s".into(), "rand_time = 3s".into()];
-        conn.child_extra = vec![
-            "rekey_time = 20s".into(),
-            "life_time = 30s".into(),
-            "rand_time = 3s".into(),
-        ];
-    }
-    let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("strongSwan");
-    let env: &[(&str, &str)] = if driver == Driver::Engine {
-        ENGINE_SHORT
-    } else {
-        &[]
-    };
-    let t0 = Instant::now();
-    let mut e = start_engine(&t.left, &es, &ps, &work, env);
-    wait_connected(&mut e, || sw.log_text());
-    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
-    let setup = t0.elapsed();
-    let run = ping_through_rekeys(&t.left, &e, &|| sw.log_text());
+    let p = strongswan_pair(
+        case,
+        |conn| {
+            if driver == Driver::Peer {
+                conn.ike_extra = vec!["rekey_time = 45s".into(), "rand_time = 3s".into()];
+                conn.child_extra = vec![
+                    "rekey_time = 20s".into(),
+                    "life_time = 30s".into(),
+                    "rand_time = 3s".into(),
+                ];
+            }
+        },
+        driver.engine_env(),
+    );
+    let (t, sw, e) = (&p.t, &p.peer, &p.engine);
+    let run = ping_through_rekeys(&t.left, e, &|| sw.log_text());
     keep_logs(
         case,
         &[
@@ -174,11 +173,11 @@ fn strongswan_rekey_case(case: &str, driver: Driver) {
             ("xfrm-engine", xfrm_state(&t.left)),
         ],
     );
-    assert_rekeys_clean(&run, &t.left, &t.right, &e);
+    assert_rekeys_clean(&run, &t.left, &t.right, e);
     sw.wait_up(Duration::from_secs(10))
         .expect("strongSwan still up");
-    ping_both_ways(&t.left, &t.right, &a);
-    assert_table_connected(&e);
+    ping_both_ways(&t.left, &t.right, &p.a);
+    assert_table_connected(e);
     if driver == Driver::Peer {
         let log = sw.log_text();
         assert!(
@@ -186,49 +185,38 @@ fn strongswan_rekey_case(case: &str, driver: Driver) {
             "strongSwan should have started the rekeys:\n{log}"
         );
     }
-    let who = if driver == Driver::Engine {
-        "engine"
-    } else {
-        "strongSwan"
+    let who = match driver {
+        Driver::Engine => "engine",
+        Driver::Peer => "strongSwan",
     };
-    record_run(case, "strongSwan 5.9.8", who, setup, &run);
+    record_run(case, "strongSwan 5.9.8", who, p.setup, &run);
 }
 
 fn libreswan_rekey_case(case: &str, driver: Driver) {
     require_lab();
-    let t = TwoSites::new().expect("topology");
-    let a = two_sites_addrs();
-    tunnel_only(&t.left, &t.right, &a);
-    let work = workdir(case);
-    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
-    let mut cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
-    if driver == Driver::Peer {
-        cable.extra_args = [
-            "--ikelifetime",
-            "50",
-            "--ipseclifetime",
-            "25",
-            "--rekeymargin",
-            "5",
-            "--rekeyfuzz",
-            "50",
-        ]
-        .map(String::from)
-        .to_vec();
-    }
-    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
-    let env: &[(&str, &str)] = if driver == Driver::Engine {
-        ENGINE_SHORT
-    } else {
-        &[]
-    };
-    let t0 = Instant::now();
-    let mut e = start_engine(&t.left, &es, &ps, &work, env);
-    pluto.connect(&cable).expect("whack (as the driver)");
-    wait_connected(&mut e, || pluto.log_text());
-    pluto.wait_up(&cable, UP_LIMIT).expect("libreswan up");
-    let setup = t0.elapsed();
-    let run = ping_through_rekeys(&t.left, &e, &|| pluto.log_text());
+    let (p, cable) = libreswan_pair(
+        case,
+        Mode::Bidirectional,
+        |cable| {
+            if driver == Driver::Peer {
+                cable.extra_args = [
+                    "--ikelifetime",
+                    "50",
+                    "--ipseclifetime",
+                    "25",
+                    "--rekeymargin",
+                    "5",
+                    "--rekeyfuzz",
+                    "50",
+                ]
+                .map(String::from)
+                .to_vec();
+            }
+        },
+        driver.engine_env(),
+    );
+    let (t, pluto, e) = (&p.t, &p.peer, &p.engine);
+    let run = ping_through_rekeys(&t.left, e, &|| pluto.log_text());
     keep_logs(
         case,
         &[
@@ -237,18 +225,17 @@ fn libreswan_rekey_case(case: &str, driver: Driver) {
             ("xfrm-engine", xfrm_state(&t.left)),
         ],
     );
-    assert_rekeys_clean(&run, &t.left, &t.right, &e);
+    assert_rekeys_clean(&run, &t.left, &t.right, e);
     pluto
         .wait_up(&cable, Duration::from_secs(10))
         .expect("libreswan still up");
-    ping_both_ways(&t.left, &t.right, &a);
-    assert_table_connected(&e);
-    let who = if driver == Driver::Engine {
-        "engine"
-    } else {
-        "libreswan"
+    ping_both_ways(&t.left, &t.right, &p.a);
+    assert_table_connected(e);
+    let who = match driver {
+        Driver::Engine => "engine",
+        Driver::Peer => "libreswan",
     };
-    record_run(case, "libreswan 4.10", who, setup, &run);
+    record_run(case, "libreswan 4.10", who, p.setup, &run);
 }
 
 /// Two engines, the left one with short lifetimes: it rekeys, the right
