@@ -180,16 +180,8 @@ impl Endpoint {
         let peer = s.peer.as_mut()?;
         let index = peer.children.len();
         peer.children.push(pair);
-        let mut ctx = Ctx {
-            now,
-            rng: &*self.rng,
-            config: &self.config,
-            out: &mut self.out,
-        };
-        let queued = s.queue_bounded(Task::CreateChild(index), self.config.max_queued_exchanges);
-        s.start_next_task(&mut ctx);
-        self.settle(now);
-        queued.then_some(index)
+        self.queue_task(now, sa, Task::CreateChild(index))
+            .then_some(index)
     }
 
     /// Creates the Child SA of the peer's pair `pair_index` again on an
@@ -198,7 +190,7 @@ impl Endpoint {
     /// Returns false if there is no such SA or pair, the pair has a Child
     /// SA already, or too much is queued.
     pub fn create_child(&mut self, now: Instant, sa: SaId, pair_index: usize) -> bool {
-        let Some(s) = self.sas.get_mut(&sa) else {
+        let Some(s) = self.sas.get(&sa) else {
             return false;
         };
         let exists = s
@@ -211,37 +203,13 @@ impl Endpoint {
         {
             return false;
         }
-        let mut ctx = Ctx {
-            now,
-            rng: &*self.rng,
-            config: &self.config,
-            out: &mut self.out,
-        };
-        let queued = s.queue_bounded(
-            Task::CreateChild(pair_index),
-            self.config.max_queued_exchanges,
-        );
-        s.start_next_task(&mut ctx);
-        self.settle(now);
-        queued
+        self.queue_task(now, sa, Task::CreateChild(pair_index))
     }
 
     /// Rekeys an IKE SA now (its Child SAs move to the new one; see
     /// [`Event::IkeSaRekeyed`]). Returns false if there is no such SA.
     pub fn rekey_ike(&mut self, now: Instant, sa: SaId) -> bool {
-        let Some(s) = self.sas.get_mut(&sa) else {
-            return false;
-        };
-        let mut ctx = Ctx {
-            now,
-            rng: &*self.rng,
-            config: &self.config,
-            out: &mut self.out,
-        };
-        let queued = s.queue_bounded(Task::RekeyIke, self.config.max_queued_exchanges);
-        s.start_next_task(&mut ctx);
-        self.settle(now);
-        queued
+        self.queue_task(now, sa, Task::RekeyIke)
     }
 
     /// Deletes a Child SA (both directions), telling the peer. `spi` is
@@ -260,17 +228,24 @@ impl Endpoint {
         let Some((id, spi_in)) = found else {
             return false;
         };
-        let mut queued = false;
-        if let Some(sa) = self.sas.get_mut(&id) {
-            let mut ctx = Ctx {
-                now,
-                rng: &*self.rng,
-                config: &self.config,
-                out: &mut self.out,
-            };
-            queued = sa.queue_bounded(task(spi_in), self.config.max_queued_exchanges);
-            sa.start_next_task(&mut ctx);
-        }
+        self.queue_task(now, id, task(spi_in))
+    }
+
+    /// Queues an exchange on an IKE SA (unless its queue is full) and
+    /// starts it if nothing is outstanding. False if there is no such SA
+    /// or the queue is full.
+    fn queue_task(&mut self, now: Instant, sa: SaId, task: Task) -> bool {
+        let Some(s) = self.sas.get_mut(&sa) else {
+            return false;
+        };
+        let mut ctx = Ctx {
+            now,
+            rng: &*self.rng,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let queued = s.queue_bounded(task, self.config.max_queued_exchanges);
+        s.start_next_task(&mut ctx);
         self.settle(now);
         queued
     }
