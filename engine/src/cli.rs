@@ -350,7 +350,6 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         },
     ));
     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
-    let mut health_ip = local_health_ip(&first.state);
 
     let outcome = loop {
         tokio::select! {
@@ -367,11 +366,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
                     log_changes(&plans, &new);
                     plans = new;
                     local_tx.send_replace(local_endpoint(&update.state));
+                    // The manager ignores an unchanged address.
                     let ip = local_health_ip(&update.state);
-                    if ip != health_ip {
-                        health_ip = ip;
-                        let _ = commands.send(ManagerCommand::LocalHealthIp(ip)).await;
-                    }
+                    let _ = commands.send(ManagerCommand::LocalHealthIp(ip)).await;
                     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
                 Err(e) => tracing::warn!("{e}"),

@@ -8,16 +8,17 @@ use std::time::{Duration, Instant, SystemTime};
 use healthcheck::{HealthStatus, Pinger};
 use ike::{ChildId, SaId};
 
+use super::backoff::Backoff;
 use super::kernel::{InstalledSas, PairPolicies};
 use crate::cable::CablePlan;
 use crate::crd::{Connection, ConnectionStatus, LatencyRtt};
 use crate::metrics::CableSample;
 use crate::status::{connection_for_plan, merge_health, CableState, HealthReport, HealthState};
 
-/// First delay before re-initiating after a failure; doubled up to [`RETRY_MAX`].
+/// First delay before re-initiating a peer after a failure.
 pub const RETRY_MIN: Duration = Duration::from_secs(1);
-/// Longest delay between attempts.
-pub const RETRY_MAX: Duration = Duration::from_secs(30);
+/// First delay before asking again for a refused Child SA.
+pub const CHILD_RETRY_MIN: Duration = Duration::from_secs(2);
 
 /// A Child SA installed in the kernel.
 #[derive(Debug, Clone)]
@@ -26,13 +27,6 @@ pub struct ChildRecord {
     /// Index in `plan.children`.
     pub pair: usize,
     pub sas: InstalledSas,
-}
-
-/// When to initiate a peer again.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub at: Instant,
-    pub backoff: Duration,
 }
 
 /// Runtime state of one cable.
@@ -50,10 +44,10 @@ pub struct Cable {
     pub superseded: BTreeSet<SaId>,
     pub state: CableState,
     /// Pending re-initiations by peer name.
-    pub retries: HashMap<String, Retry>,
+    pub retries: Backoff<String>,
     /// Pending new attempts at Child SAs the peer refused, by IKE SA and
     /// the `ike` peer's pair index.
-    pub child_retries: BTreeMap<(SaId, usize), Retry>,
+    pub child_retries: Backoff<(SaId, usize)>,
     pub pinger: Option<Pinger>,
     /// When the cable last became connected.
     pub connected_since: Option<SystemTime>,
@@ -74,8 +68,8 @@ impl Cable {
             sas: BTreeSet::new(),
             superseded: BTreeSet::new(),
             state: CableState::Connecting("establishing the IKE SA".into()),
-            retries: HashMap::new(),
-            child_retries: BTreeMap::new(),
+            retries: Backoff::new(RETRY_MIN),
+            child_retries: Backoff::new(CHILD_RETRY_MIN),
             pinger,
             connected_since: None,
             rx_bytes: 0,
@@ -119,58 +113,11 @@ impl Cable {
         false
     }
 
-    /// Schedule a re-initiation of `peer` with exponential backoff.
-    pub fn schedule_retry(&mut self, peer: &str, now: Instant) -> Duration {
-        let backoff = self
-            .retries
-            .get(peer)
-            .map_or(RETRY_MIN, |r| (r.backoff * 2).min(RETRY_MAX));
-        self.retries.insert(
-            peer.to_string(),
-            Retry {
-                at: now + backoff,
-                backoff,
-            },
-        );
-        backoff
-    }
-
-    /// Schedule a new attempt at the Child SA of `pair_index` under `sa`
-    /// with exponential backoff.
-    pub fn schedule_child_retry(&mut self, sa: SaId, pair_index: usize, now: Instant) -> Duration {
-        let backoff = self
-            .child_retries
-            .get(&(sa, pair_index))
-            .map_or(RETRY_MIN * 2, |r| (r.backoff * 2).min(RETRY_MAX));
-        self.child_retries.insert(
-            (sa, pair_index),
-            Retry {
-                at: now + backoff,
-                backoff,
-            },
-        );
-        backoff
-    }
-
-    /// Child SA attempts due at `now`; they stay recorded (with their
-    /// backoff, pushed far out) until the Child SA comes up or fails again.
-    pub fn due_child_retries(&mut self, now: Instant) -> Vec<(SaId, usize)> {
-        let mut due = Vec::new();
-        for (key, r) in self.child_retries.iter_mut() {
-            if r.at <= now {
-                r.at = now + Duration::from_secs(24 * 3600);
-                due.push(*key);
-            }
-        }
-        due
-    }
-
     /// The earliest pending retry.
     pub fn next_retry(&self) -> Option<Instant> {
-        self.retries
-            .values()
-            .chain(self.child_retries.values())
-            .map(|r| r.at)
+        [self.retries.next(), self.child_retries.next()]
+            .into_iter()
+            .flatten()
             .min()
     }
 

@@ -267,30 +267,18 @@ impl Manager {
 
     fn timers(&mut self, now: Instant) {
         self.ep.handle_timeout(now);
-        let mut due = Vec::new();
-        for (name, cable) in &mut self.cables {
-            let ready: Vec<String> = cable
-                .retries
-                .iter()
-                .filter(|(_, r)| r.at <= now)
-                .map(|(p, _)| p.clone())
-                .collect();
-            for p in ready {
-                if let Some(r) = cable.retries.get_mut(&p) {
-                    // Keep the backoff, push the time out: cleared on success.
-                    r.at = now + Duration::from_secs(24 * 3600);
-                }
-                due.push((name.clone(), p));
-            }
-        }
-        for (cable, peer) in due {
-            self.initiate_peer(&cable, &peer, now);
-        }
+        let mut peers = Vec::new();
         let mut children = Vec::new();
         for (name, cable) in &mut self.cables {
-            for key in cable.due_child_retries(now) {
+            for p in cable.retries.take_due(now) {
+                peers.push((name.clone(), p));
+            }
+            for key in cable.child_retries.take_due(now) {
                 children.push((name.clone(), key));
             }
+        }
+        for (cable, peer) in peers {
+            self.initiate_peer(&cable, &peer, now);
         }
         for (cable, (sa, i)) in children {
             // Still missing? The peer may have brought it up meanwhile
@@ -308,7 +296,7 @@ impl Manager {
             if !missing || !self.ep.create_child(now, sa, i) {
                 // The pair has its Child SA after all, or the SA is gone.
                 if let Some(c) = self.cables.get_mut(&cable) {
-                    c.child_retries.remove(&(sa, i));
+                    c.child_retries.clear(&(sa, i));
                 }
             } else {
                 tracing::info!(cable = %cable, pair_index = i, "asking the peer again for a refused Child SA");
@@ -335,7 +323,7 @@ impl Manager {
                 self.sa_peer.insert(sa, peer_name.to_string());
             }
             Err(e) => {
-                let backoff = cable.schedule_retry(peer_name, now);
+                let backoff = cable.retries.schedule(peer_name.to_string(), now);
                 cable.state =
                     CableState::Error(format!("cannot initiate: {e}; retrying in {backoff:?}"));
             }
@@ -558,7 +546,7 @@ impl Manager {
                     // later, on the same IKE SA. Refusals of ours are the
                     // peer's to retry.
                     if let (Some(i), true) = (pair_index, worth_retrying(&reason)) {
-                        retry = Some(c.schedule_child_retry(sa, i, now));
+                        retry = Some(c.child_retries.schedule((sa, i), now));
                     }
                     if c.state != CableState::Connected {
                         c.state = CableState::Error(match retry {
@@ -592,7 +580,7 @@ impl Manager {
             .or_default() += 1;
         if let Some(c) = self.cables.get_mut(&key.cable) {
             c.sas.insert(info.sa);
-            c.retries.remove(&info.peer);
+            c.retries.clear(&info.peer);
             tracing::info!(
                 cable = %key.cable, remote = %info.remote, initiator = info.initiator,
                 nat = info.nat_local || info.nat_remote,
@@ -619,8 +607,9 @@ impl Manager {
             return;
         };
         let reqid = self.reqids.get(&pair_plan.name);
-        let defer = deferred::should_defer(&info);
-        let installed = match kernel::install_sas(&self.xfrm, &info, reqid, !defer).await {
+        let peer_rekey_of = deferred::peer_rekey_of(&info);
+        let outbound_now = peer_rekey_of.is_none();
+        let installed = match kernel::install_sas(&self.xfrm, &info, reqid, outbound_now).await {
             Ok(s) => s,
             Err(e) => {
                 self.counters.child_install_failures += 1;
@@ -636,7 +625,7 @@ impl Manager {
         if info.rekey_of.is_some() {
             self.counters.child_rekeys += 1;
         }
-        if let (true, Some(old_spi)) = (defer, info.rekey_of) {
+        if let Some(old_spi) = peer_rekey_of {
             self.deferred.push(Deferred {
                 cable: key.cable.clone(),
                 child: info.child,
@@ -646,7 +635,7 @@ impl Manager {
             });
         }
         if let Some(c) = self.cables.get_mut(&key.cable) {
-            c.child_retries.remove(&(info.sa, info.pair_index));
+            c.child_retries.clear(&(info.sa, info.pair_index));
             c.sas.insert(info.sa);
             c.children.insert(
                 info.child,
@@ -788,17 +777,8 @@ impl Manager {
             for rec in c.children.values_mut().filter(|r| r.sa == old) {
                 rec.sa = new;
             }
-            let moved: Vec<_> = c
-                .child_retries
-                .keys()
-                .filter(|(s, _)| *s == old)
-                .copied()
-                .collect();
-            for key in moved {
-                if let Some(r) = c.child_retries.remove(&key) {
-                    c.child_retries.insert((new, key.1), r);
-                }
-            }
+            c.child_retries
+                .rename(|&(s, i)| (if s == old { new } else { s }, i));
             tracing::info!(cable = %name, "IKE SA rekeyed");
         }
     }
@@ -838,7 +818,7 @@ impl Manager {
         }
         let initiates = c.plan.role.initiates();
         let retry = if initiates && c.peers.iter().any(|p| p == peer) {
-            Some(c.schedule_retry(peer, now))
+            Some(c.retries.schedule(peer.to_string(), now))
         } else {
             None
         };
@@ -860,7 +840,7 @@ impl Manager {
             return;
         };
         c.sas.remove(&sa);
-        c.child_retries.retain(|(s, _), _| *s != sa);
+        c.child_retries.retain(|(s, _)| *s != sa);
         let was_superseded = c.superseded.remove(&sa);
         tracing::info!(cable = %name, peer, ?reason, "IKE SA closed");
         if was_superseded || !c.peers.iter().any(|p| p == peer) {
@@ -871,7 +851,7 @@ impl Manager {
             .iter()
             .any(|s| self.sa_peer.get(s).is_some_and(|p| p == peer));
         if !peer_has_other && c.plan.role.initiates() && *reason != CloseReason::Local {
-            let d = c.schedule_retry(peer, now);
+            let d = c.retries.schedule(peer.to_string(), now);
             if c.state != CableState::Connected || !c.is_whole() {
                 c.state = CableState::Connecting(format!(
                     "IKE SA closed ({reason:?}); reconnecting in {d:?}"
