@@ -7,6 +7,7 @@ use integration::peers::libreswan::{Cable, Mode, Pluto};
 use integration::peers::strongswan::{StrongSwan, SwanConn};
 use integration::sites::{all_connected, Engine, Site, TEST_PSK};
 use integration::topo::{Netns, RoutedSites, TwoSites};
+use integration::traffic::BackgroundPing;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -150,9 +151,16 @@ pub fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
 /// none`). Without this the topology's routes would carry unencrypted pings
 /// (and health checks) when no tunnel exists, as a real network would not.
 pub fn tunnel_only(left: &Netns, right: &Netns, a: &Addrs) {
-    for (ns, remote_pods) in [(left, a.right_pods), (right, a.left_pods)] {
+    tunnel_only_from(left, &[a.right_pods]);
+    tunnel_only_from(right, &[a.left_pods]);
+}
+
+/// [`tunnel_only`] for one namespace and any number of remote subnets.
+pub fn tunnel_only_from(ns: &Netns, remote_subnets: &[impl AsRef<str>]) {
+    for net in remote_subnets {
         ns.sh(&format!(
-            "iptables -A INPUT -s {remote_pods} -m policy --dir in --pol none -j DROP"
+            "iptables -A INPUT -s {} -m policy --dir in --pol none -j DROP",
+            net.as_ref()
         ))
         .expect("iptables policy match (xt_policy)");
     }
@@ -332,4 +340,17 @@ pub fn libreswan_pair(
         engine,
     };
     (pair, cable)
+}
+
+/// Pings every 0.1 s from the left pod to the right pod of [`TwoSites`]
+/// (both directions of the tunnel: requests out, replies back), until
+/// stopped.
+pub fn pod_pings(left: &Netns) -> BackgroundPing {
+    BackgroundPing::start(
+        left,
+        TwoSites::LEFT_POD_IP,
+        TwoSites::RIGHT_POD_IP,
+        Duration::from_millis(100),
+    )
+    .expect("background ping")
 }

@@ -16,7 +16,7 @@ use integration::lab::require_lab;
 use integration::peers::libreswan::Mode;
 use integration::sites::Engine;
 use integration::topo::{Netns, TwoSites};
-use integration::traffic::{engine_counter, BackgroundPing, PingTally};
+use integration::traffic::{engine_counter, PingTally};
 use std::time::{Duration, Instant};
 
 const METRICS_PORT: u16 = 32780;
@@ -57,13 +57,7 @@ fn ping_through_rekeys(left: &Netns, engine: &Engine, peer_log: &dyn Fn() -> Str
         counter("cable_engine_child_sa_rekeys"),
         counter("cable_engine_ike_sa_rekeys"),
     );
-    let ping = BackgroundPing::start(
-        left,
-        TwoSites::LEFT_POD_IP,
-        TwoSites::RIGHT_POD_IP,
-        Duration::from_millis(100),
-    )
-    .expect("background ping");
+    let ping = pod_pings(left);
     let t0 = Instant::now();
     let (mut child, mut ike) = (0.0, 0.0);
     while t0.elapsed() < REKEY_LIMIT {

@@ -9,8 +9,8 @@ use crate::common::*;
 use integration::lab::require_lab;
 use integration::peers::libreswan::Mode;
 use integration::sites::{all_connected, Engine, Site};
-use integration::topo::{Netns, TwoSites};
-use integration::traffic::{BackgroundPing, PingTally};
+use integration::topo::Netns;
+use integration::traffic::PingTally;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,7 @@ fn restart_under_traffic(
     work: &Path,
     peer_log: &dyn Fn() -> String,
 ) -> (PingTally, Duration, Engine) {
-    let ping = BackgroundPing::start(
-        left,
-        TwoSites::LEFT_POD_IP,
-        TwoSites::RIGHT_POD_IP,
-        Duration::from_millis(100),
-    )
-    .expect("background ping");
+    let ping = pod_pings(left);
     std::thread::sleep(Duration::from_secs(3));
     let mut engine = engine;
     engine.child.kill().expect("SIGKILL the engine");

@@ -75,12 +75,7 @@ fn libreswan_three_by_two_subnets() {
             ns.sh(&format!("ip route add {net} via {gw}")).unwrap();
         }
         // Pod traffic must come through IPsec (see `tunnel_only`).
-        for net in theirs {
-            ns.sh(&format!(
-                "iptables -A INPUT -s {net} -m policy --dir in --pol none -j DROP"
-            ))
-            .expect("iptables policy match (xt_policy)");
-        }
+        tunnel_only_from(ns, theirs);
     }
     let work = workdir(case);
     let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
@@ -187,14 +182,8 @@ fn libreswan_refused_pair_is_asked_again() {
     t.right
         .sh(&format!("ip route add 10.11.0.0/16 via {}", a.left_ip))
         .unwrap();
-    for (ns, theirs) in [(&t.left, &ps.subnets), (&t.right, &es.subnets)] {
-        for net in theirs {
-            ns.sh(&format!(
-                "iptables -A INPUT -s {net} -m policy --dir in --pol none -j DROP"
-            ))
-            .expect("iptables policy match (xt_policy)");
-        }
-    }
+    tunnel_only_from(&t.left, &ps.subnets);
+    tunnel_only_from(&t.right, &es.subnets);
     let work = workdir(case);
     let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
     let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
