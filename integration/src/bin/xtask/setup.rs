@@ -11,13 +11,16 @@
 
 use crate::paths;
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Debian packages the lab and its tests need.
 const APT_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "linux-image-amd64",
+    // virtme-ng builds the guest's initramfs around a statically linked
+    // busybox; without it the VM does not boot ("no busybox was found").
+    "busybox-static",
     "iproute2",
     "iputils-ping",
     "tcpdump",
@@ -114,7 +117,98 @@ pub fn run(verbose: bool) -> Result<()> {
     if verbose {
         eprintln!("setup: lab kernel {}", kernel.display());
     }
-    Ok(())
+    preflight()
+}
+
+/// Whether `path` is an ELF executable without a program interpreter
+/// (statically linked). 64-bit little-endian only: the lab is x86_64.
+fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    // ELF magic, ELFCLASS64, little-endian.
+    if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    const PT_INTERP: u32 = 3;
+    (0..usize::from(phnum)).all(|i| {
+        let at = phoff as usize + i * usize::from(phentsize);
+        bytes
+            .get(at..at + 4)
+            .is_some_and(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]) != PT_INTERP)
+    })
+}
+
+/// The first of `names` found in PATH (or /sbin, /usr/sbin) that satisfies `ok`.
+fn find_in_path(names: &[&str], ok: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let dirs = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
+    let found = dirs
+        .flat_map(|d| names.iter().map(move |n| Path::new(d).join(n)))
+        .find(|p| p.is_file() && ok(p));
+    found
+}
+
+/// Check everything the lab needs before a VM is booted, and name each
+/// missing piece with what provides it (rather than failing inside a boot).
+pub fn preflight() -> Result<()> {
+    let mut missing = Vec::new();
+    if find_in_path(
+        &["busybox-static", "busybox.static", "busybox"],
+        is_static_elf,
+    )
+    .is_none()
+    {
+        missing.push("a statically linked busybox (Debian package busybox-static)".to_string());
+    }
+    if find_in_path(&["qemu-system-x86_64"], |_| true).is_none() {
+        missing.push("qemu-system-x86_64 (Debian package qemu-system-x86)".to_string());
+    }
+    if !paths::vng().exists() {
+        missing.push(format!("virtme-ng ({} from PyPI)", VIRTME_NG));
+    }
+    if let Err(e) = lab_kernel() {
+        missing.push(format!("{e:#}"));
+    }
+    for (path, what) in [
+        (
+            "/usr/lib/ipsec/charon",
+            "strongSwan's charon (strongswan-charon)",
+        ),
+        ("/usr/sbin/swanctl", "swanctl (strongswan-swanctl)"),
+        ("/usr/bin/certutil", "certutil (libnss3-tools)"),
+    ] {
+        if !Path::new(path).exists() {
+            missing.push(format!("{path}: {what}"));
+        }
+    }
+    if !libreswan_root().join("usr/libexec/ipsec/pluto").exists() {
+        missing.push("libreswan's pluto, unpacked under target/lab/libreswan".to_string());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the lab is missing: {}. Run `cargo xtask setup` (as root), which installs them",
+        missing.join("; ")
+    )
 }
 
 /// The private libreswan tree: `target/lab/libreswan` holds the unpacked
@@ -213,4 +307,38 @@ pub fn lab_kernel() -> Result<PathBuf> {
         "no kernel in /boot with modules in /lib/modules: run `cargo xtask setup` \
          (it installs Debian's linux-image-amd64)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_static_elf;
+
+    /// A minimal ELF64 little-endian header with one program header of
+    /// type `ptype` (64-byte header, program headers right after it).
+    fn elf_with_program_header(ptype: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 56];
+        b[..6].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1]);
+        b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        b[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        b[64..68].copy_from_slice(&ptype.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn static_busybox_is_told_from_a_dynamic_one() {
+        let dir = std::env::temp_dir().join(format!("xtask-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (stat, dynamic, text) = (dir.join("static"), dir.join("dynamic"), dir.join("text"));
+        std::fs::write(&stat, elf_with_program_header(1)).unwrap(); // PT_LOAD only
+        std::fs::write(&dynamic, elf_with_program_header(3)).unwrap(); // PT_INTERP
+        std::fs::write(&text, b"#!/bin/sh\n").unwrap();
+        assert!(is_static_elf(&stat));
+        assert!(!is_static_elf(&dynamic));
+        assert!(!is_static_elf(&text));
+        assert!(!is_static_elf(&dir.join("absent")));
+        // This test binary is dynamically linked (it has an interpreter).
+        assert!(!is_static_elf(&std::env::current_exe().unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

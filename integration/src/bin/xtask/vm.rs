@@ -119,6 +119,7 @@ fn clean(raw: &[u8]) -> String {
 /// Boot the lab, run `cmd` inside, stream its output (each line also goes to
 /// `on_line`), and return its exit code.
 pub fn run_in_lab(cmd: &[String], on_line: &mut dyn FnMut(&str)) -> Result<i32> {
+    setup::preflight()?;
     let kernel = setup::lab_kernel()?;
     let lab = paths::lab();
     let out = lab.join("out");
