@@ -140,7 +140,13 @@ pub fn veth(
     b_if: &str,
     b_addr: &str,
 ) -> Result<()> {
-    let tmp = format!("vt{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+    // Made in the root namespace, where other test processes make theirs:
+    // the process id keeps the names apart (at most 15 bytes with the suffix).
+    let tmp = format!(
+        "v{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     host_sh(&format!(
         "ip link add {tmp}a type veth peer name {tmp}b && \
          ip link set {tmp}a netns {an} name {a_if} && ip link set {tmp}b netns {bn} name {b_if}",

@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 pub const CHARON: &str = "/usr/lib/ipsec/charon";
 /// Debian's swanctl.
 pub const SWANCTL: &str = "/usr/sbin/swanctl";
-/// charon writes its pid here (compiled in); one charon runs at a time.
-const PIDFILE: &str = "/run/charon.pid";
+/// charon writes its pid to `/run/charon.pid` (compiled in) and refuses to
+/// start while that file names a live process. Each charon therefore gets a
+/// private `/run` (a tmpfs mounted in the mount namespace `ip netns exec`
+/// makes for it), so several can run at once, one per test.
+const PRIVATE_RUN: &str = "mount -t tmpfs -o mode=0755 charon-run /run && exec \"$0\"";
 
 /// One IKE connection with one Child SA per (local, remote) traffic selector
 /// pair, named `cable-<i>-<j>` as Submariner names its connections.
@@ -124,11 +127,10 @@ impl StrongSwan {
             ),
         )?;
         std::fs::write(dir.join("swanctl/swanctl.conf"), conn.swanctl_conf()?)?;
-        // A pid file left by an earlier (killed) charon would stop this one.
-        let _ = std::fs::remove_file(PIDFILE);
         let out = std::fs::File::create(dir.join("charon.out"))?;
         let mut child = ns
-            .command(CHARON)
+            .command("sh")
+            .args(["-c", PRIVATE_RUN, CHARON])
             .env("STRONGSWAN_CONF", &conf)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

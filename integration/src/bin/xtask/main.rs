@@ -4,9 +4,14 @@
 //! - `cargo xtask lab -- CMD [ARGS]`: boot the kernel lab VM and run CMD as
 //!   root inside it, in the same working directory; exits with CMD's code.
 //! - `cargo xtask test`: host build and tests, then every lab test in one VM
-//!   boot, with a closing `N passed, N failed` line for the lab part.
+//!   boot (several at a time), with a closing `N passed, N failed` line for
+//!   the lab part.
+//! - `cargo xtask lab-tests [FILTER...]`: only the lab tests (those whose
+//!   names contain a filter, or all), in one VM boot.
+//! - `xtask guest-run`: the lab test runner itself, run inside the VM.
 
 mod demo;
+mod guest;
 mod paths;
 mod setup;
 mod test;
@@ -20,8 +25,10 @@ const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test
   setup              install the lab's packages (apt) and virtme-ng (venv under target/)
   lab -- CMD [ARGS]  boot the kernel lab and run CMD as root inside it
   test               host tests, then all lab tests in one VM boot
+  lab-tests [FILTER...]  only the lab tests (names containing a filter), in one VM boot
 
-environment: LAB_TIMEOUT (seconds, default 3600), LAB_MEMORY (default 2G)";
+environment: LAB_TIMEOUT (seconds for the whole VM, default 3600), LAB_MEMORY (default 2G),
+  LAB_JOBS (lab tests at a time, default 4), LAB_TEST_TIMEOUT (seconds per lab test, default 900)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +47,8 @@ fn main() -> ExitCode {
             setup::run(false).and_then(|()| vm::run_in_lab(&rest, &mut |_| {}))
         }
         Some("test") => test::run(),
+        Some("lab-tests") => test::lab_only(&args[1..]),
+        Some("guest-run") => guest::run(&args[1..]),
         Some("demo") => demo::run(),
         _ => {
             eprintln!("{USAGE}");

@@ -86,6 +86,45 @@ impl Tally {
     }
 }
 
+/// Build the lab tests and run those matching `filters` (all when empty) in
+/// one VM boot, concurrently (see `guest.rs`). Prints the closing
+/// `lab: N passed, N failed` line; true when every test passed.
+fn lab(filters: &[String]) -> Result<bool> {
+    eprintln!("== lab: build lab tests");
+    let exe = build_lab_tests()?;
+    // Building the lab tests rebuilds this very binary (cargo builds a
+    // package's binaries for its integration tests, here with the `lab`
+    // feature), so the guest runs a copy of the running one.
+    let me = crate::paths::lab().join("xtask-guest");
+    std::fs::copy("/proc/self/exe", &me).context("copying the xtask binary for the guest")?;
+    let me = me.to_string_lossy().into_owned();
+    eprintln!("== lab: run {exe}");
+    let mut tally = Tally::default();
+    let mut cmd = vec![me, "guest-run".to_string(), exe];
+    cmd.extend(filters.iter().cloned());
+    let code = vm::run_in_lab(&cmd, &mut |line| tally.feed(line));
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lab: error: {e:#}");
+            -1
+        }
+    };
+    if !tally.seen_result && tally.failed == 0 {
+        // The runner never reported (crash, boot failure): that is a failure.
+        tally.failed = 1;
+    }
+    println!("lab: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(code == 0 && tally.failed == 0)
+}
+
+/// `cargo xtask lab-tests [FILTER...]`: only the lab part, optionally only
+/// the tests whose names contain one of the filters.
+pub fn lab_only(filters: &[String]) -> Result<i32> {
+    setup::run(false)?;
+    Ok(if lab(filters)? { 0 } else { 1 })
+}
+
 pub fn run() -> Result<i32> {
     setup::run(false)?;
 
@@ -103,30 +142,8 @@ pub fn run() -> Result<i32> {
         eprintln!("== host: FAILED (see above)");
     }
 
-    eprintln!("== lab: build lab tests");
-    let exe = build_lab_tests()?;
-    eprintln!("== lab: run {exe}");
-    let mut tally = Tally::default();
-    let code = vm::run_in_lab(&[exe, "--test-threads=1".into()], &mut |line| {
-        tally.feed(line)
-    });
-    let code = match code {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("lab: error: {e:#}");
-            -1
-        }
-    };
-    if !tally.seen_result && tally.failed == 0 {
-        // The binary never reported (crash, boot failure): that is a failure.
-        tally.failed = 1;
-    }
-    println!("lab: {} passed, {} failed", tally.passed, tally.failed);
-    Ok(if host_ok && code == 0 && tally.failed == 0 {
-        0
-    } else {
-        1
-    })
+    let lab_ok = lab(&[])?;
+    Ok(if host_ok && lab_ok { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ const PASS_ENV: &[&str] = &[
     "CI",
     "CARGO_TARGET_DIR",
     "HOME",
+    "LAB_JOBS",
+    "LAB_TEST_TIMEOUT",
 ];
 
 fn shell_quote(s: &str) -> String {
