@@ -74,9 +74,38 @@ fn socket_family(fd: BorrowedFd<'_>) -> Result<u16, XfrmError> {
     }
 }
 
+/// Make sure the kernel has an XFRM key manager registered.
+///
+/// `IP_XFRM_POLICY` is compiled by a registered key manager; `xfrm_user`
+/// registers one, and the kernel loads that module on demand only when a
+/// `NETLINK_XFRM` socket is opened. On a node that never ran IPsec (fresh
+/// boot, no modprobe init container), setting a socket policy before any
+/// XFRM netlink socket exists fails with EINVAL. Opening (and closing) one
+/// here loads the module; it stays loaded.
+pub fn ensure_key_manager() -> Result<(), XfrmError> {
+    // SAFETY: plain socket(2) call; the descriptor is closed below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_XFRM,
+        )
+    };
+    if fd < 0 {
+        return Err(XfrmError::SocketPolicy {
+            direction: "NETLINK_XFRM socket (xfrm_user key manager)",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: `fd` was returned by socket(2) above and is owned here.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 /// Exempt a UDP (IKE) socket from all IPsec policies, in both directions.
 pub fn bypass_socket(fd: BorrowedFd<'_>) -> Result<(), XfrmError> {
     let family = socket_family(fd)?;
+    ensure_key_manager()?;
     let (level, opt) = if family == AF_INET6 {
         (libc::IPPROTO_IPV6, IPV6_XFRM_POLICY)
     } else {

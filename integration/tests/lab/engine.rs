@@ -7,7 +7,7 @@ use integration::topo::TwoSites;
 use std::path::Path;
 use std::time::Duration;
 
-fn sites() -> (Site, Site) {
+pub(crate) fn sites() -> (Site, Site) {
     let a = Site {
         cluster_id: "cluster-a".into(),
         private_ip: TwoSites::LEFT_IP.into(),
@@ -167,7 +167,7 @@ fn engine_pair_connects() {
 
 /// Start one engine per site (left reads `dir_a`, right `dir_b`) and wait
 /// until both report every cable connected.
-fn connect_pair(
+pub(crate) fn connect_pair(
     t: &TwoSites,
     (a, dir_a): (&Site, &Path),
     (b, dir_b): (&Site, &Path),
@@ -198,7 +198,7 @@ fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool, engine: &Engine
     );
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
+pub(crate) fn tempdir(name: &str) -> std::path::PathBuf {
     let p = Path::new("/tmp").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();

@@ -10,5 +10,6 @@ mod interop;
 mod nat_keepalive;
 mod rekey;
 mod restart;
+mod solo;
 mod subnets;
 mod xfrm;
