@@ -78,6 +78,10 @@ impl Site {
 /// The `cable-engine` binary of the running program's target directory
 /// (a test runs from `target/<profile>/deps/`, a binary from `target/<profile>/`).
 pub fn engine_binary() -> Result<PathBuf> {
+    // The benchmark runs a release build, named by this variable.
+    if let Some(bin) = std::env::var_os("CABLE_ENGINE_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let exe = std::env::current_exe()?;
     let here = exe.parent().context("executable has no directory")?;
     for dir in [Some(here), here.parent()].into_iter().flatten() {

@@ -134,6 +134,9 @@ impl Cable {
     }
 }
 
+/// Seconds after which a `whack` call is killed (and tried again).
+const WHACK_LIMIT: &str = "10";
+
 /// A running pluto in a namespace; stopped when dropped.
 pub struct Pluto {
     child: Child,
@@ -209,13 +212,21 @@ impl Pluto {
         })
     }
 
-    /// `whack --rundir <dir> <args>`, retried up to three times like the
-    /// driver does.
+    /// `whack --rundir <dir> <args>`, killed after [`WHACK_LIMIT`] and
+    /// retried up to three times like the driver does.
     pub fn whack(&self, args: &[String]) -> Result<String> {
         let mut last = None;
         for _ in 0..3 {
-            let mut cmd = Command::new(Path::new(EXECDIR).join("whack"));
-            cmd.arg("--rundir").arg(self.dir.join("run")).args(args);
+            // The driver kills a whack that has not answered within 5 s;
+            // pluto can leave one hanging (seen with both sides initiating
+            // 3x2 connections), so a call here is killed too, after
+            // WHACK_LIMIT (the emulated VM needs more than 5 s).
+            let mut cmd = Command::new("timeout");
+            cmd.args(["-s", "KILL", WHACK_LIMIT])
+                .arg(Path::new(EXECDIR).join("whack"))
+                .arg("--rundir")
+                .arg(self.dir.join("run"))
+                .args(args);
             match run(&mut cmd, &format!("whack {}", args.join(" "))) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
@@ -282,6 +293,18 @@ impl Pluto {
             self.traffic_status().unwrap_or_default(),
             self.log_text()
         )
+    }
+
+    /// The daemon's process id (`ip netns exec` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kill the daemon at once (SIGKILL: its kernel state stays), as a
+    /// crash or a pod kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn log_text(&self) -> String {

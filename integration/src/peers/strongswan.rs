@@ -222,6 +222,11 @@ impl StrongSwan {
         )
     }
 
+    /// The daemon's process id (`ip netns exec` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// charon's log (file log plus stdout/stderr).
     pub fn log_text(&self) -> String {
         let mut s = std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();

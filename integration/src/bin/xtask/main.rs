@@ -8,8 +8,11 @@
 //!   the lab part.
 //! - `cargo xtask lab-tests [FILTER...]`: only the lab tests (those whose
 //!   names contain a filter, or all), in one VM boot.
+//! - `cargo xtask bench`: the engine next to libreswan and strongSwan in one
+//!   lab boot; results in `integration/bench/`.
 //! - `xtask guest-run`: the lab test runner itself, run inside the VM.
 
+mod bench;
 mod demo;
 mod guest;
 mod paths;
@@ -19,13 +22,15 @@ mod vm;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test>
+const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test | lab-tests | bench>
 
   demo               three simulated clusters connected by cable-engine, in the lab
   setup              install the lab's packages (apt) and virtme-ng (venv under target/)
   lab -- CMD [ARGS]  boot the kernel lab and run CMD as root inside it
   test               host tests, then all lab tests in one VM boot
   lab-tests [FILTER...]  only the lab tests (names containing a filter), in one VM boot
+  bench              cable-engine next to libreswan and strongSwan, in one VM boot;
+                     results in integration/bench/ (BENCH_REPS, BENCH_HUB=10,20, BENCH_ONLY=setup,hub,restart,rekey)
 
 environment: LAB_TIMEOUT (seconds for the whole VM, default 3600), LAB_MEMORY (default 2G),
   LAB_JOBS (lab tests at a time, default 4), LAB_TEST_TIMEOUT (seconds per lab test, default 900)";
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Some("lab-tests") => test::lab_only(&args[1..]),
         Some("guest-run") => guest::run(&args[1..]),
         Some("demo") => demo::run(),
+        Some("bench") => bench::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -13,6 +13,12 @@ pub fn cargo() -> Command {
 /// Build the lab test binary (and the daemon it drives) on the host and
 /// return the test binary's path.
 fn build_lab_tests() -> Result<String> {
+    build_lab_target("lab")
+}
+
+/// Build a test target of the integration crate with the `lab` feature
+/// (and the debug daemon) and return its executable.
+pub fn build_lab_target(target: &str) -> Result<String> {
     if !cargo()
         .args([
             "build",
@@ -34,7 +40,7 @@ fn build_lab_tests() -> Result<String> {
             "--features",
             "lab",
             "--test",
-            "lab",
+            target,
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
@@ -48,13 +54,13 @@ fn build_lab_tests() -> Result<String> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["reason"] == "compiler-artifact" && v["target"]["name"] == "lab" {
+        if v["reason"] == "compiler-artifact" && v["target"]["name"] == target {
             if let Some(exe) = v["executable"].as_str() {
                 return Ok(exe.to_string());
             }
         }
     }
-    bail!("cargo built no lab test executable")
+    bail!("cargo built no {target} test executable")
 }
 
 /// Counts from libtest's `test result:` lines.

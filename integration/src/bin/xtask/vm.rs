@@ -53,6 +53,12 @@ const PASS_ENV: &[&str] = &[
     "HOME",
     "LAB_JOBS",
     "LAB_TEST_TIMEOUT",
+    "CABLE_ENGINE_BIN",
+    "BENCH_REPS",
+    "BENCH_HUB",
+    "BENCH_ONLY",
+    "BENCH_SHAPES",
+    "BENCH_WHO",
 ];
 
 fn shell_quote(s: &str) -> String {
