@@ -335,3 +335,104 @@ pub fn coin(seed: u64) -> impl FnMut() -> bool {
         x & 1 == 1
     }
 }
+
+/// A network where every datagram takes `delay` one way (in order), for
+/// tests that measure set-up time in round trips on the fake clock: the
+/// clock jumps from arrival to arrival and timer to timer. Events drive a
+/// [`Kernel`] per side, as the daemon installs them.
+pub struct Delayed {
+    pub net: Net,
+    pub delay: Duration,
+    in_flight: VecDeque<(Instant, Dir, Transmit)>,
+    pub ka: Kernel,
+    pub kb: Kernel,
+    /// When each side's events came out, per side: (elapsed, event).
+    pub timeline_a: Vec<(Duration, Event)>,
+    pub timeline_b: Vec<(Duration, Event)>,
+}
+
+impl Delayed {
+    pub fn new(net: Net, delay: Duration) -> Self {
+        Delayed {
+            net,
+            delay,
+            in_flight: VecDeque::new(),
+            ka: Kernel::default(),
+            kb: Kernel::default(),
+            timeline_a: Vec::new(),
+            timeline_b: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        let arrive = self.net.now + self.delay;
+        let at = self.net.elapsed();
+        while let Some(t) = self.net.a.poll_transmit() {
+            self.net.wire.push((at, Dir::AtoB, t.payload.clone()));
+            self.in_flight.push_back((arrive, Dir::AtoB, t));
+        }
+        while let Some(t) = self.net.b.poll_transmit() {
+            self.net.wire.push((at, Dir::BtoA, t.payload.clone()));
+            self.in_flight.push_back((arrive, Dir::BtoA, t));
+        }
+        while let Some(e) = self.net.a.poll_event() {
+            self.ka.apply(&e);
+            self.timeline_a.push((at, e.clone()));
+            self.net.ev_a.push(e);
+        }
+        while let Some(e) = self.net.b.poll_event() {
+            self.kb.apply(&e);
+            self.timeline_b.push((at, e.clone()));
+            self.net.ev_b.push(e);
+        }
+    }
+
+    /// Whether both directions have an SA pair installed on both ends.
+    pub fn usable(&self) -> bool {
+        self.ka.outbound.intersection(&self.kb.inbound).count() >= 1
+            && self.kb.outbound.intersection(&self.ka.inbound).count() >= 1
+    }
+
+    /// Runs until nothing is in flight and no timer is due before `limit`
+    /// after t0; calls `watch` after every instant the clock stops at.
+    pub fn run(&mut self, limit: Duration, mut watch: impl FnMut(&Self)) {
+        self.drain();
+        watch(self);
+        loop {
+            let arrival = self.in_flight.front().map(|(t, _, _)| *t);
+            let next = [
+                arrival,
+                self.net.a.poll_timeout(),
+                self.net.b.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(t) = next else { return };
+            if t > self.net.t0 + limit {
+                return;
+            }
+            assert!(t >= self.net.now, "timer in the past");
+            self.net.now = t;
+            while self.in_flight.front().is_some_and(|(at, _, _)| *at <= t) {
+                let (_, dir, d) = self.in_flight.pop_front().unwrap();
+                if d.payload == [0xff] || !(self.net.deliver)(dir, &d) {
+                    continue;
+                }
+                match dir {
+                    Dir::AtoB => self.net.b.handle_datagram(t, d.remote, d.local, &d.payload),
+                    Dir::BtoA => self.net.a.handle_datagram(t, d.remote, d.local, &d.payload),
+                }
+                self.drain();
+            }
+            if self.net.a.poll_timeout().is_some_and(|x| x <= t) {
+                self.net.a.handle_timeout(t);
+            }
+            if self.net.b.poll_timeout().is_some_and(|x| x <= t) {
+                self.net.b.handle_timeout(t);
+            }
+            self.drain();
+            watch(self);
+        }
+    }
+}
