@@ -327,7 +327,7 @@ impl Manager {
         };
         match self.ep.initiate(now, peer) {
             Ok(sa) => {
-                tracing::debug!(cable = cable_name, peer = peer_name, "initiating IKE SA");
+                tracing::info!(cable = cable_name, peer = peer_name, "initiating IKE SA");
                 cable.sas.insert(sa);
                 self.sa_peer.insert(sa, peer_name.to_string());
             }

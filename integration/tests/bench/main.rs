@@ -211,11 +211,62 @@ fn endpoints_dirs(work: &Path, sites: &[&Site]) -> Result<()> {
     Ok(())
 }
 
-fn engine_setup(case: &str, l: usize, r: usize) -> Result<f64> {
+/// The engine's phases, as its log (info level) marks them.
+const PHASES: &[(&str, &str)] = &[
+    ("first log line (process up)", "cable-engine 0.1.0 starting"),
+    ("endpoints read, cables planned", "would connect"),
+    ("IKE socket and XFRM ready", "IKE listening"),
+    ("first IKE_SA_INIT sent", "initiating IKE SA"),
+    ("first IKE SA up", "IKE SA established"),
+    (
+        "first Child SA and policies installed",
+        "Child SA installed",
+    ),
+    ("last Child SA and policies installed", "cable connected"),
+];
+
+/// Seconds of the day of a log line's RFC 3339 UTC timestamp
+/// (`2026-12-05T01:47:33.741675Z ...`).
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.split_whitespace().next()?.split_once('T')?.1;
+    let t = t.strip_suffix('Z')?;
+    let mut it = t.split(':');
+    let (h, m, sec): (f64, f64, f64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
+    Some(h * 3600.0 + m * 60.0 + sec)
+}
+
+/// Seconds of the day now (UTC), to line the log up with the bench's clock.
+fn now_of_day() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() % 86400.0)
+        .unwrap_or(0.0)
+}
+
+/// Each phase's first appearance in `log`, in seconds after `t0` (seconds
+/// of the day when the clock started).
+fn phases(log: &str, t0: f64) -> Value {
+    let mut v = serde_json::Map::new();
+    for (name, needle) in PHASES {
+        if let Some(t) = log.lines().find(|l| l.contains(needle)).and_then(log_time) {
+            v.insert((*name).into(), json!(((t - t0 + 86400.0) % 86400.0)));
+        }
+    }
+    Value::Object(v)
+}
+
+/// Both engines started at once; returns the time and the left engine's
+/// phases.
+fn engine_setup(case: &str, l: usize, r: usize) -> Result<(f64, Value)> {
     let (t, es, ps) = two_sites(l, r)?;
     let work = workdir(case);
     endpoints_dirs(&work, &[&es, &ps])?;
     let env = engine_env();
+    let wall0 = now_of_day();
     let t0 = Instant::now();
     let a = Engine::start(&t.left, &es, &work.join("endpoints-cluster-a"), &work, &env)?;
     let b = Engine::start(
@@ -227,7 +278,10 @@ fn engine_setup(case: &str, l: usize, r: usize) -> Result<f64> {
     )?;
     let took = all_pairs_pass(&pair_probes(&t.left, &es.subnets, &ps.subnets), t0, 0.05);
     keep_logs(case, &[("left", a.log_text()), ("right", b.log_text())]);
-    Ok(took?.time()?.as_secs_f64())
+    let took = took?.time()?.as_secs_f64();
+    let mut ph = phases(&a.log_text(), wall0);
+    ph["every pair passes a ping"] = json!(took);
+    Ok((took, ph))
 }
 
 /// The driver's cable on the gateway of `local` towards `remote`.
@@ -249,7 +303,7 @@ fn driver_cable(local: &Site, remote: &Site) -> Cable {
 
 /// Both plutos run before the drivers are told (as in a gateway pod); the
 /// clock starts when both drivers make their whack calls, concurrently.
-fn libreswan_setup(case: &str, l: usize, r: usize) -> Result<f64> {
+fn libreswan_setup(case: &str, l: usize, r: usize) -> Result<(f64, Value)> {
     let (t, es, ps) = two_sites(l, r)?;
     let work = workdir(case);
     let left = Pluto::start(&t.left, TEST_PSK, &work.join("left"))?;
@@ -272,12 +326,12 @@ fn libreswan_setup(case: &str, l: usize, r: usize) -> Result<f64> {
         &[("left", left.log_text()), ("right", right.log_text())],
     );
     let took = took?;
-    Ok(took.as_secs_f64())
+    Ok((took.as_secs_f64(), Value::Null))
 }
 
 /// strongSwan, as it is usually run: the responder's charon is up, the
 /// clock starts with the initiator's charon (`start_action = start`).
-fn strongswan_setup(case: &str, l: usize, r: usize) -> Result<f64> {
+fn strongswan_setup(case: &str, l: usize, r: usize) -> Result<(f64, Value)> {
     let (t, es, ps) = two_sites(l, r)?;
     let work = workdir(case);
     let conn = |me: &Site, peer: &Site, start: bool| SwanConn {
@@ -297,7 +351,7 @@ fn strongswan_setup(case: &str, l: usize, r: usize) -> Result<f64> {
     let t0 = Instant::now();
     let _left = StrongSwan::start(&t.left, &conn(&es, &ps, true), &work.join("left"))?;
     let took = all_pairs_pass(&pair_probes(&t.left, &es.subnets, &ps.subnets), t0, 0.05)?.time()?;
-    Ok(took.as_secs_f64())
+    Ok((took.as_secs_f64(), Value::Null))
 }
 
 /// `VmRSS` in KiB and user+system CPU seconds of a process.
@@ -701,6 +755,30 @@ fn markdown(r: &Value) -> String {
             ratio(med(ENGINE), med(STRONGSWAN))
         );
     }
+    md += "\n**Where the engine's set-up time goes** (left engine, from its info log; seconds after \
+           both daemons were started, median over the repetitions):\n\n| phase | 1x1 | 3x2 |\n|---|---|---|\n";
+    let phase_median = |shape: &str, name: &str| -> String {
+        let xs: Vec<f64> = r["phases"][shape]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p[name].as_f64()).collect())
+            .unwrap_or_default();
+        if xs.is_empty() {
+            "-".into()
+        } else {
+            format!("{:.2}", stats(&xs).1)
+        }
+    };
+    for name in PHASES
+        .iter()
+        .map(|p| p.0)
+        .chain(["every pair passes a ping"])
+    {
+        md += &format!(
+            "| {name} | {} | {} |\n",
+            phase_median("1x1", name),
+            phase_median("3x2", name)
+        );
+    }
     md += "\n## Hub scale\n\nOne hub gateway and K spoke clusters, 2x2 subnets each, on one bridge; all daemons \
            told at once. Time until the hub passes traffic to every pair of every spoke; the hub daemon's RSS and \
            CPU seconds 10 s later.\n\n| K | cable-engine: time / RSS / CPU | libreswan: time / RSS / CPU | time: libreswan / engine | RSS: engine / libreswan |\n|---|---|---|---|---|\n";
@@ -923,15 +1001,32 @@ fn main() -> Result<()> {
             "strongswan": version("/usr/sbin/swanctl", &["--version"], "strongSwan"),
         },
         "emulated": true,
-        "setup": {}, "setup_failed": {}, "hub": {}, "restart": {}, "rekey": {},
+        "setup": {}, "setup_failed": {}, "phases": {}, "hub": {}, "restart": {}, "rekey": {},
     });
 
     if wanted("setup") {
+        // The first ESP SA after boot makes the guest kernel load and
+        // self-test the ESP and AES-GCM modules (seconds under emulation),
+        // and the first start of each daemon reads its binary over the
+        // shared filesystem: one discarded set-up per implementation first.
+        for (who, f) in [
+            (
+                ENGINE,
+                engine_setup as fn(&str, usize, usize) -> Result<(f64, Value)>,
+            ),
+            (LIBRESWAN, libreswan_setup),
+            (STRONGSWAN, strongswan_setup),
+        ] {
+            match f(&format!("bench-warmup-{who}"), 1, 1) {
+                Ok((x, _)) => println!("bench: warm-up {who}: {x:.2} s (not counted)"),
+                Err(e) => println!("bench: warm-up {who}: FAILED (not counted): {e:#}"),
+            }
+        }
         for (shape, l, rr) in [("1x1", 1, 1), ("3x2", 3, 2)] {
             for (who, f) in [
                 (
                     ENGINE,
-                    engine_setup as fn(&str, usize, usize) -> Result<f64>,
+                    engine_setup as fn(&str, usize, usize) -> Result<(f64, Value)>,
                 ),
                 (LIBRESWAN, libreswan_setup),
                 (STRONGSWAN, strongswan_setup),
@@ -942,13 +1037,16 @@ fn main() -> Result<()> {
                 if !whos.is_empty() && !whos.split(',').any(|x| x == who) {
                     continue;
                 }
-                let (mut xs, mut failed) = (Vec::new(), 0);
+                let (mut xs, mut failed, mut ph) = (Vec::new(), 0, Vec::new());
                 for i in 0..reps {
                     let case = format!("bench-setup-{who}-{shape}-{i}");
                     match f(&case, l, rr) {
-                        Ok(x) => {
+                        Ok((x, phases)) => {
                             println!("bench: set-up {shape} {who} #{i}: {x:.2} s");
                             xs.push(json!(x));
+                            if !phases.is_null() {
+                                ph.push(phases);
+                            }
                         }
                         Err(e) => {
                             failures += 1;
@@ -958,6 +1056,9 @@ fn main() -> Result<()> {
                     }
                 }
                 r["setup"][shape][who] = Value::Array(xs);
+                if !ph.is_empty() {
+                    r["phases"][shape] = Value::Array(ph);
+                }
                 r["setup_failed"][shape][who] = json!(failed);
             }
         }
