@@ -283,7 +283,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
             }
         },
         Some(dir) => (
-            SelectedSource::Directory(DirSource::new(dir, &config.cluster_id)),
+            SelectedSource::Directory(
+                DirSource::new(dir, &config.cluster_id).with_poll_interval(config.endpoints_poll),
+            ),
             None,
         ),
     };

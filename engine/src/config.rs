@@ -21,6 +21,7 @@
 //! | rekey margin | `CE_IPSEC_REKEYMARGIN` | `--rekey-margin` | 9m |
 //! | NAT keepalive interval (0: none) | `CE_IPSEC_NATKEEPALIVE` | `--nat-keepalive` | 20s |
 //! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
+//! | how often the directory is read (ms) | | `--endpoints-poll-ms` | 1000 |
 //! | log format | | `--log-format human\|json` | `human` |
 //! | control socket | | `--control-socket PATH` | [`DEFAULT_CONTROL_SOCKET`] |
 //!
@@ -150,6 +151,10 @@ pub struct RunFlags {
     /// Directory of Endpoint and Cluster YAML files (the endpoint source)
     #[arg(long, value_name = "DIR")]
     pub endpoints_dir: Option<PathBuf>,
+    /// How often the endpoints directory is read for changes, in milliseconds
+    /// [default: 1000]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub endpoints_poll_ms: Option<u64>,
     /// Log format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -236,6 +241,8 @@ pub struct Config {
     pub ipsec: IpsecConfig,
     /// `--endpoints-dir`: `None` reads Endpoints and Clusters from Kubernetes.
     pub endpoints_dir: Option<PathBuf>,
+    /// `--endpoints-poll-ms`: how often the directory source reads the directory.
+    pub endpoints_poll: std::time::Duration,
     /// `--log-format`.
     pub log_format: LogFormat,
     /// `--control-socket`.
@@ -584,6 +591,10 @@ impl Config {
                 timers,
             },
             endpoints_dir,
+            endpoints_poll: flags.endpoints_poll_ms.map_or(
+                crate::source::dir::DEFAULT_POLL_INTERVAL,
+                std::time::Duration::from_millis,
+            ),
             log_format: flags.log_format,
             control_socket: flags.control_socket.clone(),
         })
@@ -683,6 +694,24 @@ mod tests {
             assert!(!s.contains(PSK_TEXT) && !format!("{e:?}").contains(PSK_TEXT));
             s
         }
+    }
+
+    #[test]
+    fn endpoints_poll_interval() {
+        let mut f = Fixture::new();
+        let c = f.resolve().unwrap();
+        assert_eq!(c.endpoints_poll, std::time::Duration::from_secs(1));
+        f.flags.endpoints_poll_ms = Some(100);
+        let c = f.resolve().unwrap();
+        assert_eq!(c.endpoints_poll, std::time::Duration::from_millis(100));
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: RunFlags,
+        }
+        assert!(Cli::try_parse_from(["x", "--endpoints-poll-ms", "5"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--endpoints-poll-ms", "250"]).is_ok());
     }
 
     #[test]

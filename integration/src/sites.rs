@@ -58,6 +58,21 @@ impl Site {
         )
     }
 
+    /// Write this site's two objects into `dir` so that a reader never sees
+    /// half a file: written next to it, then renamed into place.
+    pub fn write_into_atomically(&self, dir: &Path) -> Result<()> {
+        let staging = dir.with_extension("staging");
+        self.write_into(&staging)?;
+        for entry in std::fs::read_dir(&staging)? {
+            let path = entry?.path();
+            if let Some(name) = path.file_name() {
+                std::fs::rename(&path, dir.join(name))?;
+            }
+        }
+        std::fs::remove_dir(&staging)?;
+        Ok(())
+    }
+
     /// Write this site's two objects into `dir`.
     pub fn write_into(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
@@ -124,6 +139,18 @@ impl Engine {
         work: &Path,
         env: &[(&str, &str)],
     ) -> Result<Engine> {
+        Self::start_with_args(ns, cluster_id, endpoints_dir, work, env, &[])
+    }
+
+    /// [`Engine::start_cluster`] with more `run` flags.
+    pub fn start_with_args(
+        ns: &Netns,
+        cluster_id: &str,
+        endpoints_dir: &Path,
+        work: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Engine> {
         let control_socket = work.join(format!("{cluster_id}.sock"));
         let log = work.join(format!("{cluster_id}.log"));
         let out = std::fs::File::create(&log)?;
@@ -132,6 +159,7 @@ impl Engine {
             .arg(endpoints_dir)
             .arg("--control-socket")
             .arg(&control_socket)
+            .args(args)
             .env("SUBMARINER_CLUSTERID", cluster_id)
             .env("CE_IPSEC_PSK", TEST_PSK)
             .env(
