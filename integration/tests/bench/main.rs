@@ -922,6 +922,63 @@ fn markdown(r: &Value) -> String {
         )
     };
     md += &format!("| rekey | {} | {} |\n", rk(ENGINE), rk(LIBRESWAN));
+    md +=
+        "\n## Targets (issue 16), medians of this run\n\n| target | measured | |\n|---|---|---|\n";
+    let setup_ratio = |shape: &str| {
+        let m = |w: &str| median_of(&r["setup"][shape][w]);
+        match (m(ENGINE), m(LIBRESWAN)) {
+            (Some(e), Some(l)) if e > 0.0 => Some(l / e),
+            _ => None,
+        }
+    };
+    let hub20 = &r["hub"]["20"];
+    let hub_ratio = match (
+        hub20[ENGINE]["time_s"].as_f64(),
+        hub20[LIBRESWAN]["time_s"]
+            .as_f64()
+            .or(hub20[LIBRESWAN]["timeout_s"].as_f64()),
+    ) {
+        (Some(e), Some(l)) if e > 0.0 => Some(l / e),
+        _ => None,
+    };
+    let hub_rss = match (
+        hub20[ENGINE]["rss_kib"].as_f64(),
+        hub20[LIBRESWAN]["rss_kib"].as_f64(),
+    ) {
+        (Some(e), Some(l)) if l > 0.0 => Some(e / l),
+        _ => None,
+    };
+    for (what, got, want, more_is_better) in [
+        (
+            "set-up 1x1: libreswan / engine >= 5",
+            setup_ratio("1x1"),
+            5.0,
+            true,
+        ),
+        (
+            "set-up 3x2: libreswan / engine >= 10",
+            setup_ratio("3x2"),
+            10.0,
+            true,
+        ),
+        ("hub K=20: libreswan / engine >= 10", hub_ratio, 10.0, true),
+        ("hub K=20 RSS: engine / pluto <= 0.5", hub_rss, 0.5, false),
+    ] {
+        let verdict = match got {
+            Some(g) if (more_is_better && g >= want) || (!more_is_better && g <= want) => "met",
+            Some(_) => "**missed**",
+            None => "not measured",
+        };
+        let bound = if what.starts_with("hub K=20: ") && hub20[LIBRESWAN]["time_s"].is_null() {
+            "> "
+        } else {
+            ""
+        };
+        md += &format!(
+            "| {what} | {} | {verdict} |\n",
+            got.map_or("-".into(), |g| format!("{bound}{g:.2}"))
+        );
+    }
     md += "\nCharts: [set-up latency](setup.svg), [hub scale](hub.svg).\n";
     md
 }
