@@ -214,6 +214,22 @@ fn endpoints_dirs(work: &Path, sites: &[&Site]) -> Result<()> {
     Ok(())
 }
 
+/// Start the left and right engines of [`two_sites`], each reading its own
+/// directory of both Endpoints (see [`endpoints_dirs`]), with `env_left` and
+/// [`engine_env`] on the right.
+fn start_engines(
+    t: &TwoSites,
+    es: &Site,
+    ps: &Site,
+    work: &Path,
+    env_left: &[(&str, &str)],
+) -> Result<(Engine, Engine)> {
+    let dir = |s: &Site| work.join(format!("endpoints-{}", s.cluster_id));
+    let a = Engine::start(&t.left, es, &dir(es), work, env_left)?;
+    let b = Engine::start(&t.right, ps, &dir(ps), work, &engine_env())?;
+    Ok((a, b))
+}
+
 /// The engine's phases, as its log (info level) marks them.
 const PHASES: &[(&str, &str)] = &[
     ("first log line (process up)", "cable-engine 0.1.0 starting"),
@@ -271,14 +287,7 @@ fn engine_setup(case: &str, l: usize, r: usize) -> Result<(f64, Value)> {
     let env = engine_env();
     let wall0 = now_of_day();
     let t0 = Instant::now();
-    let a = Engine::start(&t.left, &es, &work.join("endpoints-cluster-a"), &work, &env)?;
-    let b = Engine::start(
-        &t.right,
-        &ps,
-        &work.join("endpoints-cluster-b"),
-        &work,
-        &env,
-    )?;
+    let (a, b) = start_engines(&t, &es, &ps, &work, &env)?;
     let took = all_pairs_pass(&pair_probes(&t.left, &es.subnets, &ps.subnets), t0, 0.05);
     keep_logs(case, &[("left", a.log_text()), ("right", b.log_text())]);
     let took = took?.time()?.as_secs_f64();
@@ -586,14 +595,7 @@ fn engine_restart() -> Result<Value> {
     endpoints_dirs(&work, &[&es, &ps])?;
     let env = engine_env();
     let dir_a = work.join("endpoints-cluster-a");
-    let mut a = Engine::start(&t.left, &es, &dir_a, &work, &env)?;
-    let mut b = Engine::start(
-        &t.right,
-        &ps,
-        &work.join("endpoints-cluster-b"),
-        &work,
-        &env,
-    )?;
+    let (mut a, mut b) = start_engines(&t, &es, &ps, &work, &env)?;
     a.wait_for("left connected", UP_LIMIT, all_connected)?;
     b.wait_for("right connected", UP_LIMIT, all_connected)?;
     let ping = pings(&t)?;
@@ -648,14 +650,7 @@ fn engine_rekey() -> Result<Value> {
         ("CE_IPSEC_REKEYMARGIN", "5s"),
     ];
     env.extend(short);
-    let mut a = Engine::start(&t.left, &es, &work.join("endpoints-cluster-a"), &work, &env)?;
-    let mut b = Engine::start(
-        &t.right,
-        &ps,
-        &work.join("endpoints-cluster-b"),
-        &work,
-        &engine_env(),
-    )?;
+    let (mut a, mut b) = start_engines(&t, &es, &ps, &work, &env)?;
     a.wait_for("left connected", UP_LIMIT, all_connected)?;
     b.wait_for("right connected", UP_LIMIT, all_connected)?;
     let counter = || engine_counter(&t.left, METRICS_PORT, "cable_engine_child_sa_rekeys");
