@@ -763,7 +763,7 @@ fn markdown(r: &Value) -> String {
         r["versions"]["libreswan"].as_str().unwrap_or_default(),
         r["versions"]["strongswan"].as_str().unwrap_or_default()
     );
-    md += "## Set-up latency\n\nFrom both gateways being told about each other (cable-engine: both daemons started; \
+    md += "## Set-up latency\n\nFrom both gateways being told about each other (cable-engine: see below; \
            libreswan: both drivers' whack calls, pluto already running; strongSwan: the initiator's charon started) \
            to every subnet pair passing a ping (probes every 50 ms). Seconds, min / median / max.\n\n\
            The engine is measured twice: running, then told (its Endpoint directory gets the other's Endpoint, \
