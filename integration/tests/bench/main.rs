@@ -24,7 +24,9 @@
 mod common;
 
 use anyhow::{bail, Context, Result};
-use common::{tunnel_only_from, workdir, UP_LIMIT};
+use common::{
+    libreswan_short_lifetimes, tunnel_only_from, workdir, ENGINE_SHORT_LIFETIMES, UP_LIMIT,
+};
 
 /// Keep daemons' logs under `$CABLE_ENGINE_LAB_OUT/bench/logs/`.
 fn keep_logs(case: &str, logs: &[(&str, String)]) {
@@ -153,7 +155,7 @@ fn two_sites(l: usize, r: usize) -> Result<(TwoSites, Site, Site)> {
             .map(|i| format!("10.{}.0.0/16", first as usize + 10 * i))
             .collect()
     };
-    let mut es = Site {
+    let es = Site {
         cluster_id: "cluster-a".into(),
         private_ip: TwoSites::LEFT_IP.into(),
         public_ip: TwoSites::LEFT_IP.into(),
@@ -168,7 +170,6 @@ fn two_sites(l: usize, r: usize) -> Result<(TwoSites, Site, Site)> {
     ps.public_ip = TwoSites::RIGHT_IP.into();
     ps.health_check_ip = TwoSites::RIGHT_POD_IP.into();
     ps.subnets = nets(2, r);
-    es.subnets = nets(1, l);
     for (ns, mine, theirs, gw) in [
         (&t.left, &es.subnets, &ps.subnets, TwoSites::RIGHT_IP),
         (&t.right, &ps.subnets, &es.subnets, TwoSites::LEFT_IP),
@@ -644,12 +645,7 @@ fn engine_rekey() -> Result<Value> {
     let work = workdir("bench-rekey-engine");
     endpoints_dirs(&work, &[&es, &ps])?;
     let mut env = engine_env();
-    let short = [
-        ("CE_IPSEC_SALIFETIME", "25s"),
-        ("CE_IPSEC_IKELIFETIME", "50s"),
-        ("CE_IPSEC_REKEYMARGIN", "5s"),
-    ];
-    env.extend(short);
+    env.extend_from_slice(ENGINE_SHORT_LIFETIMES);
     let (mut a, mut b) = start_engines(&t, &es, &ps, &work, &env)?;
     a.wait_for("left connected", UP_LIMIT, all_connected)?;
     b.wait_for("right connected", UP_LIMIT, all_connected)?;
@@ -668,20 +664,7 @@ fn libreswan_rekey() -> Result<Value> {
     let left = Pluto::start(&t.left, TEST_PSK, &work.join("left"))?;
     let right = Pluto::start(&t.right, TEST_PSK, &work.join("right"))?;
     let mut cl = driver_cable(&es, &ps);
-    // As the lab's rekey tests set it (libreswan refuses lifetimes below
-    // its default margin, 540 s).
-    cl.extra_args = [
-        "--ikelifetime",
-        "50",
-        "--ipseclifetime",
-        "25",
-        "--rekeymargin",
-        "5",
-        "--rekeyfuzz",
-        "50",
-    ]
-    .map(String::from)
-    .to_vec();
+    cl.extra_args = libreswan_short_lifetimes();
     let cr = driver_cable(&ps, &es);
     left.connect(&cl)?;
     right.connect(&cr)?;

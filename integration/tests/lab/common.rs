@@ -11,6 +11,31 @@ use integration::traffic::BackgroundPing;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Short engine lifetimes for rekey cases: Child SAs rekeyed every 15-20 s,
+/// the IKE SA at 40-45 s.
+pub const ENGINE_SHORT_LIFETIMES: &[(&str, &str)] = &[
+    ("CE_IPSEC_SALIFETIME", "25s"),
+    ("CE_IPSEC_IKELIFETIME", "50s"),
+    ("CE_IPSEC_REKEYMARGIN", "5s"),
+];
+
+/// The same short lifetimes as whack options for libreswan (which refuses
+/// lifetimes below its default margin, 540 s, unless the margin is set).
+pub fn libreswan_short_lifetimes() -> Vec<String> {
+    [
+        "--ikelifetime",
+        "50",
+        "--ipseclifetime",
+        "25",
+        "--rekeymargin",
+        "5",
+        "--rekeyfuzz",
+        "50",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Generous: IKE with ECDH in software emulation, on 2 shared vCPUs.
 pub const UP_LIMIT: Duration = Duration::from_secs(120);
 

@@ -22,13 +22,6 @@ use std::time::{Duration, Instant};
 const METRICS_PORT: u16 = 32780;
 const CHILD_REKEYS: f64 = 3.0;
 const IKE_REKEYS: f64 = 1.0;
-/// Child SAs live 25 s and are rekeyed 5-10 s before that; the IKE SA is
-/// rekeyed 5-10 s before its 50 s.
-const ENGINE_SHORT: &[(&str, &str)] = &[
-    ("CE_IPSEC_SALIFETIME", "25s"),
-    ("CE_IPSEC_IKELIFETIME", "50s"),
-    ("CE_IPSEC_REKEYMARGIN", "5s"),
-];
 /// Long enough for 3 Child SA rekeys at 15-20 s each plus set-up slack
 /// under emulation.
 const REKEY_LIMIT: Duration = Duration::from_secs(240);
@@ -135,7 +128,7 @@ impl Driver {
     /// The engine's environment.
     fn engine_env(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Driver::Engine => ENGINE_SHORT,
+            Driver::Engine => ENGINE_SHORT_LIFETIMES,
             Driver::Peer => &[],
         }
     }
@@ -193,18 +186,7 @@ fn libreswan_rekey_case(case: &str, driver: Driver) {
         Mode::Bidirectional,
         |cable| {
             if driver == Driver::Peer {
-                cable.extra_args = [
-                    "--ikelifetime",
-                    "50",
-                    "--ipseclifetime",
-                    "25",
-                    "--rekeymargin",
-                    "5",
-                    "--rekeyfuzz",
-                    "50",
-                ]
-                .map(String::from)
-                .to_vec();
+                cable.extra_args = libreswan_short_lifetimes();
             }
         },
         driver.engine_env(),
@@ -245,7 +227,7 @@ fn rekey_engine_pair() {
     let work = workdir(case);
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let t0 = Instant::now();
-    let mut left = start_engine(&t.left, &es, &ps, &work, ENGINE_SHORT);
+    let mut left = start_engine(&t.left, &es, &ps, &work, ENGINE_SHORT_LIFETIMES);
     let right_work = work.join("right");
     std::fs::create_dir_all(&right_work).unwrap();
     let mut right = start_engine(&t.right, &ps, &es, &right_work, &[]);

@@ -2,29 +2,16 @@
 //! against a release build of the engine, in one lab boot; its results are
 //! copied to `integration/bench/`.
 
-use crate::test::{build_lab_target, cargo};
+use crate::test::{build_engine, build_lab_target};
 use crate::{paths, setup, vm};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// What the benchmark writes (under `$CABLE_ENGINE_LAB_OUT/bench/`).
 const FILES: &[&str] = &["results.json", "RESULTS.md", "setup.svg", "hub.svg"];
 
 pub fn run() -> Result<i32> {
     setup::run(false)?;
-    if !cargo()
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "cable-engine",
-            "--bin",
-            "cable-engine",
-        ])
-        .status()?
-        .success()
-    {
-        bail!("building the release cable-engine failed");
-    }
+    build_engine(true)?;
     let engine = paths::target().join("release").join("cable-engine");
     let exe = build_lab_target("bench")?;
     let out = paths::lab().join("out").join("bench");

@@ -10,6 +10,25 @@ pub fn cargo() -> Command {
     c
 }
 
+/// Build the `cable-engine` daemon (`--release` when `release`).
+pub fn build_engine(release: bool) -> Result<()> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--package",
+        "cable-engine",
+        "--bin",
+        "cable-engine",
+    ]);
+    if release {
+        c.arg("--release");
+    }
+    if !c.status()?.success() {
+        bail!("building cable-engine failed");
+    }
+    Ok(())
+}
+
 /// Build the lab test binary (and the daemon it drives) on the host and
 /// return the test binary's path.
 fn build_lab_tests() -> Result<String> {
@@ -19,19 +38,7 @@ fn build_lab_tests() -> Result<String> {
 /// Build a test target of the integration crate with the `lab` feature
 /// (and the debug daemon) and return its executable.
 pub fn build_lab_target(target: &str) -> Result<String> {
-    if !cargo()
-        .args([
-            "build",
-            "--package",
-            "cable-engine",
-            "--bin",
-            "cable-engine",
-        ])
-        .status()?
-        .success()
-    {
-        bail!("building cable-engine failed");
-    }
+    build_engine(false)?;
     let out = cargo()
         .args([
             "test",
