@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use crate::event::{CloseReason, Event, SaId};
-use crate::sa::{Ctx, IkeSa, Phase, Task};
+use crate::sa::{Ctx, IkeSa, PendingKind, Phase, Task};
 
 fn live(sa: &IkeSa) -> bool {
     !matches!(sa.phase, Phase::Dead | Phase::Deleting | Phase::Lingering) && !sa.replaced
@@ -77,6 +77,7 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
             groups.entry(sa.peer_name()).or_default().push(sa.id);
         }
     }
+    let mut redundant: Vec<SaId> = Vec::new();
     for ids in groups.into_values().filter(|g| g.len() > 1) {
         let key = |id: &SaId| {
             sas.get(id)
@@ -95,6 +96,7 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
             if !sa.initiator {
                 continue;
             }
+            redundant.push(id);
             let pairs = sa.peer.as_ref().map(|p| p.children.len()).unwrap_or(0);
             let complete = (0..pairs).all(|i| covered.contains(&i));
             let grace = ctx.config.retransmit.total;
@@ -104,6 +106,29 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
                 sa.close_with(ctx, CloseReason::Superseded);
             }
         }
+    }
+    // An SA no longer redundant (the one that made it so went away first):
+    // no deadline, and the Child SAs dropped from it are asked for again.
+    for sa in sas.values_mut() {
+        if sa.superseded_deadline.is_none() || redundant.contains(&sa.id) {
+            continue;
+        }
+        sa.superseded_deadline = None;
+        if sa.phase != Phase::Established || sa.replaced {
+            continue;
+        }
+        let pairs = sa.peer.as_ref().map_or(0, |p| p.children.len());
+        for i in 0..pairs {
+            let have = sa.children.iter().any(|c| c.pair_index == i);
+            let asking = matches!(&sa.window.pending, Some(p) if matches!(
+                &p.kind,
+                PendingKind::CreateChild(r) | PendingKind::Auth(Some(r)) if r.pair_index == i
+            ));
+            if !have && !asking {
+                sa.queue(Task::CreateChild(i));
+            }
+        }
+        sa.start_next_task(ctx);
     }
 }
 

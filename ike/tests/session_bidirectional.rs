@@ -257,3 +257,76 @@ fn restarted_responder_is_found_dead_and_reconnected_by_the_owner() {
     assert!(net.a.sas()[0].established);
     assert_eq!(net.b.sas()[0].child_sas, 1);
 }
+
+/// Issue 10, fault 2: after crossed initiations the redundant SA's
+/// initiator stops creating Child SAs on it and sets a deadline to delete
+/// it. If the surviving SA goes away first (its owner closes it), the
+/// redundant SA is the only one left: its deadline must be cleared (a
+/// deadline left in the past made the daemon's loop spin at 100 % CPU)
+/// and the Child SAs it dropped must be asked for again (they stayed
+/// missing forever).
+#[test]
+fn redundant_sa_left_alone_clears_its_deadline_and_completes_its_pairs() {
+    let mut hit = 0;
+    for seed in 0..60 {
+        let mut net = Net::default_pair();
+        let (a, b) = peers(3);
+        net.a.add_peer(a.clone());
+        net.b.add_peer(b.clone());
+        net.a.initiate(net.now, a).unwrap();
+        net.b.initiate(net.now, b).unwrap();
+        let mut s = Stepper::new(net);
+        let mut pick = coin(seed);
+        // Deliver until both sides hold both IKE SAs established.
+        let both = |s: &Stepper| {
+            let est = |v: Vec<ike::SaStatus>| v.iter().filter(|x| x.established).count();
+            est(s.net.a.sas()) == 2 && est(s.net.b.sas()) == 2
+        };
+        while !both(&s) && s.step(pick()) {}
+        if !both(&s) {
+            continue;
+        }
+        // B closes the SA it initiated. When A's own SA was the redundant
+        // one, that was the survivor.
+        let b_own = s.net.b.sas().into_iter().find(|x| x.initiator).unwrap();
+        let a_own = s.net.a.sas().into_iter().find(|x| x.initiator).unwrap();
+        let survivor_closed = a_own.child_sas < 3;
+        s.net.b.close(s.net.now, b_own.sa);
+        let mut fired = 0;
+        loop {
+            while s.step(pick()) {}
+            let next = [s.net.a.poll_timeout(), s.net.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { break };
+            assert!(
+                t >= s.net.now,
+                "seed {seed}: a timer in the past ({:?} behind): the loop would spin",
+                s.net.now - t
+            );
+            if t > s.net.t0 + Duration::from_secs(60) {
+                break;
+            }
+            fired += 1;
+            assert!(
+                fired < 10_000,
+                "seed {seed}: a deadline fires again and again (the loop would spin)"
+            );
+            s.net.now = t;
+            s.net.a.handle_timeout(t);
+            s.net.b.handle_timeout(t);
+        }
+        if survivor_closed {
+            hit += 1;
+        }
+        let (sa, sb) = (s.net.a.sas(), s.net.b.sas());
+        let est: Vec<_> = sa.iter().filter(|x| x.established).collect();
+        assert_eq!(est.len(), 1, "seed {seed}: {sa:?} {sb:?}");
+        assert_eq!(est[0].child_sas, 3, "seed {seed}: {sa:?} {sb:?}");
+        assert_eq!(s.installed_pairs(), 3, "seed {seed}");
+        assert_eq!(s.ka.outbound, s.kb.inbound, "seed {seed}");
+        assert_eq!(s.kb.outbound, s.ka.inbound, "seed {seed}");
+    }
+    assert!(hit >= 5, "the survivor was closed first in only {hit} runs");
+}
