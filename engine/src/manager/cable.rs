@@ -185,8 +185,99 @@ impl Cable {
 
     /// The cable as a Submariner `Connection`, health merged.
     pub fn connection(&self) -> Connection {
-        let mut c = connection_for_plan(&self.plan, &self.state);
-        merge_health(&mut c, self.health().as_ref());
-        c
+        cable_connection(
+            &self.plan,
+            &self.state,
+            self.is_whole(),
+            self.health().as_ref(),
+        )
+    }
+}
+
+/// A cable's `Connection`: its state, with the health check merged the way
+/// Submariner merges it, except that an answered health check does not
+/// turn the error of a cable with a pair missing into `connected`. The
+/// pings go through the pairs that are up; they say nothing of the one that
+/// is not, and reporting the cable connected then lets traffic of that
+/// pair be sent into a tunnel that does not exist yet.
+fn cable_connection(
+    plan: &CablePlan,
+    state: &CableState,
+    whole: bool,
+    health: Option<&HealthReport>,
+) -> Connection {
+    let mut c = connection_for_plan(plan, state);
+    let not_whole_error =
+        (!whole && c.status == ConnectionStatus::Error).then(|| c.status_message.clone());
+    merge_health(&mut c, health);
+    if let Some(message) = not_whole_error {
+        c.status = ConnectionStatus::Error;
+        c.status_message = message;
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cable::{build_plan, PlanSettings};
+    use crate::crd::EndpointSpec;
+    use crate::source::Site;
+
+    fn plan() -> CablePlan {
+        let local = Site {
+            endpoint: EndpointSpec {
+                cluster_id: "c1".into(),
+                cable_name: "submariner-cable-c1-10-0-0-1".into(),
+                private_ip: "10.0.0.1".into(),
+                subnets: vec!["10.1.0.0/16".into(), "10.11.0.0/16".into()],
+                ..Default::default()
+            },
+            cluster: None,
+        };
+        let remote = EndpointSpec {
+            cluster_id: "c2".into(),
+            cable_name: "submariner-cable-c2-10-0-0-2".into(),
+            private_ip: "10.0.0.2".into(),
+            subnets: vec!["10.2.0.0/16".into()],
+            ..Default::default()
+        };
+        let settings = PlanSettings {
+            default_natt_port: 4500,
+            force_encaps: false,
+            preferred_server: false,
+        };
+        build_plan(&local, &remote, &settings).unwrap()
+    }
+
+    fn health(state: HealthState) -> HealthReport {
+        HealthReport {
+            ip: "10.2.0.1".into(),
+            state,
+            message: String::new(),
+            latency: LatencyRtt::default(),
+        }
+    }
+
+    /// The lab saw this: libreswan refused the second pair, the engine's
+    /// health check answered through the first, and the cable was reported
+    /// `connected` while the second pair had no Child SA.
+    #[test]
+    fn answered_health_check_does_not_hide_a_missing_pair() {
+        let plan = plan();
+        assert_eq!(plan.children.len(), 2);
+        let state = CableState::Error("Child SA failed: no acceptable proposal".into());
+        let c = cable_connection(&plan, &state, false, Some(&health(HealthState::Connected)));
+        assert_eq!(c.status, ConnectionStatus::Error);
+        assert_eq!(c.status_message, "Child SA failed: no acceptable proposal");
+        assert!(c.latency_rtt.is_some(), "the RTT is still reported");
+        // Whole, an answered health check clears the error (Submariner's rule).
+        let c = cable_connection(&plan, &state, true, Some(&health(HealthState::Connected)));
+        assert_eq!(c.status, ConnectionStatus::Connected);
+        // And a refused pair being asked for again is `connecting`, which
+        // health never changes.
+        let state = CableState::Connecting("Child SA refused; asking again in 2s".into());
+        let c = cable_connection(&plan, &state, false, Some(&health(HealthState::Connected)));
+        assert_eq!(c.status, ConnectionStatus::Connecting);
     }
 }

@@ -557,11 +557,16 @@ impl Manager {
                     if let (Some(i), true) = (pair_index, worth_retrying(&reason)) {
                         retry = Some(c.child_retries.schedule((sa, i), now));
                     }
+                    // Asking again is still connecting (the health check
+                    // through the other pairs must not make it `connected`);
+                    // a refusal nobody retries is an error.
                     if c.state != CableState::Connected {
-                        c.state = CableState::Error(match retry {
-                            Some(d) => format!("Child SA failed: {text}; retrying in {d:?}"),
-                            None => format!("Child SA failed: {text}"),
-                        });
+                        c.state = match retry {
+                            Some(d) => CableState::Connecting(format!(
+                                "Child SA failed: {text}; asking again in {d:?}"
+                            )),
+                            None => CableState::Error(format!("Child SA failed: {text}")),
+                        };
                     }
                 }
                 tracing::warn!(peer = %peer, ?pair_index, "Child SA failed: {text}{}", retry.map_or(String::new(), |d| format!("; retrying in {d:?}")));

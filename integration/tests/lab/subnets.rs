@@ -212,6 +212,16 @@ fn libreswan_refused_pair_is_asked_again() {
         "the second pair should be refused first:\n{log}\n--- pluto ---\n{}",
         pluto.log_text()
     );
+    // The health check answers through the first pair meanwhile; the
+    // cable must not be reported connected while the second has no SA
+    // (the cause of a lost first ping here in CI).
+    std::thread::sleep(Duration::from_secs(2));
+    let conns = e.connections().expect("engine status");
+    assert!(
+        !conns.is_empty() && conns.iter().all(|c| c["status"] == "connecting"),
+        "with a pair refused and asked for again: {conns:?}\n{}",
+        e.log_text()
+    );
     let refused_at = Instant::now();
     add(1);
     let mut e = e;
