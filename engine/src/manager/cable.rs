@@ -1,15 +1,16 @@
 //! One cable's runtime state: its plan, the Child SAs installed for each of
-//! its pairs, its pairs' policies, its status, its retry schedule and its
-//! health-check pinger.
+//! its pairs, its pairs' policies, its status and its retry schedules. Its
+//! health check (a pinger, I/O) is the driver's; its results come in as a
+//! [`HealthReport`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
-use healthcheck::{HealthStatus, Pinger};
+use healthcheck::{HealthStatus, LatencyInfo};
 use ike::{ChildId, SaId};
 
 use super::backoff::Backoff;
-use super::kernel::{InstalledSas, PairPolicies};
+use super::core::ops::{InstalledSas, PairPolicies};
 use crate::cable::CablePlan;
 use crate::crd::{Connection, ConnectionStatus, LatencyRtt};
 use crate::metrics::CableSample;
@@ -34,8 +35,13 @@ pub struct Cable {
     pub plan: CablePlan,
     /// The `ike` peer names of this cable (one, or one per pair).
     pub peers: Vec<String>,
-    /// Installed Child SAs by id.
+    /// Installed Child SAs of this generation by id.
     pub children: HashMap<ChildId, ChildRecord>,
+    /// Installed Child SAs of the IKE SAs this generation replaces: they
+    /// carry traffic until this one is whole, and never count towards it.
+    pub old_children: HashMap<ChildId, ChildRecord>,
+    /// How many times the cable was rebuilt (its `ike` peers' names carry it).
+    pub generation: u64,
     /// Policies by pair index.
     pub policies: BTreeMap<usize, PairPolicies>,
     /// IKE SAs that carry (or are building) this cable.
@@ -48,7 +54,6 @@ pub struct Cable {
     /// Pending new attempts at Child SAs the peer refused, by IKE SA and
     /// the `ike` peer's pair index.
     pub child_retries: Backoff<(SaId, usize)>,
-    pub pinger: Option<Pinger>,
     /// When the cable last became connected.
     pub connected_since: Option<SystemTime>,
     /// Bytes through the cable's inbound / outbound SAs (kernel counters).
@@ -59,18 +64,19 @@ pub struct Cable {
 }
 
 impl Cable {
-    pub fn new(plan: CablePlan, peers: Vec<String>, pinger: Option<Pinger>) -> Self {
+    pub fn new(plan: CablePlan, peers: Vec<String>) -> Self {
         Cable {
             plan,
             peers,
             children: HashMap::new(),
+            old_children: HashMap::new(),
+            generation: 0,
             policies: BTreeMap::new(),
             sas: BTreeSet::new(),
             superseded: BTreeSet::new(),
             state: CableState::Connecting("establishing the IKE SA".into()),
             retries: Backoff::new(RETRY_MIN),
             child_retries: Backoff::new(CHILD_RETRY_MIN),
-            pinger,
             connected_since: None,
             rx_bytes: 0,
             tx_bytes: 0,
@@ -121,25 +127,15 @@ impl Cable {
             .min()
     }
 
-    /// The health report of the pinger, if any.
-    pub fn health(&self) -> Option<HealthReport> {
-        let info = self.pinger.as_ref()?.latency_info();
-        Some(HealthReport {
-            ip: info.ip.clone(),
-            state: match info.status {
-                HealthStatus::Connected => HealthState::Connected,
-                HealthStatus::Unknown => HealthState::Unknown,
-                HealthStatus::Error => HealthState::Error,
-            },
-            message: info.message.clone(),
-            latency: LatencyRtt {
-                last: info.last,
-                min: info.min,
-                average: info.average,
-                max: info.max,
-                std_dev: info.std_dev,
-            },
-        })
+    /// The cable as a Submariner `Connection`, with its health check's
+    /// latest results (`None`: no health check).
+    pub fn connection(&self, health: Option<&LatencyInfo>) -> Connection {
+        cable_connection(
+            &self.plan,
+            &self.state,
+            self.is_whole(),
+            health.map(health_report).as_ref(),
+        )
     }
 
     /// Log one line when the reported status or its reason changed.
@@ -163,16 +159,13 @@ impl Cable {
     }
 
     /// The cable's metrics sample.
-    pub fn sample(&self) -> CableSample {
-        let latency = self
-            .pinger
-            .as_ref()
-            .map(|p| p.latency_info())
+    pub fn sample(&self, health: Option<&LatencyInfo>) -> CableSample {
+        let latency = health
             .filter(|i| i.last_nanos > 0)
             .map(|i| i.last_nanos as f64 / 1e9);
         CableSample {
             remote: self.plan.remote_endpoint.clone(),
-            status: self.connection().status.as_str().to_string(),
+            status: self.connection(health).status.as_str().to_string(),
             established_unix: self
                 .connected_since
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -182,15 +175,25 @@ impl Cable {
             tx_bytes: self.tx_bytes,
         }
     }
+}
 
-    /// The cable as a Submariner `Connection`, health merged.
-    pub fn connection(&self) -> Connection {
-        cable_connection(
-            &self.plan,
-            &self.state,
-            self.is_whole(),
-            self.health().as_ref(),
-        )
+/// A pinger's results as the status layer takes them.
+fn health_report(info: &LatencyInfo) -> HealthReport {
+    HealthReport {
+        ip: info.ip.clone(),
+        state: match info.status {
+            HealthStatus::Connected => HealthState::Connected,
+            HealthStatus::Unknown => HealthState::Unknown,
+            HealthStatus::Error => HealthState::Error,
+        },
+        message: info.message.clone(),
+        latency: LatencyRtt {
+            last: info.last.clone(),
+            min: info.min.clone(),
+            average: info.average.clone(),
+            max: info.max.clone(),
+            std_dev: info.std_dev.clone(),
+        },
     }
 }
 

@@ -1,16 +1,19 @@
 //! The connection manager: builds every planned cable with the `ike` core,
 //! programs the kernel through `xfrm`, and reports each cable's status.
 //!
-//! One tokio task ([`driver`]) owns the `ike::Endpoint` (all IKE SAs), the
-//! IKE/NAT-T socket ([`socket`]), the XFRM client and event stream, and the
-//! cables ([`cable`]). It is fed complete sets of [`CablePlan`]s and answers
-//! with `Connection`s on a watch channel that the control socket (`show
-//! connections`), the Gateway status writer and the metrics read.
+//! The decisions live in [`core`], a state machine without I/O (plans,
+//! datagrams, time, kernel events and results in; datagrams, kernel
+//! operations, health-check targets and status out), testable in one
+//! process. One tokio task ([`driver`]) does the I/O around it: the
+//! IKE/NAT-T socket ([`socket`]), the XFRM client ([`kernel`]) and event
+//! stream, the health-check pingers. It is fed complete sets of
+//! [`CablePlan`]s and answers with `Connection`s on a watch channel that
+//! the control socket (`show connections`), the Gateway status writer and
+//! the metrics read.
 //!
+//! - [`cable`]: one cable's runtime state and status.
 //! - [`peers`]: a plan becomes one `ike` peer (default mode: every pair
 //!   under one IKE SA) or one per pair (preferred-server FQDN identities).
-//! - [`kernel`]: Child SA -> inbound SA, outbound SA, then the pair's
-//!   out/in/fwd policies, replaced in place.
 //! - [`backoff`]: retry schedules (re-initiating a peer, asking again for
 //!   a refused Child SA).
 //! - [`deferred`]: answering a peer's rekey, the new outbound SA waits
@@ -21,6 +24,7 @@
 
 pub mod backoff;
 pub mod cable;
+pub mod core;
 pub mod deferred;
 pub mod driver;
 pub mod kernel;

@@ -111,6 +111,15 @@ fn lab(filters: &[String]) -> Result<bool> {
     let me = crate::paths::lab().join("xtask-guest");
     std::fs::copy("/proc/self/exe", &me).context("copying the xtask binary for the guest")?;
     let me = me.to_string_lossy().into_owned();
+    // The same for the test binary and the daemon: a host build during the
+    // run (cargo test, clippy's build scripts) replaces them in place, and
+    // the guest's running copies then crash (SIGSEGV) on their next page-in.
+    let exe = snapshot(std::path::Path::new(&exe), "lab-tests")?;
+    if std::env::var_os("CABLE_ENGINE_BIN").is_none() {
+        let engine = crate::paths::target().join("debug").join("cable-engine");
+        let engine = snapshot(&engine, "cable-engine")?;
+        std::env::set_var("CABLE_ENGINE_BIN", engine);
+    }
     eprintln!("== lab: run {exe}");
     let mut tally = Tally::default();
     let mut cmd = vec![me, "guest-run".to_string(), exe];
@@ -129,6 +138,16 @@ fn lab(filters: &[String]) -> Result<bool> {
     }
     println!("lab: {} passed, {} failed", tally.passed, tally.failed);
     Ok(code == 0 && tally.failed == 0)
+}
+
+/// Copy a freshly built binary to `target/lab/<name>` (replacing the old
+/// copy by rename, never in place) and return the copy's path.
+fn snapshot(built: &std::path::Path, name: &str) -> Result<String> {
+    let dest = crate::paths::lab().join(name);
+    let tmp = crate::paths::lab().join(format!(".{name}.tmp"));
+    std::fs::copy(built, &tmp).with_context(|| format!("copying {}", built.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest.to_string_lossy().into_owned())
 }
 
 /// `cargo xtask lab-tests [FILTER...]`: only the lab part, optionally only

@@ -1,0 +1,370 @@
+//! What each `ike` event does to the cables: IKE SAs that come, fail, are
+//! rekeyed or close; Child SAs that are installed, refused or deleted.
+
+use std::time::Instant;
+
+use ike::{ChildSaInfo, CloseReason, Event, FailureReason, IkeSaInfo, RejectedBy, SaId};
+
+use xfrm::SaConfig;
+
+use super::ops::{pair_policies, sa_config, InstalledSas, KernelOp, PairPolicies};
+use super::{worth_retrying, Core};
+use crate::manager::cable::ChildRecord;
+use crate::manager::deferred::{self, Deferred, OUTBOUND_DELAY};
+use crate::status::CableState;
+
+impl Core {
+    /// Act on every event the `ike` core has, including those acting on
+    /// one causes.
+    pub(super) fn drain_events(&mut self, now: Instant) {
+        while let Some(ev) = self.ep.poll_event() {
+            self.event(ev, now);
+        }
+    }
+
+    fn event(&mut self, ev: Event, now: Instant) {
+        match ev {
+            Event::IkeSaEstablished(info) => self.ike_up(info),
+            Event::ChildSaEstablished(info) => self.child_up(*info, now),
+            Event::IkeSaFailed { sa, peer, reason } => self.ike_failed(sa, &peer, &reason, now),
+            Event::ChildSaFailed {
+                sa,
+                peer,
+                pair_index,
+                reason,
+            } => {
+                let text = reason_text(&reason);
+                let mut retry = None;
+                if let Some(c) = self.cable_of_sa(sa).and_then(|n| self.cables.get_mut(&n)) {
+                    // The peer refused a pair we asked for (libreswan does so
+                    // until its connection for the pair is added): ask again
+                    // later, on the same IKE SA. Refusals of ours are the
+                    // peer's to retry.
+                    if let (Some(i), true) = (pair_index, worth_retrying(&reason)) {
+                        retry = Some(c.child_retries.schedule((sa, i), now));
+                    }
+                    // Asking again is still connecting (the health check
+                    // through the other pairs must not make it `connected`);
+                    // a refusal nobody retries is an error.
+                    if c.state != CableState::Connected {
+                        c.state = match retry {
+                            Some(d) => CableState::Connecting(format!(
+                                "Child SA failed: {text}; asking again in {d:?}"
+                            )),
+                            None => CableState::Error(format!("Child SA failed: {text}")),
+                        };
+                    }
+                }
+                tracing::warn!(peer = %peer, ?pair_index, "Child SA failed: {text}{}", retry.map_or(String::new(), |d| format!("; retrying in {d:?}")));
+            }
+            Event::ChildSaDeleted { sa, child, .. } => self.child_down(sa, child),
+            Event::IkeSaClosed { sa, peer, reason } => self.ike_closed(sa, &peer, &reason, now),
+            Event::IkeSaRekeyed { old, new, info } => self.ike_rekeyed(old, new, &info),
+        }
+    }
+
+    fn ike_up(&mut self, info: IkeSaInfo) {
+        self.sa_peer.insert(info.sa, info.peer.clone());
+        let Some(key) = self.peers.get(&info.peer).cloned() else {
+            return;
+        };
+        let role = if info.initiator {
+            "initiator"
+        } else {
+            "responder"
+        };
+        *self
+            .counters
+            .ike_established
+            .entry(role.to_string())
+            .or_default() += 1;
+        if let Some(c) = self.cables.get_mut(&key.cable) {
+            c.sas.insert(info.sa);
+            c.retries.clear(&info.peer);
+            tracing::info!(
+                cable = %key.cable, remote = %info.remote, initiator = info.initiator,
+                nat = info.nat_local || info.nat_remote,
+                "IKE SA established ({:?}/{:?}/{:?})", info.algorithms.encr, info.algorithms.prf, info.algorithms.dh
+            );
+            if c.state != CableState::Connected {
+                c.state =
+                    CableState::Connecting("IKE SA established, negotiating Child SAs".into());
+            }
+        }
+    }
+
+    fn child_up(&mut self, info: ChildSaInfo, now: Instant) {
+        let Some(key) = self.peers.get(&info.peer).cloned() else {
+            tracing::warn!(peer = %info.peer, "Child SA for an unknown peer: not installed");
+            return;
+        };
+        let Some(cable) = self.cables.get(&key.cable) else {
+            return;
+        };
+        let pair = key.first_pair + info.pair_index;
+        let Some(pair_plan) = cable.plan.children.get(pair).cloned() else {
+            tracing::warn!(cable = %key.cable, pair, "Child SA for a pair not in the plan: not installed");
+            return;
+        };
+        let reqid = self.reqids.get(&pair_plan.name);
+        let peer_rekey_of = deferred::peer_rekey_of(&info);
+        let inbound = sa_config(&info, true, reqid);
+        let outbound = sa_config(&info, false, reqid);
+        let installed = InstalledSas {
+            inbound: inbound.id(),
+            outbound: outbound.id(),
+        };
+        // Policies after the SAs; replaced in place for every new Child SA so
+        // they always point at the pair's current tunnel endpoints.
+        let policies = pair_policies(
+            pair_plan.local_subnet,
+            pair_plan.remote_subnet,
+            info.local_addr,
+            info.remote_addr,
+            reqid,
+        );
+        let policy_ids = PairPolicies {
+            ids: policies.iter().map(|p| p.id()).collect(),
+        };
+        let outbound = Box::new(outbound);
+        let (outbound_now, held) = match peer_rekey_of {
+            None => (Some(outbound), None),
+            Some(old_spi) => (None, Some((old_spi, outbound))),
+        };
+        self.ops.push_back(KernelOp::InstallChild {
+            cable: key.cable.clone(),
+            child: info.child,
+            name: pair_plan.name.clone(),
+            inbound: Box::new(inbound),
+            outbound: outbound_now,
+            policies,
+            encapsulation: info.encapsulation,
+        });
+        if info.rekey_of.is_some() {
+            self.counters.child_rekeys += 1;
+        }
+        if let Some((old_spi, sa)) = held {
+            self.deferred.push(Deferred {
+                cable: key.cable.clone(),
+                child: info.child,
+                replaces_spi_in: old_spi,
+                due: now + OUTBOUND_DELAY,
+                payload: sa,
+            });
+        }
+        let Some(c) = self.cables.get_mut(&key.cable) else {
+            return;
+        };
+        c.child_retries.clear(&(info.sa, info.pair_index));
+        c.sas.insert(info.sa);
+        c.children.insert(
+            info.child,
+            ChildRecord {
+                sa: info.sa,
+                pair,
+                sas: installed,
+            },
+        );
+        c.policies.insert(pair, policy_ids);
+        if c.refresh_state() {
+            tracing::info!(cable = %key.cable, "cable connected ({} Child SAs)", c.plan.children.len());
+        }
+        if c.is_whole() {
+            let superseded = std::mem::take(&mut c.superseded);
+            self.ops.push_back(KernelOp::RemoveLeftoversBetween {
+                cable: key.cable.clone(),
+                local: c.plan.local_address,
+                remote: info.remote_addr,
+            });
+            for sa in superseded {
+                self.ep.close(now, sa);
+            }
+        }
+    }
+
+    fn child_down(&mut self, sa: SaId, child: ike::ChildId) {
+        let Some(name) = self.cable_of_sa(sa) else {
+            return;
+        };
+        let Some(rec) = self.cables.get_mut(&name).and_then(|c| {
+            c.children
+                .remove(&child)
+                .or_else(|| c.old_children.remove(&child))
+        }) else {
+            return;
+        };
+        // The peer switched to the Child SA that replaces this one: its
+        // outbound SA goes in before this one's goes out.
+        self.deferred.forget(child);
+        for d in self.deferred.take_replacing(rec.sas.inbound.spi) {
+            self.install_deferred(d);
+        }
+        self.ops.push_back(KernelOp::RemoveSas {
+            cable: name.clone(),
+            ids: vec![rec.sas.outbound, rec.sas.inbound],
+        });
+        if let Some(c) = self.cables.get_mut(&name) {
+            c.refresh_state();
+        }
+    }
+
+    /// Install a deferred outbound SA, unless its Child SA is gone.
+    pub(super) fn install_deferred(&mut self, d: Deferred<Box<SaConfig>>) {
+        let alive = self.cables.get(&d.cable).is_some_and(|c| {
+            c.children.contains_key(&d.child) || c.old_children.contains_key(&d.child)
+        });
+        if alive {
+            self.ops.push_back(KernelOp::InstallOutbound {
+                cable: d.cable,
+                child: d.child,
+                sa: d.payload,
+            });
+        }
+    }
+
+    /// The IKE SA was rekeyed: its Child SAs now live under `new`.
+    fn ike_rekeyed(&mut self, old: SaId, new: SaId, info: &IkeSaInfo) {
+        self.counters.ike_rekeys += 1;
+        let peer = self
+            .sa_peer
+            .remove(&old)
+            .unwrap_or_else(|| info.peer.clone());
+        self.sa_peer.insert(new, peer);
+        let Some(name) = self.cable_of_sa(new) else {
+            return;
+        };
+        if let Some(c) = self.cables.get_mut(&name) {
+            if c.sas.remove(&old) {
+                c.sas.insert(new);
+            }
+            if c.superseded.remove(&old) {
+                c.superseded.insert(new);
+            }
+            let records = c.children.values_mut().chain(c.old_children.values_mut());
+            for rec in records.filter(|r| r.sa == old) {
+                rec.sa = new;
+            }
+            c.child_retries
+                .rename(|&(s, i)| (if s == old { new } else { s }, i));
+            tracing::info!(cable = %name, "IKE SA rekeyed");
+        }
+    }
+
+    fn ike_failed(&mut self, sa: SaId, peer: &str, reason: &FailureReason, now: Instant) {
+        let text = reason_text(reason);
+        *self
+            .counters
+            .ike_failures
+            .entry(reason_key(reason).to_string())
+            .or_default() += 1;
+        let cable_name = self
+            .cable_of_sa(sa)
+            .or_else(|| self.peers.get(peer).map(|k| k.cable.clone()));
+        self.sa_peer.remove(&sa);
+        let Some(name) = cable_name else {
+            tracing::warn!(peer, "IKE negotiation failed: {text}");
+            return;
+        };
+        let Some(c) = self.cables.get_mut(&name) else {
+            return;
+        };
+        c.sas.remove(&sa);
+        // A second negotiation with a peer we already have an IKE SA with
+        // (crossed initiations: libreswan in bidirectional mode opens its
+        // own, then drops it once ours is up, leaving our responder half
+        // open until it times out) changes nothing: no retry, which would
+        // start a third IKE SA and churn the working one.
+        let peer_has_other = c
+            .sas
+            .iter()
+            .any(|s| self.sa_peer.get(s).is_some_and(|p| p == peer));
+        if peer_has_other {
+            tracing::info!(cable = %name, peer, "a redundant IKE negotiation failed ({text}); the established IKE SA stays");
+            return;
+        }
+        let initiates = c.plan.role.initiates();
+        let retry = if initiates && c.peers.iter().any(|p| p == peer) {
+            Some(c.retries.schedule(peer.to_string(), now))
+        } else {
+            None
+        };
+        if c.state != CableState::Connected {
+            c.state = match retry {
+                Some(d) => CableState::Error(format!("{text}; retrying in {d:?}")),
+                None => CableState::Error(text.clone()),
+            };
+        }
+        tracing::warn!(cable = %name, peer, "IKE negotiation failed: {text}");
+    }
+
+    fn ike_closed(&mut self, sa: SaId, peer: &str, reason: &CloseReason, now: Instant) {
+        let name = self.cable_of_sa(sa);
+        self.sa_peer.remove(&sa);
+        let Some(name) = name else { return };
+        let Some(c) = self.cables.get_mut(&name) else {
+            return;
+        };
+        c.sas.remove(&sa);
+        c.child_retries.retain(|(s, _)| *s != sa);
+        let was_superseded = c.superseded.remove(&sa);
+        tracing::info!(cable = %name, peer, ?reason, "IKE SA closed");
+        if was_superseded || !c.peers.iter().any(|p| p == peer) {
+            return;
+        }
+        let peer_has_other = c
+            .sas
+            .iter()
+            .any(|s| self.sa_peer.get(s).is_some_and(|p| p == peer));
+        if !peer_has_other && c.plan.role.initiates() && *reason != CloseReason::Local {
+            let d = c.retries.schedule(peer.to_string(), now);
+            if c.state != CableState::Connected || !c.is_whole() {
+                c.state = CableState::Connecting(format!(
+                    "IKE SA closed ({reason:?}); reconnecting in {d:?}"
+                ));
+            }
+        }
+    }
+}
+
+fn reason_text(reason: &FailureReason) -> String {
+    match reason {
+        FailureReason::NoProposalChosen(RejectedBy::Us) => {
+            "no acceptable proposal from the peer".into()
+        }
+        FailureReason::NoProposalChosen(RejectedBy::Peer) => {
+            "the peer accepted none of our proposals".into()
+        }
+        FailureReason::AuthenticationFailed(RejectedBy::Us) => {
+            "authentication failed: the peer's PSK or identity is not the expected one".into()
+        }
+        FailureReason::AuthenticationFailed(RejectedBy::Peer) => {
+            "authentication failed: the peer rejected our PSK or identity".into()
+        }
+        FailureReason::TsUnacceptable(by) => format!("traffic selectors refused ({by:?})"),
+        FailureReason::InvalidKeRetriesExhausted { requested } => {
+            format!("the peer insists on DH group {requested}, which we cannot do")
+        }
+        FailureReason::CookieRetriesExhausted => "the peer kept answering with cookies".into(),
+        FailureReason::Timeout => "no answer from the peer (timed out)".into(),
+        FailureReason::HalfOpenExpired => "the peer did not complete IKE_AUTH".into(),
+        FailureReason::PeerError(n) => format!("the peer answered with error {n:?}"),
+        FailureReason::InvalidResponse(what) => format!("invalid response from the peer: {what}"),
+        FailureReason::Internal(what) => format!("internal error: {what}"),
+    }
+}
+
+/// A short label for a failure reason (metrics).
+fn reason_key(reason: &FailureReason) -> &'static str {
+    match reason {
+        FailureReason::NoProposalChosen(_) => "no_proposal_chosen",
+        FailureReason::AuthenticationFailed(_) => "authentication_failed",
+        FailureReason::TsUnacceptable(_) => "ts_unacceptable",
+        FailureReason::InvalidKeRetriesExhausted { .. } => "invalid_ke",
+        FailureReason::CookieRetriesExhausted => "cookie",
+        FailureReason::Timeout => "timeout",
+        FailureReason::HalfOpenExpired => "half_open_expired",
+        FailureReason::PeerError(_) => "peer_error",
+        FailureReason::InvalidResponse(_) => "invalid_response",
+        FailureReason::Internal(_) => "internal",
+    }
+}

@@ -1,0 +1,396 @@
+//! The connection manager's decisions, as a state machine without I/O (in
+//! the manner of the `ike` core it drives): no tokio, no netlink, no
+//! sockets.
+//!
+//! Inputs: complete sets of plans ([`Core::apply_plans`]), IKE datagrams
+//! ([`Core::handle_datagram`]), time ([`Core::handle_timeout`],
+//! [`Core::tick`]), kernel events ([`Core::xfrm_event`]) and the results of
+//! the kernel operations it asked for ([`Core::kernel_result`],
+//! [`Core::set_byte_counters`]). Outputs, polled by the driver: datagrams
+//! ([`Core::poll_transmit`]), kernel operations ([`Core::poll_kernel_op`],
+//! executed in order *before* the datagrams that follow them are sent, so
+//! a Child SA is in the kernel before the answer that completes it leaves),
+//! health-check targets ([`Core::poll_health_target`]), the next deadline
+//! ([`Core::poll_timeout`]), and status ([`Core::connections`]).
+//!
+//! - [`ops`]: the kernel operations and how they are built.
+//! - [`events`]: what each `ike` event does to the cables.
+//! - [`plans`]: adding, rebuilding and removing cables.
+
+pub mod events;
+pub mod ops;
+pub mod plans;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use healthcheck::LatencyInfo;
+use ike::{Endpoint, FailureReason, RejectedBy, SaId, Transmit};
+use xfrm::{PolicyId, SaConfig, XfrmEvent};
+
+use super::cable::Cable;
+use super::deferred::DeferredOutbound;
+use super::peers::PeerKey;
+use super::reqids::ReqIds;
+use crate::crd::Connection;
+use crate::metrics::{CableSample, IkeCounters};
+use crate::status::CableState;
+pub use ops::{InstalledSas, KernelOp, PairPolicies};
+
+/// Kernel counters are read every this many ticks.
+const COUNTER_TICKS: u64 = 5;
+
+/// What the core needs besides the plans.
+pub struct CoreSettings {
+    /// The PSK as used in AUTH (the base64 text).
+    pub psk: ike::crypto::SecretBytes,
+    /// Local IKE / NAT-T port (CE_IPSEC_NATTPORT).
+    pub natt_port: u16,
+    /// IKE and Child SA lifetimes.
+    pub lifetimes: ike::Lifetimes,
+}
+
+/// The manager's state machine (see the module docs).
+pub struct Core {
+    settings: CoreSettings,
+    ep: Endpoint,
+    cables: BTreeMap<String, Cable>,
+    /// `ike` peer name -> where its pairs sit.
+    peers: HashMap<String, PeerKey>,
+    /// IKE SA -> peer name.
+    sa_peer: HashMap<SaId, String>,
+    reqids: ReqIds,
+    /// New outbound SAs of rekeys the peer started, not installed yet.
+    deferred: DeferredOutbound<Box<SaConfig>>,
+    first_plans_seen: bool,
+    ops: VecDeque<KernelOp>,
+    /// Health-check targets to (re)start, by cable; `None` stops it.
+    health: VecDeque<(String, Option<IpAddr>)>,
+    counters: IkeCounters,
+    ticks: u64,
+}
+
+impl Core {
+    pub fn new(settings: CoreSettings, ep: Endpoint) -> Self {
+        Core {
+            settings,
+            ep,
+            cables: BTreeMap::new(),
+            peers: HashMap::new(),
+            sa_peer: HashMap::new(),
+            reqids: ReqIds::default(),
+            deferred: DeferredOutbound::default(),
+            first_plans_seen: false,
+            ops: VecDeque::new(),
+            health: VecDeque::new(),
+            counters: IkeCounters::default(),
+            ticks: 0,
+        }
+    }
+
+    /// An IKE datagram (non-ESP marker stripped) from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, msg: &[u8]) {
+        let local = self.local_addr_for(from.ip());
+        self.ep.handle_datagram(now, local, from, msg);
+        self.drain_events(now);
+    }
+
+    /// Timers: the `ike` core's, then due re-initiations and Child SA
+    /// retries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.drain_events(now);
+        self.retries_due(now);
+        self.drain_events(now);
+    }
+
+    /// Once a second: due held-back outbound SAs and, every few ticks, a
+    /// read of the byte counters.
+    pub fn tick(&mut self, now: Instant) {
+        self.ticks += 1;
+        for d in self.deferred.take_due(now) {
+            self.install_deferred(d);
+        }
+        // Not `is_multiple_of`: the workspace supports Rust 1.85.
+        #[allow(clippy::manual_is_multiple_of)]
+        if self.ticks % COUNTER_TICKS == 0 {
+            for (name, c) in &self.cables {
+                let (inbound, outbound) = c
+                    .children
+                    .values()
+                    .chain(c.old_children.values())
+                    .map(|r| (r.sas.inbound, r.sas.outbound))
+                    .unzip();
+                self.ops.push_back(KernelOp::ReadCounters {
+                    cable: name.clone(),
+                    inbound,
+                    outbound,
+                });
+            }
+        }
+    }
+
+    /// A kernel event.
+    pub fn xfrm_event(&mut self, ev: XfrmEvent) {
+        match ev {
+            XfrmEvent::Expire(e) if e.sa.is_owned() => {
+                tracing::info!(
+                    spi = format_args!("{:#010x}", e.sa.spi),
+                    hard = e.hard,
+                    "kernel SA lifetime reached"
+                );
+            }
+            XfrmEvent::Overrun => tracing::warn!("XFRM events were lost (receive buffer overrun)"),
+            _ => {}
+        }
+    }
+
+    /// The result of a kernel operation this core asked for.
+    pub fn kernel_result(&mut self, op: &KernelOp, result: Result<(), String>) {
+        let Err(e) = result else {
+            if let KernelOp::InstallChild { .. } = op {
+                self.counters.child_installed += 1;
+            }
+            return;
+        };
+        match op {
+            KernelOp::InstallChild {
+                cable, child, name, ..
+            } => {
+                self.counters.child_install_failures += 1;
+                tracing::error!(cable = %cable, child = %name, "installing Child SA failed: {e}");
+                if let Some(c) = self.cables.get_mut(cable) {
+                    c.children.remove(child);
+                    c.state = CableState::Error(format!("installing Child SA {name}: {e}"));
+                }
+            }
+            KernelOp::InstallOutbound { cable, .. } => {
+                self.counters.child_install_failures += 1;
+                tracing::error!(cable = %cable, "installing the outbound SA of a rekeyed Child SA failed: {e}");
+                if let Some(c) = self.cables.get_mut(cable) {
+                    c.state = CableState::Error(format!("installing a rekeyed outbound SA: {e}"));
+                }
+            }
+            KernelOp::RemoveSas { cable, .. } => {
+                tracing::warn!(cable = %cable, "removing SAs: {e}");
+            }
+            KernelOp::RemovePolicies { cable, .. } => {
+                tracing::warn!(cable = %cable, "removing policies: {e}");
+            }
+            KernelOp::RemoveLeftoversBetween { cable, .. } => {
+                tracing::warn!(cable = %cable, "removing SAs of an earlier run: {e}");
+            }
+            KernelOp::RemoveUnplanned { .. } => {
+                tracing::warn!("removing SAs and policies of an earlier run: {e}");
+            }
+            KernelOp::ReadCounters { cable, .. } => {
+                tracing::debug!(cable = %cable, "reading byte counters: {e}");
+            }
+        }
+    }
+
+    /// Byte counters read for a [`KernelOp::ReadCounters`].
+    pub fn set_byte_counters(&mut self, cable: &str, rx: u64, tx: u64) {
+        if let Some(c) = self.cables.get_mut(cable) {
+            c.rx_bytes = rx;
+            c.tx_bytes = tx;
+        }
+    }
+
+    /// The next datagram to send; none while kernel operations are
+    /// pending, so the Child SA an answer completes is in the kernel before
+    /// the answer leaves (the peer may send on it at once).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.ops.is_empty() {
+            return None;
+        }
+        self.ep.poll_transmit()
+    }
+
+    pub fn poll_kernel_op(&mut self) -> Option<KernelOp> {
+        self.ops.pop_front()
+    }
+
+    /// A cable's health check to (re)start towards an address, or to stop.
+    pub fn poll_health_target(&mut self) -> Option<(String, Option<IpAddr>)> {
+        self.health.pop_front()
+    }
+
+    /// The earliest instant [`Core::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retries = self.cables.values().filter_map(Cable::next_retry).min();
+        match (self.ep.poll_timeout(), retries) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the first set of plans has been applied.
+    pub fn ready(&self) -> bool {
+        self.first_plans_seen
+    }
+
+    /// Every cable's health-check target.
+    pub fn health_targets(&self) -> Vec<(String, Option<IpAddr>)> {
+        self.cables
+            .iter()
+            .map(|(n, c)| (n.clone(), health_target(&c.plan)))
+            .collect()
+    }
+
+    /// Every cable as a Submariner `Connection`, health merged.
+    pub fn connections(&self, health: &dyn Fn(&str) -> Option<LatencyInfo>) -> Vec<Connection> {
+        self.cables
+            .iter()
+            .map(|(n, c)| c.connection(health(n).as_ref()))
+            .collect()
+    }
+
+    /// Log the status transitions of every cable.
+    pub fn log_transitions(&mut self, connections: &[Connection]) {
+        for (cable, c) in self.cables.values_mut().zip(connections) {
+            cable.log_transition(c);
+        }
+    }
+
+    /// Every cable's metrics sample.
+    pub fn samples(&self, health: &dyn Fn(&str) -> Option<LatencyInfo>) -> Vec<CableSample> {
+        self.cables
+            .iter()
+            .map(|(n, c)| c.sample(health(n).as_ref()))
+            .collect()
+    }
+
+    /// The counters, with the `ike` core's drop statistics.
+    pub fn counters(&mut self) -> IkeCounters {
+        let stats = self.ep.stats();
+        self.counters.ike_dropped = stats.dropped_total();
+        self.counters.invalid_ke_sent = stats.invalid_ke_sent;
+        self.counters.invalid_ke_received = stats.invalid_ke_received;
+        self.counters.clone()
+    }
+
+    /// The `ike` core (read-only: status, tests).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    /// Close every IKE SA (Deletes to send); events and pending kernel
+    /// operations are dropped.
+    pub fn shutdown(&mut self, now: Instant) {
+        let sas: Vec<SaId> = self.ep.sas().iter().map(|s| s.sa).collect();
+        for sa in sas {
+            self.ep.close(now, sa);
+        }
+        while self.ep.poll_event().is_some() {}
+        // The driver cleans the kernel as it is told to; nothing queued
+        // holds the Deletes back.
+        self.ops.clear();
+    }
+
+    /// The local address the peer at `remote` talks to (from the plans).
+    fn local_addr_for(&self, remote: IpAddr) -> SocketAddr {
+        let port = self.settings.natt_port;
+        let planned = self
+            .cables
+            .values()
+            .find(|c| c.plan.remote_address == remote)
+            .or_else(|| self.cables.values().next())
+            .map(|c| c.plan.local_address);
+        SocketAddr::new(planned.unwrap_or(IpAddr::from([0, 0, 0, 0])), port)
+    }
+
+    fn cable_of_sa(&self, sa: SaId) -> Option<String> {
+        let peer = self.sa_peer.get(&sa)?;
+        if let Some(c) = peer.strip_prefix("superseded:") {
+            return Some(c.to_string());
+        }
+        self.peers.get(peer).map(|k| k.cable.clone())
+    }
+
+    /// Due re-initiations of peers and new attempts at refused Child SAs.
+    fn retries_due(&mut self, now: Instant) {
+        let mut peers = Vec::new();
+        let mut children = Vec::new();
+        for (name, cable) in &mut self.cables {
+            for p in cable.retries.take_due(now) {
+                peers.push((name.clone(), p));
+            }
+            for key in cable.child_retries.take_due(now) {
+                children.push((name.clone(), key));
+            }
+        }
+        for (cable, peer) in peers {
+            self.initiate_peer(&cable, &peer, now);
+        }
+        for (cable, (sa, i)) in children {
+            // Still missing? The peer may have brought it up meanwhile
+            // (e.g. under its own IKE SA).
+            let plan_pair = self
+                .sa_peer
+                .get(&sa)
+                .and_then(|p| self.peers.get(p))
+                .map(|k| k.first_pair + i);
+            let missing = self
+                .cables
+                .get(&cable)
+                .zip(plan_pair)
+                .is_some_and(|(c, pair)| c.missing_pairs().contains(&pair));
+            if !missing || !self.ep.create_child(now, sa, i) {
+                // The pair has its Child SA after all, or the SA is gone.
+                if let Some(c) = self.cables.get_mut(&cable) {
+                    c.child_retries.clear(&(sa, i));
+                }
+            } else {
+                tracing::info!(cable = %cable, pair_index = i, "asking the peer again for a refused Child SA");
+            }
+        }
+    }
+
+    /// The policy identities of every planned pair, and the address pairs
+    /// of every cable (what an earlier engine's entries may still serve).
+    fn planned_kernel_entries(&self) -> (HashSet<(IpAddr, IpAddr)>, HashSet<PolicyId>) {
+        let mut pairs = HashSet::new();
+        let mut planned: HashSet<PolicyId> = HashSet::new();
+        for c in self.cables.values() {
+            pairs.insert((c.plan.local_address, c.plan.remote_address));
+            for pair in &c.plan.children {
+                let sel = xfrm::TrafficSelector::new(pair.local_subnet, pair.remote_subnet);
+                let rev = xfrm::TrafficSelector::new(pair.remote_subnet, pair.local_subnet);
+                for (s, d) in [
+                    (sel, xfrm::Direction::Out),
+                    (rev, xfrm::Direction::In),
+                    (rev, xfrm::Direction::Fwd),
+                ] {
+                    planned.insert(PolicyId {
+                        selector: s,
+                        direction: d,
+                        mark: None,
+                        if_id: None,
+                    });
+                }
+            }
+        }
+        (pairs, planned)
+    }
+}
+
+/// A plan's health-check target, if it has a valid one.
+fn health_target(plan: &crate::cable::CablePlan) -> Option<IpAddr> {
+    plan.remote_endpoint.health_check_ip.parse().ok()
+}
+
+/// Whether a Child SA the peer did not give us is worth asking for again
+/// on the same IKE SA: not when we refused it (the peer retries its own)
+/// or authentication is at stake.
+fn worth_retrying(reason: &FailureReason) -> bool {
+    !matches!(
+        reason,
+        FailureReason::NoProposalChosen(RejectedBy::Us)
+            | FailureReason::TsUnacceptable(RejectedBy::Us)
+            | FailureReason::AuthenticationFailed(_)
+            | FailureReason::HalfOpenExpired
+            | FailureReason::Timeout
+    )
+}

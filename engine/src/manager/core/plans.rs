@@ -1,0 +1,223 @@
+//! Plans in: cables added, rebuilt make-before-break, or removed.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ike::SaId;
+
+use super::{health_target, Core, KernelOp};
+use crate::cable::{CablePlan, PlanDiff};
+use crate::manager::cable::Cable;
+use crate::manager::peers::peer_configs;
+use crate::status::CableState;
+
+impl Core {
+    /// A complete set of plans (keyed by anything; cables are keyed by
+    /// their name here).
+    pub fn apply_plans(&mut self, now: Instant, plans: BTreeMap<String, CablePlan>) {
+        let plans: BTreeMap<String, CablePlan> = plans
+            .into_values()
+            .map(|p| (p.cable_name.clone(), p))
+            .collect();
+        let gone: Vec<String> = self
+            .cables
+            .keys()
+            .filter(|k| !plans.contains_key(*k))
+            .cloned()
+            .collect();
+        for name in gone {
+            tracing::info!(cable = %name, "remote Endpoint removed: disconnecting");
+            self.remove_cable(&name, now);
+        }
+        for (name, plan) in plans {
+            let diff = self
+                .cables
+                .get(&name)
+                .map(|c| PlanDiff::between(&c.plan, &plan));
+            match diff {
+                None => self.add_cable(plan, now),
+                Some(d) if !d.touches_sas() => {
+                    // Only the remote Endpoint's other fields (hostname,
+                    // healthCheckIP, ...) changed: the tunnel stays; the
+                    // health check follows a new healthCheckIP.
+                    if let Some(c) = self.cables.get_mut(&name) {
+                        let target = health_target(&plan);
+                        if d.endpoint_changed && health_target(&c.plan) != target {
+                            tracing::info!(cable = %name, target = %plan.remote_endpoint.health_check_ip, "remote healthCheckIP changed: restarting the health check");
+                            self.health.push_back((name.clone(), target));
+                        }
+                        c.plan = plan;
+                    }
+                }
+                Some(d) => {
+                    tracing::info!(cable = %name, ike_changed = d.ike_changed, added = d.added.len(), removed = d.removed.len(), "remote Endpoint changed: rebuilding the cable");
+                    self.replace_cable(plan, &d, now);
+                }
+            }
+        }
+        if !self.first_plans_seen {
+            self.first_plans_seen = true;
+            self.drop_unplanned_leftovers();
+        }
+        self.drain_events(now);
+    }
+
+    pub(super) fn initiate_peer(&mut self, cable_name: &str, peer_name: &str, now: Instant) {
+        let Some(configs) = self
+            .cables
+            .get(cable_name)
+            .map(|c| self.peer_configs(&c.plan, c.generation))
+        else {
+            return;
+        };
+        let Some((peer, _)) = configs.into_iter().find(|(p, _)| p.name == peer_name) else {
+            return;
+        };
+        let Some(cable) = self.cables.get_mut(cable_name) else {
+            return;
+        };
+        match self.ep.initiate(now, peer) {
+            Ok(sa) => {
+                tracing::info!(cable = cable_name, peer = peer_name, "initiating IKE SA");
+                cable.sas.insert(sa);
+                self.sa_peer.insert(sa, peer_name.to_string());
+            }
+            Err(e) => {
+                let backoff = cable.retries.schedule(peer_name.to_string(), now);
+                cable.state =
+                    CableState::Error(format!("cannot initiate: {e}; retrying in {backoff:?}"));
+            }
+        }
+    }
+
+    fn add_cable(&mut self, plan: CablePlan, now: Instant) {
+        self.add_cable_generation(plan, 0, now);
+    }
+
+    /// The `ike` peers of generation `generation` of a cable. A rebuilt
+    /// cable's peers get new names (`<name>#<generation>`), so the `ike`
+    /// core never takes the new IKE SA for a duplicate of the one it
+    /// replaces (and closes one of them), and send no INITIAL_CONTACT,
+    /// which would make the peer drop the old SAs before the new ones
+    /// carry traffic.
+    pub(super) fn peer_configs(
+        &self,
+        plan: &CablePlan,
+        generation: u64,
+    ) -> Vec<(ike::PeerConfig, crate::manager::peers::PeerKey)> {
+        let mut configs = peer_configs(plan, self.settings.psk.expose(), self.settings.lifetimes);
+        if generation > 0 {
+            for (peer, _) in &mut configs {
+                peer.name = format!("{}#{generation}", peer.name);
+                peer.initial_contact = false;
+            }
+        }
+        configs
+    }
+
+    fn add_cable_generation(&mut self, plan: CablePlan, generation: u64, now: Instant) {
+        let name = plan.cable_name.clone();
+        tracing::info!(cable = %name, generation, "{}", plan.summary());
+        let configs = self.peer_configs(&plan, generation);
+        let initiates = plan.role.initiates();
+        self.health.push_back((name.clone(), health_target(&plan)));
+        let mut cable = Cable::new(plan, configs.iter().map(|(p, _)| p.name.clone()).collect());
+        cable.generation = generation;
+        if !initiates {
+            cable.state = CableState::Connecting(
+                "waiting for the peer to initiate (preferred server)".into(),
+            );
+        }
+        let mut to_initiate = Vec::new();
+        for (peer, key) in configs {
+            self.peers.insert(peer.name.clone(), key);
+            if initiates {
+                to_initiate.push(peer.name.clone());
+            }
+            self.ep.add_peer(peer);
+        }
+        self.cables.insert(name.clone(), cable);
+        for p in to_initiate {
+            self.initiate_peer(&name, &p, now);
+        }
+    }
+
+    /// Rebuild a changed cable make-before-break: the old IKE SAs keep
+    /// carrying traffic until the new ones have every pair installed.
+    fn replace_cable(&mut self, plan: CablePlan, diff: &PlanDiff, now: Instant) {
+        let name = plan.cable_name.clone();
+        let Some(mut old) = self.cables.remove(&name) else {
+            return;
+        };
+        for pair in &diff.removed {
+            if let Some(i) = old.plan.children.iter().position(|c| c.name == pair.name) {
+                if let Some(p) = old.policies.remove(&i) {
+                    self.ops.push_back(KernelOp::RemovePolicies {
+                        cable: name.clone(),
+                        ids: p.ids,
+                    });
+                }
+                self.reqids.release(&pair.name);
+            }
+        }
+        for peer in &old.peers {
+            self.ep.remove_peer(peer);
+            self.peers.remove(peer);
+        }
+        // Old SAs (and those of an earlier rebuild still under way): keep
+        // them and their children until the new generation alone carries
+        // every pair. Their children never count towards the new cable.
+        let superseded: Vec<SaId> = old.sas.iter().chain(&old.superseded).copied().collect();
+        let mut old_children = std::mem::take(&mut old.old_children);
+        old_children.extend(std::mem::take(&mut old.children));
+        let generation = old.generation + 1;
+        drop(old);
+        self.add_cable_generation(plan, generation, now);
+        if let Some(c) = self.cables.get_mut(&name) {
+            c.superseded.extend(superseded.iter().copied());
+            c.old_children = old_children;
+        }
+        for sa in superseded {
+            self.sa_peer.insert(sa, format!("superseded:{name}"));
+        }
+    }
+
+    fn remove_cable(&mut self, name: &str, now: Instant) {
+        let Some(cable) = self.cables.remove(name) else {
+            return;
+        };
+        self.deferred.forget_cable(name);
+        for peer in &cable.peers {
+            self.ep.remove_peer(peer);
+            self.peers.remove(peer);
+        }
+        for sa in cable.sas.iter().chain(cable.superseded.iter()) {
+            self.ep.close(now, *sa);
+            self.sa_peer.remove(sa);
+        }
+        for rec in cable.children.values().chain(cable.old_children.values()) {
+            self.ops.push_back(KernelOp::RemoveSas {
+                cable: name.to_string(),
+                ids: vec![rec.sas.outbound, rec.sas.inbound],
+            });
+        }
+        for p in cable.policies.values() {
+            self.ops.push_back(KernelOp::RemovePolicies {
+                cable: name.to_string(),
+                ids: p.ids.clone(),
+            });
+        }
+        self.health.push_back((name.to_string(), None));
+        for pair in &cable.plan.children {
+            self.reqids.release(&pair.name);
+        }
+    }
+
+    /// Once the first plans are in: remove what an earlier engine left that
+    /// no cable uses.
+    fn drop_unplanned_leftovers(&mut self) {
+        let (pairs, planned) = self.planned_kernel_entries();
+        self.ops
+            .push_back(KernelOp::RemoveUnplanned { pairs, planned });
+    }
+}

@@ -1,0 +1,127 @@
+//! The manager core between two gateways: crossed initiations end with
+//! every pair passing traffic both ways; the Child SA an answer completes
+//! is in the kernel before the answer leaves; a failed kernel install is
+//! reported, never shown as connected.
+
+#[path = "manager_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use cable_engine::crd::ConnectionStatus;
+use util::{coin, endpoint, World};
+
+const B_SUBNETS: [&str; 3] = ["10.2.0.0/16", "10.22.0.0/16", "10.23.0.0/16"];
+
+fn world() -> World {
+    let a = endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]);
+    let b = endpoint("cluster-b", "192.0.2.2", &B_SUBNETS);
+    World::new(a, b)
+}
+
+fn status(side: &util::Side) -> Vec<(ConnectionStatus, String)> {
+    side.core
+        .connections(&|_| None)
+        .into_iter()
+        .map(|c| (c.status, c.status_message))
+        .collect()
+}
+
+#[test]
+fn crossed_initiations_end_with_every_pair_up_both_ways() {
+    for seed in 0..40 {
+        let mut w = world();
+        w.apply_plans();
+        w.run(Duration::from_secs(30), coin(seed), |_| {});
+        for s in B_SUBNETS {
+            assert!(w.usable("10.1.0.0/16", s), "seed {seed}: {s}");
+        }
+        // One SA pair per pair and side: the redundant IKE SA's are gone.
+        assert_eq!(w.a.kernel.sas.len(), 6, "seed {seed}");
+        assert_eq!(w.b.kernel.sas.len(), 6, "seed {seed}");
+        assert_eq!(w.a.kernel.policies.len(), 9, "seed {seed}");
+        for side in [&w.a, &w.b] {
+            assert_eq!(
+                status(side),
+                vec![(ConnectionStatus::Connected, String::new())],
+                "seed {seed}"
+            );
+        }
+    }
+}
+
+/// Issue 10, fault 8: the responder answered IKE_AUTH and CREATE_CHILD_SA
+/// before its inbound SA was in the kernel (the old driver sent the core's
+/// datagrams before acting on its events), so the initiator's first
+/// packets could arrive before the SA existed. Now no datagram leaves
+/// while a kernel operation is pending.
+#[test]
+fn responder_installs_before_its_answer_leaves() {
+    use cable_engine::manager::core::KernelOp;
+    let mut w = world();
+    w.apply_plans();
+    let now = w.now;
+    let mut answers_after_install = 0;
+    for i in 0..400 {
+        let from_b = (i % 2 == 1 && !w.ba.is_empty()) || w.ab.is_empty();
+        let (t, rx, from) = if from_b {
+            let Some(t) = w.ba.pop_front() else { break };
+            (t, &mut w.a, w.b.addr)
+        } else {
+            let Some(t) = w.ab.pop_front() else { break };
+            (t, &mut w.b, w.a.addr)
+        };
+        rx.core.handle_datagram(now, from, &t.payload);
+        let first = rx.core.poll_transmit();
+        if first.is_some() {
+            assert!(
+                rx.core.poll_kernel_op().is_none(),
+                "a datagram left while a kernel operation was pending"
+            );
+        }
+        let mut installed = false;
+        while let Some(op) = rx.core.poll_kernel_op() {
+            installed |= matches!(op, KernelOp::InstallChild { .. });
+            let r = rx.kernel.apply(&op);
+            rx.core.kernel_result(&op, r);
+        }
+        let mut out: Vec<_> = first.into_iter().collect();
+        if installed {
+            assert!(out.is_empty());
+            if let Some(answer) = rx.core.poll_transmit() {
+                answers_after_install += 1;
+                out.push(answer);
+            }
+        }
+        out.extend(std::iter::from_fn(|| rx.core.poll_transmit()));
+        let q = if from_b { &mut w.ab } else { &mut w.ba };
+        q.extend(out);
+    }
+    assert!(
+        answers_after_install > 0,
+        "no responder answer followed an install"
+    );
+    for s in B_SUBNETS {
+        assert!(w.usable("10.1.0.0/16", s), "{s}");
+    }
+}
+
+/// A kernel that refuses the install: the cable is reported in error with
+/// the kernel's reason, never `connected`, and the other side is left as
+/// it is.
+#[test]
+fn failed_kernel_install_is_reported() {
+    let mut w = world();
+    w.a.kernel.fail_installs = 100;
+    w.apply_plans();
+    w.run(Duration::from_secs(30), || false, |_| {});
+    let st = status(&w.a);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].0, ConnectionStatus::Error, "{st:?}");
+    assert!(
+        st[0].1.contains("installing Child SA") && st[0].1.contains("No buffer space"),
+        "{st:?}"
+    );
+    assert!(w.a.kernel.sas.is_empty());
+    assert!(!w.a.failures.is_empty());
+}

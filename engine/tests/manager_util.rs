@@ -1,0 +1,341 @@
+//! Two manager cores on one fake clock, joined by an in-memory network that
+//! the test steers (which datagram moves next), each with a fake kernel
+//! that applies its kernel operations: host tests of the connection
+//! manager's decisions, in the manner of `ike`'s interleaving harness.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use cable_engine::cable::{build_plan, CablePlan, PlanSettings};
+use cable_engine::crd::EndpointSpec;
+use cable_engine::manager::core::{Core, CoreSettings, KernelOp};
+use cable_engine::source::Site;
+use ike::{Endpoint, EndpointConfig, Transmit};
+use xfrm::{Direction, PolicyConfig, PolicyId, SaConfig, SaId};
+
+pub const PSK: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+
+/// A kernel's XFRM tables, changed only by the core's operations.
+#[derive(Default)]
+pub struct FakeKernel {
+    /// SAs, with when each was added (the kernel sends on the newest SA
+    /// of a policy's template).
+    pub sas: HashMap<SaId, (SaConfig, u64)>,
+    pub policies: HashMap<PolicyId, PolicyConfig>,
+    /// Fail this many Child SA installs from now on.
+    pub fail_installs: usize,
+    pub ops: usize,
+    added: u64,
+}
+
+impl FakeKernel {
+    /// Apply one operation as the kernel would; `Err` as netlink would.
+    pub fn apply(&mut self, op: &KernelOp) -> Result<(), String> {
+        self.ops += 1;
+        match op {
+            KernelOp::InstallChild {
+                inbound,
+                outbound,
+                policies,
+                ..
+            } => {
+                if self.fail_installs > 0 {
+                    self.fail_installs -= 1;
+                    return Err("No buffer space available (os error 105)".into());
+                }
+                self.add_sa(inbound);
+                if let Some(o) = outbound {
+                    self.add_sa(o);
+                }
+                for p in policies {
+                    self.policies.insert(p.id(), p.clone());
+                }
+            }
+            KernelOp::InstallOutbound { sa, .. } => self.add_sa(sa),
+            KernelOp::RemoveSas { ids, .. } => {
+                for id in ids {
+                    self.sas.remove(id);
+                }
+            }
+            KernelOp::RemovePolicies { ids, .. } => {
+                for id in ids {
+                    self.policies.remove(id);
+                }
+            }
+            KernelOp::RemoveLeftoversBetween { .. }
+            | KernelOp::RemoveUnplanned { .. }
+            | KernelOp::ReadCounters { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Add or update an SA (an update keeps its age).
+    fn add_sa(&mut self, sa: &SaConfig) {
+        self.added += 1;
+        let at = self.sas.get(&sa.id()).map_or(self.added, |(_, t)| *t);
+        self.sas.insert(sa.id(), (sa.clone(), at));
+    }
+
+    /// The SPI traffic from `local` to `remote` (subnets as written in the
+    /// plan) is sent with: the out policy's template, then the newest SA
+    /// with that reqid and destination, as Linux picks it.
+    pub fn outbound_spi(&self, local: &str, remote: &str) -> Option<u32> {
+        let p = self.policies.values().find(|p| {
+            p.direction() == Direction::Out
+                && p.selector_text() == (local.to_string(), remote.to_string())
+        })?;
+        let (reqid, dst) = p.template_reqid_dst();
+        self.sas
+            .values()
+            .filter(|(s, _)| s.reqid == reqid && s.dst == dst)
+            .max_by_key(|(_, at)| *at)
+            .map(|(s, _)| s.spi)
+    }
+
+    /// Inbound SPIs: SAs whose destination is `local_addr`.
+    pub fn inbound_spis(&self, local_addr: IpAddr) -> Vec<u32> {
+        self.sas
+            .values()
+            .filter(|(s, _)| s.dst == local_addr)
+            .map(|(s, _)| s.spi)
+            .collect()
+    }
+}
+
+/// Helpers on xfrm's policy config for the checks above.
+pub trait PolicyView {
+    fn direction(&self) -> Direction;
+    fn selector_text(&self) -> (String, String);
+    fn template_reqid_dst(&self) -> (xfrm::ReqId, IpAddr);
+}
+
+impl PolicyView for PolicyConfig {
+    fn direction(&self) -> Direction {
+        self.id().direction
+    }
+    fn selector_text(&self) -> (String, String) {
+        let s = self.id().selector;
+        (s.src.to_string(), s.dst.to_string())
+    }
+    fn template_reqid_dst(&self) -> (xfrm::ReqId, IpAddr) {
+        (self.template.reqid, self.template.dst)
+    }
+}
+
+/// One gateway: its core, kernel, address and current Endpoint.
+pub struct Side {
+    pub core: Core,
+    pub kernel: FakeKernel,
+    pub addr: SocketAddr,
+    pub endpoint: EndpointSpec,
+    pub failures: Vec<String>,
+}
+
+pub fn endpoint(cluster: &str, ip: &str, subnets: &[&str]) -> EndpointSpec {
+    EndpointSpec {
+        cluster_id: cluster.into(),
+        cable_name: format!("submariner-cable-{cluster}-{}", ip.replace('.', "-")),
+        private_ip: ip.into(),
+        subnets: subnets.iter().map(|s| s.to_string()).collect(),
+        health_check_ip: String::new(),
+        ..Default::default()
+    }
+}
+
+pub fn plan(local: &EndpointSpec, remote: &EndpointSpec) -> CablePlan {
+    let site = Site {
+        endpoint: local.clone(),
+        cluster: None,
+    };
+    let settings = PlanSettings {
+        default_natt_port: 4500,
+        force_encaps: false,
+        preferred_server: false,
+    };
+    build_plan(&site, remote, &settings).expect("plan")
+}
+
+impl Side {
+    pub fn new(endpoint: EndpointSpec) -> Side {
+        let addr = SocketAddr::new(endpoint.private_ip.parse().unwrap(), 4500);
+        let ike = EndpointConfig::default();
+        let core = Core::new(
+            CoreSettings {
+                psk: ike::crypto::SecretBytes::from_slice(PSK.as_bytes()),
+                natt_port: 4500,
+                lifetimes: ike::Lifetimes::default(),
+            },
+            Endpoint::new(ike).unwrap(),
+        );
+        Side {
+            core,
+            kernel: FakeKernel::default(),
+            addr,
+            endpoint,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Run the core's kernel operations; failures go back to the core.
+    fn carry_out(&mut self) {
+        while let Some(op) = self.core.poll_kernel_op() {
+            let r = self.kernel.apply(&op);
+            if let Err(e) = &r {
+                self.failures.push(e.clone());
+            }
+            self.core.kernel_result(&op, r);
+        }
+        while self.core.poll_health_target().is_some() {}
+    }
+}
+
+/// Two gateways A and B and the datagrams between them.
+pub struct World {
+    pub t0: Instant,
+    pub now: Instant,
+    pub a: Side,
+    pub b: Side,
+    /// Datagrams in flight A->B and B->A.
+    pub ab: VecDeque<Transmit>,
+    pub ba: VecDeque<Transmit>,
+    /// Called after every step (gap checks).
+    pub steps: usize,
+}
+
+impl World {
+    pub fn new(a: EndpointSpec, b: EndpointSpec) -> World {
+        let t0 = Instant::now();
+        World {
+            t0,
+            now: t0,
+            a: Side::new(a),
+            b: Side::new(b),
+            ab: VecDeque::new(),
+            ba: VecDeque::new(),
+            steps: 0,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    /// Both sides get plans for each other from their current Endpoints.
+    pub fn apply_plans(&mut self) {
+        let now = self.now;
+        let pa = plan(&self.a.endpoint, &self.b.endpoint);
+        let pb = plan(&self.b.endpoint, &self.a.endpoint);
+        self.a
+            .core
+            .apply_plans(now, BTreeMap::from([(pa.cable_name.clone(), pa)]));
+        self.b
+            .core
+            .apply_plans(now, BTreeMap::from([(pb.cable_name.clone(), pb)]));
+        self.drain();
+    }
+
+    /// Kernel operations, then datagrams into the network.
+    pub fn drain(&mut self) {
+        self.a.carry_out();
+        self.b.carry_out();
+        while let Some(t) = self.a.core.poll_transmit() {
+            self.ab.push_back(t);
+        }
+        while let Some(t) = self.b.core.poll_transmit() {
+            self.ba.push_back(t);
+        }
+    }
+
+    /// Deliver one datagram (`pick_b`: from B when both have one).
+    pub fn step(&mut self, pick_b: bool) -> bool {
+        self.drain();
+        let from_b = match (self.ab.is_empty(), self.ba.is_empty()) {
+            (true, true) => return false,
+            (true, false) => true,
+            (false, true) => false,
+            (false, false) => pick_b,
+        };
+        let now = self.now;
+        if from_b {
+            let t = self.ba.pop_front().unwrap();
+            if t.payload != [0xff] {
+                self.a.core.handle_datagram(now, self.b.addr, &t.payload);
+            }
+        } else {
+            let t = self.ab.pop_front().unwrap();
+            if t.payload != [0xff] {
+                self.b.core.handle_datagram(now, self.a.addr, &t.payload);
+            }
+        }
+        self.drain();
+        self.steps += 1;
+        true
+    }
+
+    /// Deliver everything in the order `pick` chooses, firing timers
+    /// when the network is quiet, until `until` after t0; `check` runs
+    /// after every step. A deadline that stays in the past fails.
+    pub fn run(
+        &mut self,
+        until: Duration,
+        mut pick: impl FnMut() -> bool,
+        mut check: impl FnMut(&World),
+    ) {
+        let mut same_instant = 0;
+        loop {
+            while self.step(pick()) {
+                check(self);
+            }
+            let next = [self.a.core.poll_timeout(), self.b.core.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { return };
+            if t > self.t0 + until {
+                return;
+            }
+            if t <= self.now {
+                same_instant += 1;
+                assert!(
+                    same_instant < 1000,
+                    "a deadline stays at or before now ({:?}): the loop would spin",
+                    self.elapsed()
+                );
+            } else {
+                same_instant = 0;
+                self.now = t;
+            }
+            let now = self.now;
+            self.a.core.handle_timeout(now);
+            self.b.core.handle_timeout(now);
+            self.a.core.tick(now);
+            self.b.core.tick(now);
+            self.drain();
+            check(self);
+        }
+    }
+
+    /// Whether traffic between an A subnet and a B subnet passes both ways:
+    /// the SA A sends on is inbound at B, and back.
+    pub fn usable(&self, a_subnet: &str, b_subnet: &str) -> bool {
+        let ab = self.a.kernel.outbound_spi(a_subnet, b_subnet);
+        let b_in = self.b.kernel.inbound_spis(self.b.addr.ip());
+        let ba = self.b.kernel.outbound_spi(b_subnet, a_subnet);
+        let a_in = self.a.kernel.inbound_spis(self.a.addr.ip());
+        ab.is_some_and(|s| b_in.contains(&s)) && ba.is_some_and(|s| a_in.contains(&s))
+    }
+}
+
+/// xorshift coin flips, so interleavings are reproducible.
+pub fn coin(seed: u64) -> impl FnMut() -> bool {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x & 1 == 1
+    }
+}
