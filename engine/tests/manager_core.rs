@@ -3,7 +3,7 @@
 //! is in the kernel before the answer leaves; a failed kernel install is
 //! reported, never shown as connected.
 
-#[path = "manager_util.rs"]
+#[path = "support/manager.rs"]
 mod util;
 
 use std::time::Duration;

@@ -109,15 +109,32 @@ impl Endpoint {
     }
 
     /// Accepts `peer` as a responder (replacing one with the same name).
+    /// Responder SAs that have not authenticated their peer yet take the
+    /// current peers as their candidates.
     pub fn add_peer(&mut self, peer: PeerConfig) {
         self.peers.retain(|p| p.name != peer.name);
         self.peers.push(peer);
+        self.refresh_candidates();
     }
 
-    /// Stops accepting the peer named `name` as a responder (existing SAs
-    /// stay until closed).
+    /// Stops accepting the peer named `name` as a responder (established
+    /// SAs stay until closed; responder SAs still waiting for IKE_AUTH take
+    /// the current peers as their candidates).
     pub fn remove_peer(&mut self, name: &str) {
         self.peers.retain(|p| p.name != name);
+        self.refresh_candidates();
+    }
+
+    /// A peer's configuration replaced while its IKE_SA_INIT was answered
+    /// (a cable rebuilt as the peer starts its own new IKE SA): IKE_AUTH
+    /// must match the configuration in force, not the one removed.
+    fn refresh_candidates(&mut self) {
+        for sa in self.sas.values_mut() {
+            if !sa.initiator && sa.peer.is_none() && !sa.candidates.is_empty() {
+                sa.candidates =
+                    crate::exchange::ike_sa_init_responder::candidates(&self.peers, sa.remote);
+            }
+        }
     }
 
     /// Starts an IKE SA to `peer.remote` (which must be set): sends
@@ -392,6 +409,14 @@ impl Endpoint {
     /// The last dropped datagram's sender and reason, for logs.
     pub fn last_drop(&self) -> Option<(SocketAddr, DropReason)> {
         self.out.last_drop
+    }
+
+    /// How many requests the peer has sent on IKE SA `sa` (the next
+    /// message ID expected from it), if the SA exists. A request that
+    /// follows one we answered proves the peer has our answer: the window
+    /// of one outstanding request lets it send the next only then.
+    pub fn peer_requests(&self, sa: SaId) -> Option<u32> {
+        self.sas.get(&sa).map(|s| s.window.peer_next)
     }
 
     /// Status of every IKE SA.

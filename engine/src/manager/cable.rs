@@ -25,8 +25,10 @@ pub const CHILD_RETRY_MIN: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct ChildRecord {
     pub sa: SaId,
-    /// Index in `plan.children`.
+    /// Index in `plan.children` (of the plan it was installed for).
     pub pair: usize,
+    /// The pair's (local, remote) subnets.
+    pub selectors: super::core::held::PairKey,
     pub sas: InstalledSas,
 }
 

@@ -16,8 +16,6 @@
 //!   under one IKE SA) or one per pair (preferred-server FQDN identities).
 //! - [`backoff`]: retry schedules (re-initiating a peer, asking again for
 //!   a refused Child SA).
-//! - [`deferred`]: answering a peer's rekey, the new outbound SA waits
-//!   until the peer has switched (strongSwan does the same).
 //! - [`reqids`]: one stable reqid per pair, derived from its name.
 //! - [`reconcile`]: what a restarted engine finds in the kernel is kept
 //!   until the new SAs are in, then removed; nothing foreign is touched.
@@ -25,7 +23,6 @@
 pub mod backoff;
 pub mod cable;
 pub mod core;
-pub mod deferred;
 pub mod driver;
 pub mod kernel;
 pub mod peers;

@@ -5,12 +5,10 @@ use std::time::Instant;
 
 use ike::{ChildSaInfo, CloseReason, Event, FailureReason, IkeSaInfo, RejectedBy, SaId};
 
-use xfrm::SaConfig;
-
+use super::held::{HeldOutbound, Lingering, OUTBOUND_DELAY};
 use super::ops::{pair_policies, sa_config, InstalledSas, KernelOp, PairPolicies};
 use super::{worth_retrying, Core};
 use crate::manager::cable::ChildRecord;
-use crate::manager::deferred::{self, Deferred, OUTBOUND_DELAY};
 use crate::status::CableState;
 
 impl Core {
@@ -20,6 +18,7 @@ impl Core {
         while let Some(ev) = self.ep.poll_event() {
             self.event(ev, now);
         }
+        self.release_held(now);
     }
 
     fn event(&mut self, ev: Event, now: Instant) {
@@ -57,7 +56,7 @@ impl Core {
                 }
                 tracing::warn!(peer = %peer, ?pair_index, "Child SA failed: {text}{}", retry.map_or(String::new(), |d| format!("; retrying in {d:?}")));
             }
-            Event::ChildSaDeleted { sa, child, .. } => self.child_down(sa, child),
+            Event::ChildSaDeleted { sa, child, .. } => self.child_down(sa, child, now),
             Event::IkeSaClosed { sa, peer, reason } => self.ike_closed(sa, &peer, &reason, now),
             Event::IkeSaRekeyed { old, new, info } => self.ike_rekeyed(old, new, &info),
         }
@@ -107,7 +106,16 @@ impl Core {
             return;
         };
         let reqid = self.reqids.get(&pair_plan.name);
-        let peer_rekey_of = deferred::peer_rekey_of(&info);
+        let pair_key = (pair_plan.local_subnet, pair_plan.remote_subnet);
+        // Answering for a pair that has an SA pair already (the peer's
+        // rekey, a crossed initiation, a rebuilt cable): hold the new
+        // outbound SA until the peer has our answer (see `held`).
+        let hold = !info.initiated_locally
+            && cable
+                .children
+                .values()
+                .chain(cable.old_children.values())
+                .any(|r| r.selectors == pair_key);
         let inbound = sa_config(&info, true, reqid);
         let outbound = sa_config(&info, false, reqid);
         let installed = InstalledSas {
@@ -127,9 +135,10 @@ impl Core {
             ids: policies.iter().map(|p| p.id()).collect(),
         };
         let outbound = Box::new(outbound);
-        let (outbound_now, held) = match peer_rekey_of {
-            None => (Some(outbound), None),
-            Some(old_spi) => (None, Some((old_spi, outbound))),
+        let (outbound_now, held) = if hold {
+            (None, Some(outbound))
+        } else {
+            (Some(outbound), None)
         };
         self.ops.push_back(KernelOp::InstallChild {
             cable: key.cable.clone(),
@@ -143,13 +152,15 @@ impl Core {
         if info.rekey_of.is_some() {
             self.counters.child_rekeys += 1;
         }
-        if let Some((old_spi, sa)) = held {
-            self.deferred.push(Deferred {
+        if let Some(sa) = held {
+            self.held.outbound.push(HeldOutbound {
                 cable: key.cable.clone(),
                 child: info.child,
-                replaces_spi_in: old_spi,
+                ike_sa: info.sa,
+                peer_requests: self.ep.peer_requests(info.sa).unwrap_or(0),
+                pair: pair_key,
                 due: now + OUTBOUND_DELAY,
-                payload: sa,
+                sa,
             });
         }
         let Some(c) = self.cables.get_mut(&key.cable) else {
@@ -162,6 +173,7 @@ impl Core {
             ChildRecord {
                 sa: info.sa,
                 pair,
+                selectors: pair_key,
                 sas: installed,
             },
         );
@@ -182,7 +194,7 @@ impl Core {
         }
     }
 
-    fn child_down(&mut self, sa: SaId, child: ike::ChildId) {
+    fn child_down(&mut self, sa: SaId, child: ike::ChildId, now: Instant) {
         let Some(name) = self.cable_of_sa(sa) else {
             return;
         };
@@ -193,31 +205,54 @@ impl Core {
         }) else {
             return;
         };
-        // The peer switched to the Child SA that replaces this one: its
-        // outbound SA goes in before this one's goes out.
-        self.deferred.forget(child);
-        for d in self.deferred.take_replacing(rec.sas.inbound.spi) {
-            self.install_deferred(d);
-        }
-        self.ops.push_back(KernelOp::RemoveSas {
+        // A held SA the peer's Delete released goes in before this one's
+        // outbound SA goes out.
+        self.held.forget_child(child);
+        self.release_held(now);
+        let waiting = self.held.waiting(&name, &rec.selectors);
+        let linger = |sa, until| Lingering {
             cable: name.clone(),
-            ids: vec![rec.sas.outbound, rec.sas.inbound],
-        });
+            pair: rec.selectors,
+            sa,
+            until,
+        };
+        if waiting {
+            let l = linger(rec.sas.outbound, None);
+            self.held.lingering.push(l);
+        } else {
+            self.ops.push_back(KernelOp::RemoveSas {
+                cable: name.clone(),
+                ids: vec![rec.sas.outbound],
+            });
+        }
+        let l = linger(rec.sas.inbound, Some(now + OUTBOUND_DELAY));
+        self.held.lingering.push(l);
         if let Some(c) = self.cables.get_mut(&name) {
             c.refresh_state();
         }
     }
 
-    /// Install a deferred outbound SA, unless its Child SA is gone.
-    pub(super) fn install_deferred(&mut self, d: Deferred<Box<SaConfig>>) {
-        let alive = self.cables.get(&d.cable).is_some_and(|c| {
-            c.children.contains_key(&d.child) || c.old_children.contains_key(&d.child)
-        });
-        if alive {
-            self.ops.push_back(KernelOp::InstallOutbound {
-                cable: d.cable,
-                child: d.child,
-                sa: d.payload,
+    /// Install the held outbound SAs the peer has released (or whose wait
+    /// is over), and remove the SAs that lingered for them or are due.
+    pub(super) fn release_held(&mut self, now: Instant) {
+        let ep = &self.ep;
+        let released = self.held.take_released(now, |sa| ep.peer_requests(sa));
+        for h in released {
+            let alive = self.cables.get(&h.cable).is_some_and(|c| {
+                c.children.contains_key(&h.child) || c.old_children.contains_key(&h.child)
+            });
+            if alive {
+                self.ops.push_back(KernelOp::InstallOutbound {
+                    cable: h.cable,
+                    child: h.child,
+                    sa: h.sa,
+                });
+            }
+        }
+        for l in self.held.take_expired(now) {
+            self.ops.push_back(KernelOp::RemoveSas {
+                cable: l.cable,
+                ids: vec![l.sa],
             });
         }
     }
@@ -246,6 +281,8 @@ impl Core {
             }
             c.child_retries
                 .rename(|&(s, i)| (if s == old { new } else { s }, i));
+            let requests = self.ep.peer_requests(new).unwrap_or(0);
+            self.held.rename_sa(old, new, requests);
             tracing::info!(cable = %name, "IKE SA rekeyed");
         }
     }

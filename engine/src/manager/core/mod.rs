@@ -18,6 +18,7 @@
 //! - [`plans`]: adding, rebuilding and removing cables.
 
 pub mod events;
+pub mod held;
 pub mod ops;
 pub mod plans;
 
@@ -27,10 +28,9 @@ use std::time::Instant;
 
 use healthcheck::LatencyInfo;
 use ike::{Endpoint, FailureReason, RejectedBy, SaId, Transmit};
-use xfrm::{PolicyId, SaConfig, XfrmEvent};
+use xfrm::{PolicyId, XfrmEvent};
 
 use super::cable::Cable;
-use super::deferred::DeferredOutbound;
 use super::peers::PeerKey;
 use super::reqids::ReqIds;
 use crate::crd::Connection;
@@ -61,8 +61,8 @@ pub struct Core {
     /// IKE SA -> peer name.
     sa_peer: HashMap<SaId, String>,
     reqids: ReqIds,
-    /// New outbound SAs of rekeys the peer started, not installed yet.
-    deferred: DeferredOutbound<Box<SaConfig>>,
+    /// Outbound SAs held back and SAs lingering (see [`held`]).
+    held: held::Held,
     first_plans_seen: bool,
     ops: VecDeque<KernelOp>,
     /// Health-check targets to (re)start, by cable; `None` stops it.
@@ -80,7 +80,7 @@ impl Core {
             peers: HashMap::new(),
             sa_peer: HashMap::new(),
             reqids: ReqIds::default(),
-            deferred: DeferredOutbound::default(),
+            held: held::Held::default(),
             first_plans_seen: false,
             ops: VecDeque::new(),
             health: VecDeque::new(),
@@ -103,15 +103,16 @@ impl Core {
         self.drain_events(now);
         self.retries_due(now);
         self.drain_events(now);
+        debug_assert!(
+            self.poll_timeout().is_none_or(|t| t > now),
+            "a deadline at or before now survived its handling"
+        );
     }
 
-    /// Once a second: due held-back outbound SAs and, every few ticks, a
-    /// read of the byte counters.
+    /// Once a second: every few ticks, a read of the byte counters.
     pub fn tick(&mut self, now: Instant) {
         self.ticks += 1;
-        for d in self.deferred.take_due(now) {
-            self.install_deferred(d);
-        }
+        self.release_held(now);
         // Not `is_multiple_of`: the workspace supports Rust 1.85.
         #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {
@@ -220,10 +221,10 @@ impl Core {
     /// The earliest instant [`Core::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let retries = self.cables.values().filter_map(Cable::next_retry).min();
-        match (self.ep.poll_timeout(), retries) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.ep.poll_timeout(), retries, self.held.next()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the first set of plans has been applied.

@@ -41,7 +41,7 @@ pub struct PairPolicies {
 #[derive(Debug, Clone)]
 pub enum KernelOp {
     /// A Child SA: its inbound SA, its outbound SA (unless held back, see
-    /// [`super::super::deferred`]), then its pair's policies. If a step
+    /// [`super::held`]), then its pair's policies. If a step
     /// fails the SAs it added are removed again.
     InstallChild {
         cable: String,

@@ -186,7 +186,13 @@ impl Core {
         let Some(cable) = self.cables.remove(name) else {
             return;
         };
-        self.deferred.forget_cable(name);
+        let lingering = self.held.forget_cable(name);
+        if !lingering.is_empty() {
+            self.ops.push_back(KernelOp::RemoveSas {
+                cable: name.to_string(),
+                ids: lingering,
+            });
+        }
         for peer in &cable.peers {
             self.ep.remove_peer(peer);
             self.peers.remove(peer);

@@ -225,15 +225,25 @@ impl World {
 
     /// Both sides get plans for each other from their current Endpoints.
     pub fn apply_plans(&mut self) {
-        let now = self.now;
+        self.apply_plan_a();
+        self.apply_plan_b();
+    }
+
+    /// A gets its plan for B from the current Endpoints.
+    pub fn apply_plan_a(&mut self) {
         let pa = plan(&self.a.endpoint, &self.b.endpoint);
-        let pb = plan(&self.b.endpoint, &self.a.endpoint);
         self.a
             .core
-            .apply_plans(now, BTreeMap::from([(pa.cable_name.clone(), pa)]));
+            .apply_plans(self.now, BTreeMap::from([(pa.cable_name.clone(), pa)]));
+        self.drain();
+    }
+
+    /// B gets its plan for A from the current Endpoints.
+    pub fn apply_plan_b(&mut self) {
+        let pb = plan(&self.b.endpoint, &self.a.endpoint);
         self.b
             .core
-            .apply_plans(now, BTreeMap::from([(pb.cable_name.clone(), pb)]));
+            .apply_plans(self.now, BTreeMap::from([(pb.cable_name.clone(), pb)]));
         self.drain();
     }
 

@@ -1,0 +1,109 @@
+//! Issue 10, fault 1: a cable rebuild (the remote Endpoint's subnets or
+//! address changed) is make-before-break: the pairs the old and new plans
+//! share keep an SA pair both ways at every step, whatever the
+//! interleaving, and the new generation ends up alone with every pair.
+
+#[path = "support/manager.rs"]
+mod util;
+
+use std::time::Duration;
+
+use util::{coin, endpoint, World};
+
+fn connected_world(b_subnets: &[&str]) -> World {
+    let a = endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]);
+    let b = endpoint("cluster-b", "192.0.2.2", b_subnets);
+    let mut w = World::new(a, b);
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    for s in b_subnets {
+        assert!(w.usable("10.1.0.0/16", s), "{s} not up before the change");
+    }
+    w
+}
+
+/// Run rebuilds under 40 interleavings each; `lag` is how many datagrams
+/// move between A getting the new Endpoint and B getting it (`None`: B
+/// never does, as when only A's view of B changed).
+fn rebuilds(lag: Option<usize>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for seed in 0..40 {
+        let mut w = connected_world(&["10.2.0.0/16", "10.22.0.0/16"]);
+        let start = w.elapsed();
+        // B's Endpoint changes: one subnet stays, one goes, one comes.
+        w.b.endpoint.subnets = vec!["10.2.0.0/16".into(), "10.23.0.0/16".into()];
+        let mut pick = coin(seed);
+        let mut gap = None;
+        let kept = |w: &World| w.usable("10.1.0.0/16", "10.2.0.0/16");
+        w.apply_plan_a();
+        if let Some(lag) = lag {
+            for _ in 0..lag {
+                if !w.step(pick()) {
+                    break;
+                }
+                if gap.is_none() && !kept(&w) {
+                    gap = Some(w.steps);
+                }
+            }
+            w.apply_plan_b();
+        }
+        w.run(start + Duration::from_secs(60), pick, |w| {
+            if gap.is_none() && !kept(w) {
+                gap = Some(w.steps);
+            }
+        });
+        let established = |s: &util::Side| {
+            s.core
+                .endpoint()
+                .sas()
+                .iter()
+                .filter(|x| x.established)
+                .count()
+        };
+        let new_up = kept(&w) && w.usable("10.1.0.0/16", "10.23.0.0/16");
+        let one = established(&w.a) == 1 && established(&w.b) == 1;
+        // Only the new pairs' SAs remain: 2 pairs x 2 directions per side.
+        let sas = (w.a.kernel.sas.len(), w.b.kernel.sas.len());
+        if lag.is_some() && (gap.is_some() || !new_up || !one || sas != (4, 4)) {
+            failures.push(format!(
+                "seed {seed}: the kept pair down from step {gap:?}; new pairs up: {new_up}; \
+                 IKE SAs A/B {}/{}; kernel SAs {sas:?}",
+                established(&w.a),
+                established(&w.b)
+            ));
+        }
+        if lag.is_none() && gap.is_some() {
+            failures.push(format!("seed {seed}: the kept pair down from step {gap:?}"));
+        }
+    }
+    failures
+}
+
+/// Both gateways get the new Endpoint at once.
+#[test]
+fn rebuild_keeps_shared_pairs_up_at_every_step_and_converges() {
+    let f = rebuilds(Some(0));
+    assert!(f.is_empty(), "{} of 40 runs:\n{}", f.len(), f.join("\n"));
+}
+
+/// One gateway sees the change a few datagrams before the other.
+#[test]
+fn rebuild_with_the_sides_a_few_messages_apart() {
+    for lag in [1, 2, 3, 5, 8] {
+        let f = rebuilds(Some(lag));
+        assert!(
+            f.is_empty(),
+            "lag {lag}: {} of 40 runs:\n{}",
+            f.len(),
+            f.join("\n")
+        );
+    }
+}
+
+/// Only one side ever changes its plan: the pair both still share must
+/// not go down, whatever the new cable makes of it.
+#[test]
+fn one_sided_rebuild_keeps_the_shared_pair_up() {
+    let f = rebuilds(None);
+    assert!(f.is_empty(), "{} of 40 runs:\n{}", f.len(), f.join("\n"));
+}
