@@ -83,7 +83,7 @@ fn responder_installs_before_its_answer_leaves() {
         while let Some(op) = rx.core.poll_kernel_op() {
             installed |= matches!(op, KernelOp::InstallChild { .. });
             let r = rx.kernel.apply(&op);
-            rx.core.kernel_result(&op, r);
+            rx.core.kernel_result(now, &op, r);
         }
         let mut out: Vec<_> = first.into_iter().collect();
         if installed {
@@ -124,4 +124,62 @@ fn failed_kernel_install_is_reported() {
     );
     assert!(w.a.kernel.sas.is_empty());
     assert!(!w.a.failures.is_empty());
+}
+
+/// Issue 10, fault 5: a Child SA whose kernel install failed stayed up in
+/// IKE with no kernel SA, and the pair stayed down. Now the Child SA is
+/// deleted and the pair asked for again until it is in.
+#[test]
+fn pair_whose_install_failed_is_asked_for_again() {
+    for seed in 0..20 {
+        let mut w = world();
+        w.a.kernel.fail_installs = 2;
+        w.apply_plans();
+        w.run(Duration::from_secs(120), coin(seed), |_| {});
+        assert_eq!(w.a.failures.len(), 2, "seed {seed}");
+        for s in B_SUBNETS {
+            assert!(w.usable("10.1.0.0/16", s), "seed {seed}: {s}");
+        }
+        // Nothing is left behind on either side: one SA pair per pair.
+        assert_eq!(w.a.kernel.sas.len(), 6, "seed {seed}");
+        assert_eq!(w.b.kernel.sas.len(), 6, "seed {seed}");
+        assert_eq!(
+            status(&w.a),
+            vec![(ConnectionStatus::Connected, String::new())],
+            "seed {seed}"
+        );
+    }
+}
+
+/// Issue 10, fault 5: a Child SA the peer deletes (and does not replace)
+/// left its pair down for good; it is asked for again.
+#[test]
+fn pair_deleted_by_the_peer_is_asked_for_again() {
+    let mut w = world();
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    let victim =
+        w.b.kernel
+            .outbound_spi("10.22.0.0/16", "10.1.0.0/16")
+            .unwrap();
+    let now = w.now;
+    w.b.core.with_endpoint(now, |ep| {
+        assert!(ep.delete_child(now, victim));
+    });
+    w.drain();
+    let deleted_at = w.elapsed();
+    let mut down = false;
+    w.run(
+        deleted_at + Duration::from_secs(60),
+        || false,
+        |w| {
+            down |= !w.usable("10.1.0.0/16", "10.22.0.0/16");
+        },
+    );
+    assert!(down, "the delete took the pair down");
+    for s in B_SUBNETS {
+        assert!(w.usable("10.1.0.0/16", s), "{s}");
+    }
+    assert_eq!(w.a.kernel.sas.len(), 6);
+    assert_eq!(w.b.kernel.sas.len(), 6);
 }

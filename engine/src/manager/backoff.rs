@@ -51,6 +51,15 @@ impl<K: Ord + Clone> Backoff<K> {
         backoff
     }
 
+    /// Schedule a first attempt for `key` after `delay` (its backoff
+    /// starts there), unless one is scheduled already.
+    pub fn schedule_once(&mut self, key: K, now: Instant, delay: Duration) {
+        self.entries.entry(key).or_insert(Retry {
+            at: now + delay,
+            backoff: delay,
+        });
+    }
+
     /// The keys due at `now` (kept, with their backoff, until cleared).
     pub fn take_due(&mut self, now: Instant) -> Vec<K> {
         let mut due = Vec::new();
@@ -61,6 +70,11 @@ impl<K: Ord + Clone> Backoff<K> {
             }
         }
         due
+    }
+
+    /// Whether an attempt for `key` is scheduled.
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.contains_key(key)
     }
 
     /// The attempt succeeded or is moot.

@@ -169,10 +169,12 @@ impl Driver {
                         if let super::core::KernelOp::ReadCounters { cable, .. } = &op {
                             self.core.set_byte_counters(cable, rx, tx);
                         }
-                        self.core.kernel_result(&op, Ok(()));
+                        self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }
-                    Ok(Done::Nothing) => self.core.kernel_result(&op, Ok(())),
-                    Err(e) => self.core.kernel_result(&op, Err(e.to_string())),
+                    Ok(Done::Nothing) => self.core.kernel_result(Instant::now(), &op, Ok(())),
+                    Err(e) => self
+                        .core
+                        .kernel_result(Instant::now(), &op, Err(e.to_string())),
                 }
             }
             while let Some(t) = self.core.poll_transmit() {

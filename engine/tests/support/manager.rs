@@ -180,13 +180,13 @@ impl Side {
     }
 
     /// Run the core's kernel operations; failures go back to the core.
-    fn carry_out(&mut self) {
+    fn carry_out(&mut self, now: Instant) {
         while let Some(op) = self.core.poll_kernel_op() {
             let r = self.kernel.apply(&op);
             if let Err(e) = &r {
                 self.failures.push(e.clone());
             }
-            self.core.kernel_result(&op, r);
+            self.core.kernel_result(now, &op, r);
         }
         while self.core.poll_health_target().is_some() {}
     }
@@ -249,8 +249,8 @@ impl World {
 
     /// Kernel operations, then datagrams into the network.
     pub fn drain(&mut self) {
-        self.a.carry_out();
-        self.b.carry_out();
+        self.a.carry_out(self.now);
+        self.b.carry_out(self.now);
         while let Some(t) = self.a.core.poll_transmit() {
             self.ab.push_back(t);
         }

@@ -30,9 +30,8 @@ fn endpoint_change_make_before_break() {
     let limit = Duration::from_secs(90);
     let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
     let ping = pod_pings(&t.left);
-    let rebuilds = |e: &integration::sites::Engine| {
-        e.log_text().matches("rebuilding the cable").count()
-    };
+    let rebuilds =
+        |e: &integration::sites::Engine| e.log_text().matches("rebuilding the cable").count();
     let mut took = Vec::new();
     for i in 0..CHANGES {
         let before = (rebuilds(&ea), rebuilds(&eb));

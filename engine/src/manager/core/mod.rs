@@ -30,7 +30,7 @@ use healthcheck::LatencyInfo;
 use ike::{Endpoint, FailureReason, RejectedBy, SaId, Transmit};
 use xfrm::{PolicyId, XfrmEvent};
 
-use super::cable::Cable;
+use super::cable::{Cable, CHILD_RETRY_MIN};
 use super::peers::PeerKey;
 use super::reqids::ReqIds;
 use crate::crd::Connection;
@@ -101,6 +101,7 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ep.handle_timeout(now);
         self.drain_events(now);
+        self.reconcile(now);
         self.retries_due(now);
         self.drain_events(now);
         debug_assert!(
@@ -109,10 +110,12 @@ impl Core {
         );
     }
 
-    /// Once a second: every few ticks, a read of the byte counters.
+    /// Once a second: reconciliation (see [`Core::reconcile`]) and, every
+    /// few ticks, a read of the byte counters.
     pub fn tick(&mut self, now: Instant) {
         self.ticks += 1;
         self.release_held(now);
+        self.reconcile(now);
         // Not `is_multiple_of`: the workspace supports Rust 1.85.
         #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {
@@ -148,7 +151,7 @@ impl Core {
     }
 
     /// The result of a kernel operation this core asked for.
-    pub fn kernel_result(&mut self, op: &KernelOp, result: Result<(), String>) {
+    pub fn kernel_result(&mut self, now: Instant, op: &KernelOp, result: Result<(), String>) {
         let Err(e) = result else {
             if let KernelOp::InstallChild { .. } = op {
                 self.counters.child_installed += 1;
@@ -157,14 +160,23 @@ impl Core {
         };
         match op {
             KernelOp::InstallChild {
-                cable, child, name, ..
+                cable,
+                child,
+                name,
+                inbound,
+                ..
             } => {
                 self.counters.child_install_failures += 1;
-                tracing::error!(cable = %cable, child = %name, "installing Child SA failed: {e}");
+                tracing::error!(cable = %cable, child = %name, "installing Child SA failed: {e}; deleting it and asking again");
                 if let Some(c) = self.cables.get_mut(cable) {
                     c.children.remove(child);
                     c.state = CableState::Error(format!("installing Child SA {name}: {e}"));
                 }
+                // The peer must not send on a Child SA we have not got;
+                // reconciliation asks for the pair again.
+                self.held.forget_child(*child);
+                self.ep.delete_child(now, inbound.spi);
+                self.drain_events(now);
             }
             KernelOp::InstallOutbound { cable, .. } => {
                 self.counters.child_install_failures += 1;
@@ -277,6 +289,13 @@ impl Core {
         &self.ep
     }
 
+    /// The `ike` core, for tests that make it act on its own (a peer that
+    /// deletes a Child SA); the events it raises are handled here.
+    pub fn with_endpoint(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint)) {
+        f(&mut self.ep);
+        self.drain_events(now);
+    }
+
     /// Close every IKE SA (Deletes to send); events and pending kernel
     /// operations are dropped.
     pub fn shutdown(&mut self, now: Instant) {
@@ -310,7 +329,59 @@ impl Core {
         self.peers.get(peer).map(|k| k.cable.clone())
     }
 
-    /// Due re-initiations of peers and new attempts at refused Child SAs.
+    /// Level-triggered reconciliation: every planned pair of a cable that
+    /// has no Child SA of the cable's current generation, while an
+    /// established IKE SA of that generation could carry it, gets an
+    /// attempt scheduled (after [`super::cable::CHILD_RETRY_MIN`], then
+    /// backing off), whatever made it missing: refused, deleted by the
+    /// peer, failed in the kernel, dropped from a redundant IKE SA. No
+    /// decision waits for one particular failure event.
+    pub(super) fn reconcile(&mut self, now: Instant) {
+        let established: HashMap<SaId, (usize, bool)> = self
+            .ep
+            .sas()
+            .into_iter()
+            .filter(|s| s.established)
+            .map(|s| (s.sa, (s.child_sas, s.initiator)))
+            .collect();
+        for c in self.cables.values_mut() {
+            for pair in c.missing_pairs() {
+                // The ike peer carrying this pair, and its index there.
+                let Some((peer, index)) = c
+                    .peers
+                    .iter()
+                    .filter_map(|p| self.peers.get(p).map(|k| (p, k.first_pair)))
+                    .filter(|(_, first)| *first <= pair)
+                    .max_by_key(|(_, first)| *first)
+                    .map(|(p, first)| (p.clone(), pair - first))
+                else {
+                    continue;
+                };
+                // Its established IKE SA with the most Child SAs (the one
+                // that stays when crossed initiations left two).
+                let Some((sa, (_, initiator))) = c
+                    .sas
+                    .iter()
+                    .filter(|s| self.sa_peer.get(s) == Some(&peer))
+                    .filter_map(|s| established.get(s).map(|e| (*s, *e)))
+                    .max_by_key(|(_, (n, _))| *n)
+                else {
+                    continue;
+                };
+                // Both sides reconcile: the IKE SA's initiator asks first,
+                // the responder only if the pair is still missing well
+                // after, so the two rarely both ask (a duplicate Child SA).
+                let delay = if initiator {
+                    CHILD_RETRY_MIN
+                } else {
+                    CHILD_RETRY_MIN * 4
+                };
+                c.child_retries.schedule_once((sa, index), now, delay);
+            }
+        }
+    }
+
+    /// Due re-initiations of peers and new attempts at missing Child SAs.
     fn retries_due(&mut self, now: Instant) {
         let mut peers = Vec::new();
         let mut children = Vec::new();
@@ -344,7 +415,7 @@ impl Core {
                     c.child_retries.clear(&(sa, i));
                 }
             } else {
-                tracing::info!(cable = %cable, pair_index = i, "asking the peer again for a refused Child SA");
+                tracing::info!(cable = %cable, pair_index = i, "asking the peer again for a refused or missing Child SA");
             }
         }
     }
