@@ -442,6 +442,9 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
         local_health_ip,
         cleanup_on_exit: true,
         lifetimes: config.ipsec.timers.lifetimes(),
+        sa_limits: manager::core::ops::SaLimits {
+            rekey_packets: config.ipsec.timers.rekey_packets,
+        },
         ike: ike::EndpointConfig {
             nat_keepalive: config.ipsec.timers.nat_keepalive,
             ..ike::EndpointConfig::default()

@@ -20,6 +20,7 @@
 //! | Child SA lifetime | `CE_IPSEC_SALIFETIME` | `--sa-lifetime` | 8h |
 //! | rekey margin | `CE_IPSEC_REKEYMARGIN` | `--rekey-margin` | 9m |
 //! | NAT keepalive interval (0: none) | `CE_IPSEC_NATKEEPALIVE` | `--nat-keepalive` | 20s |
+//! | rekey after this many packets per SA | `CE_IPSEC_REKEYPACKETS` | `--rekey-packets` | 3 x 2^30 without ESN (the 32-bit sequence number), none with ESN |
 //! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
 //! | how often the directory is read (ms) | | `--endpoints-poll-ms` | 1000 |
 //! | log format | | `--log-format human\|json` | `human` |
@@ -145,6 +146,9 @@ pub struct RunFlags {
     /// NAT keepalive interval when behind NAT, 0 for none [env: CE_IPSEC_NATKEEPALIVE] [default: 20s]
     #[arg(long, value_name = "DURATION")]
     pub nat_keepalive: Option<String>,
+    /// Rekey a Child SA after this many packets through one of its SAs (the kernel's soft limit) [env: CE_IPSEC_REKEYPACKETS] [default: 3221225472 without ESN, none with ESN]
+    #[arg(long, value_name = "PACKETS")]
+    pub rekey_packets: Option<String>,
     /// Debug logging [env: CE_IPSEC_DEBUG] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub debug: Option<String>,

@@ -47,7 +47,9 @@ fn rebuilds(lag: Option<usize>) -> Vec<String> {
             }
             w.apply_plan_b();
         }
-        w.run(start + Duration::from_secs(60), pick, |w| {
+        // 10 s: the removed pair's SAs must be gone by then too (they
+        // lingered 30 s for a pair nothing would replace).
+        w.run(start + Duration::from_secs(10), pick, |w| {
             if gap.is_none() && !kept(w) {
                 gap = Some(w.steps);
             }

@@ -35,6 +35,9 @@ pub struct TimersConfig {
     pub rekey_margin: Duration,
     /// `CE_IPSEC_NATKEEPALIVE`: `None` (value 0) sends none.
     pub nat_keepalive: Option<Duration>,
+    /// `CE_IPSEC_REKEYPACKETS`: the kernel's soft packet limit of Child
+    /// SAs (a rekey); `None`: only the ESN-less default.
+    pub rekey_packets: Option<u64>,
 }
 
 impl Default for TimersConfig {
@@ -44,6 +47,7 @@ impl Default for TimersConfig {
             sa_lifetime: DEFAULT_SA_LIFETIME,
             rekey_margin: DEFAULT_REKEY_MARGIN,
             nat_keepalive: Some(DEFAULT_NAT_KEEPALIVE),
+            rekey_packets: None,
         }
     }
 }
@@ -120,11 +124,24 @@ impl TimersConfig {
                 None => return Err(invalid(&f, "expected a duration (e.g. 20s), 0 for none")),
             },
         };
+        let rekey_packets = match pick(
+            flags.rekey_packets.as_deref(),
+            "--rekey-packets",
+            "CE_IPSEC_REKEYPACKETS",
+            env,
+        ) {
+            None => None,
+            Some(f) => match f.value.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(invalid(&f, "expected a number of packets above zero")),
+            },
+        };
         Ok(TimersConfig {
             ike_lifetime,
             sa_lifetime,
             rekey_margin,
             nat_keepalive,
+            rekey_packets,
         })
     }
 }

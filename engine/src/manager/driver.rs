@@ -70,6 +70,7 @@ pub async fn run(
             psk: settings.psk.clone(),
             natt_port: settings.natt_port,
             lifetimes: settings.lifetimes,
+            sa_limits: settings.sa_limits,
         },
         endpoint,
     );
@@ -114,7 +115,7 @@ pub async fn run(
             },
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => d.core.handle_timeout(Instant::now()),
             ev = events.next() => match ev {
-                Some(ev) => d.core.xfrm_event(ev),
+                Some(ev) => d.core.xfrm_event(Instant::now(), ev),
                 None => {
                     tracing::warn!("XFRM event stream ended; resubscribing");
                     if let Ok(e) = XfrmEvents::subscribe() { events = e; }

@@ -60,6 +60,8 @@ pub struct ManagerSettings {
     pub cleanup_on_exit: bool,
     /// IKE and Child SA lifetimes (CE_IPSEC_IKELIFETIME and friends).
     pub lifetimes: ike::Lifetimes,
+    /// Kernel packet limits of Child SAs (CE_IPSEC_REKEYPACKETS).
+    pub sa_limits: core::ops::SaLimits,
     /// Override of the ike core's settings (tests shorten timers).
     pub ike: ike::EndpointConfig,
 }

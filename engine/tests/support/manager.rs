@@ -29,6 +29,8 @@ pub struct FakeKernel {
     pub fail_installs: usize,
     pub ops: usize,
     added: u64,
+    /// SAs an earlier engine left (what the daemon's `Leftovers` holds).
+    pub leftovers: std::collections::HashSet<SaId>,
 }
 
 impl FakeKernel {
@@ -65,9 +67,22 @@ impl FakeKernel {
                     self.policies.remove(id);
                 }
             }
-            KernelOp::RemoveLeftoversBetween { .. }
-            | KernelOp::RemoveUnplanned { .. }
-            | KernelOp::ReadCounters { .. } => {}
+            KernelOp::RemoveLeftoversBetween { local, remote, .. } => {
+                let between = |s: &SaConfig| {
+                    (s.src == *local && s.dst == *remote) || (s.src == *remote && s.dst == *local)
+                };
+                let gone: Vec<SaId> = self
+                    .sas
+                    .iter()
+                    .filter(|(id, (s, _))| self.leftovers.contains(id) && between(s))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in gone {
+                    self.sas.remove(&id);
+                    self.leftovers.remove(&id);
+                }
+            }
+            KernelOp::RemoveUnplanned { .. } | KernelOp::ReadCounters { .. } => {}
         }
         Ok(())
     }
@@ -93,6 +108,41 @@ impl FakeKernel {
             .filter(|(s, _)| s.reqid == reqid && s.dst == dst)
             .max_by_key(|(_, at)| *at)
             .map(|(s, _)| s.spi)
+    }
+
+    /// The kernel's EXPIRE for one of its SAs (as the event socket gives
+    /// it); `hard` also removes the SA, as the kernel does.
+    pub fn expire(&mut self, spi: u32, hard: bool) -> xfrm::XfrmEvent {
+        let (cfg, _) = self
+            .sas
+            .values()
+            .find(|(s, _)| s.spi == spi)
+            .cloned()
+            .expect("SA to expire");
+        if hard {
+            self.sas.remove(&cfg.id());
+        }
+        xfrm::XfrmEvent::Expire(xfrm::ExpireEvent {
+            sa: xfrm::SaInfo {
+                src: cfg.src,
+                dst: cfg.dst,
+                spi,
+                proto: 50,
+                reqid: cfg.reqid,
+                mode: 1,
+                selector: None,
+                algorithms: Vec::new(),
+                replay_window: cfg.replay_window,
+                esn: cfg.esn,
+                lifetimes: cfg.lifetimes,
+                counters: Default::default(),
+                stats: Default::default(),
+                mark: None,
+                if_id: None,
+                encap: None,
+            },
+            hard,
+        })
     }
 
     /// Inbound SPIs: SAs whose destination is `local_addr`.
@@ -167,6 +217,7 @@ impl Side {
                 psk: ike::crypto::SecretBytes::from_slice(PSK.as_bytes()),
                 natt_port: 4500,
                 lifetimes: ike::Lifetimes::default(),
+                sa_limits: Default::default(),
             },
             Endpoint::new(ike).unwrap(),
         );
@@ -221,6 +272,18 @@ impl World {
 
     pub fn elapsed(&self) -> Duration {
         self.now - self.t0
+    }
+
+    /// A's daemon dies and a new one starts: a fresh core, the kernel as
+    /// it was (its SAs are the new core's leftovers), then A's plan.
+    pub fn restart_a(&mut self) {
+        let endpoint = self.a.endpoint.clone();
+        let kernel = std::mem::take(&mut self.a.kernel);
+        self.a = Side::new(endpoint);
+        self.a.kernel = kernel;
+        self.a.kernel.leftovers = self.a.kernel.sas.keys().copied().collect();
+        self.ab.clear();
+        self.apply_plan_a();
     }
 
     /// Both sides get plans for each other from their current Endpoints.

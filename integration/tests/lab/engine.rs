@@ -423,8 +423,25 @@ fn health_check_ip_change_keeps_the_tunnel() {
     let env = [("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
     let limit = Duration::from_secs(90);
     let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &env, limit);
-    let before = (spis(&t.left), spis(&t.right));
-    assert!(!before.0.is_empty() && before.0 == before.1, "{before:?}");
+    // Crossed initiations leave a redundant Child SA whose SAs stay a few
+    // seconds after it is deleted (the peer may still send on them): wait
+    // for both kernels to hold the same single SA pair.
+    let settled = || {
+        let s = (spis(&t.left), spis(&t.right));
+        (s.0.len() == 2 && s.0 == s.1).then_some(s)
+    };
+    let start = std::time::Instant::now();
+    let before = loop {
+        if let Some(s) = settled() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            (spis(&t.left), spis(&t.right))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
 
     t.right.add_pod_addr("10.2.0.2/16").unwrap();
     b.health_check_ip = "10.2.0.2".into();

@@ -107,17 +107,19 @@ impl Core {
         };
         let reqid = self.reqids.get(&pair_plan.name);
         let pair_key = (pair_plan.local_subnet, pair_plan.remote_subnet);
-        // Answering for a pair that has an SA pair already (the peer's
-        // rekey, a crossed initiation, a rebuilt cable): hold the new
-        // outbound SA until the peer has our answer (see `held`).
+        // Answering for a pair that has SAs in the kernel already (the
+        // peer's rekey, a crossed initiation, a rebuilt cable, a restarted
+        // peer's predecessor): hold the new outbound SA until the peer has
+        // our answer (see `held`).
         let hold = !info.initiated_locally
-            && cable
+            && (cable
                 .children
                 .values()
                 .chain(cable.old_children.values())
-                .any(|r| r.selectors == pair_key);
-        let inbound = sa_config(&info, true, reqid);
-        let outbound = sa_config(&info, false, reqid);
+                .any(|r| r.selectors == pair_key)
+                || self.held.lingers(&key.cable, &pair_key));
+        let inbound = sa_config(&info, true, reqid, &self.settings.sa_limits);
+        let outbound = sa_config(&info, false, reqid, &self.settings.sa_limits);
         let installed = InstalledSas {
             inbound: inbound.id(),
             outbound: outbound.id(),
@@ -183,11 +185,12 @@ impl Core {
         }
         if c.is_whole() {
             let superseded = std::mem::take(&mut c.superseded);
-            self.ops.push_back(KernelOp::RemoveLeftoversBetween {
+            let op = KernelOp::RemoveLeftoversBetween {
                 cable: key.cable.clone(),
                 local: c.plan.local_address,
                 remote: info.remote_addr,
-            });
+            };
+            self.held.later.push((now + OUTBOUND_DELAY, op));
             for sa in superseded {
                 self.ep.close(now, sa);
             }
@@ -209,24 +212,14 @@ impl Core {
         // outbound SA goes out.
         self.held.forget_child(child);
         self.release_held(now);
-        let waiting = self.held.waiting(&name, &rec.selectors);
-        let linger = |sa, until| Lingering {
-            cable: name.clone(),
-            pair: rec.selectors,
-            sa,
-            until,
-        };
-        if waiting {
-            let l = linger(rec.sas.outbound, None);
+        for (sa, min) in [
+            (rec.sas.outbound, std::time::Duration::ZERO),
+            (rec.sas.inbound, OUTBOUND_DELAY),
+        ] {
+            let l = Lingering::new(name.clone(), rec.selectors, sa, now, min);
             self.held.lingering.push(l);
-        } else {
-            self.ops.push_back(KernelOp::RemoveSas {
-                cable: name.clone(),
-                ids: vec![rec.sas.outbound],
-            });
         }
-        let l = linger(rec.sas.inbound, Some(now + OUTBOUND_DELAY));
-        self.held.lingering.push(l);
+        self.release_held(now);
         if let Some(c) = self.cables.get_mut(&name) {
             c.refresh_state();
         }
@@ -249,7 +242,26 @@ impl Core {
                 });
             }
         }
-        for l in self.held.take_expired(now) {
+        let later = self.held.take_later(now);
+        self.ops.extend(later);
+        let cables = &self.cables;
+        // Covered: the pair has a Child SA again, or is no longer planned
+        // (nothing will come to replace it).
+        let covered = |cable: &str, pair: &super::held::PairKey| {
+            cables.get(cable).is_none_or(|c| {
+                let planned = c
+                    .plan
+                    .children
+                    .iter()
+                    .any(|p| (p.local_subnet, p.remote_subnet) == *pair);
+                !planned
+                    || c.children
+                        .values()
+                        .chain(c.old_children.values())
+                        .any(|r| r.selectors == *pair)
+            })
+        };
+        for l in self.held.take_expired(now, covered) {
             self.ops.push_back(KernelOp::RemoveSas {
                 cable: l.cable,
                 ids: vec![l.sa],

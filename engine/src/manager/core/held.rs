@@ -11,12 +11,14 @@
 //! request on that IKE SA, such as the Delete of the old Child SA), or
 //! after [`OUTBOUND_DELAY`] (strongSwan waits the same way).
 //!
-//! When a Child SA goes away, its outbound SA stays while a held SA of the
-//! same pair waits (else the pair would have none), and its inbound SA
-//! stays for [`OUTBOUND_DELAY`]: the peer may still be sending on it until
-//! it has processed the Delete. Every entry has a deadline; [`Held::next`]
-//! is the earliest, and [`Held::take_due`] clears what is due, so no
-//! deadline outlives its handling.
+//! When a Child SA goes away, its SAs stay until its pair has another
+//! Child SA and no held SA of the pair waits (else the pair would have
+//! none: a peer that restarted keeps its predecessor's SAs until its new
+//! ones are in), the inbound one at least [`OUTBOUND_DELAY`] (the peer may
+//! still be sending on it until it has processed the Delete), neither
+//! longer than [`LINGER_MAX`]. Every entry has a deadline in the future;
+//! [`Held::next`] is the earliest, and what is due is taken, so no deadline
+//! outlives its handling.
 
 use std::time::{Duration, Instant};
 
@@ -44,20 +46,47 @@ pub struct HeldOutbound {
     pub sa: Box<SaConfig>,
 }
 
-/// An SA of a Child SA that is gone, still in the kernel.
+/// The longest an SA of a deleted Child SA stays waiting for its pair to be
+/// covered again.
+pub const LINGER_MAX: Duration = Duration::from_secs(30);
+
+/// An SA of a Child SA that is gone, still in the kernel: it goes once its
+/// pair has another Child SA (and no held outbound SA of the pair waits)
+/// and `min_until` has passed, or at `max_until` whatever happens. A peer
+/// that restarted (INITIAL_CONTACT) keeps the SAs of its predecessor until
+/// its new ones are in, so ours keep working with them meanwhile.
 pub struct Lingering {
     pub cable: String,
     pub pair: PairKey,
     pub sa: xfrm::SaId,
-    /// `None`: until no held outbound SA of the pair waits.
-    pub until: Option<Instant>,
+    pub min_until: Instant,
+    pub max_until: Instant,
+    /// `min_until` has passed (only coverage or `max_until` ends it now).
+    min_passed: bool,
 }
 
-/// The held and lingering SAs.
+impl Lingering {
+    pub fn new(cable: String, pair: PairKey, sa: xfrm::SaId, now: Instant, min: Duration) -> Self {
+        Lingering {
+            cable,
+            pair,
+            sa,
+            min_until: now + min,
+            max_until: now + LINGER_MAX.max(min),
+            min_passed: min.is_zero(),
+        }
+    }
+}
+
+/// The held and lingering SAs, and kernel operations put off.
 #[derive(Default)]
 pub struct Held {
     pub outbound: Vec<HeldOutbound>,
     pub lingering: Vec<Lingering>,
+    /// Operations to run at a given time (an earlier engine's SAs stay
+    /// [`OUTBOUND_DELAY`] after the cable is whole again: the peer may
+    /// still send on them until it has switched).
+    pub later: Vec<(Instant, super::KernelOp)>,
 }
 
 impl Held {
@@ -66,6 +95,13 @@ impl Held {
         self.outbound
             .iter()
             .any(|h| h.cable == cable && h.pair == *pair)
+    }
+
+    /// Whether SAs of a gone Child SA of `pair` are still in the kernel.
+    pub fn lingers(&self, cable: &str, pair: &PairKey) -> bool {
+        self.lingering
+            .iter()
+            .any(|l| l.cable == cable && l.pair == *pair)
     }
 
     /// Held outbound SAs to install now: due, or their IKE SA's peer sent
@@ -84,29 +120,52 @@ impl Held {
         go
     }
 
-    /// Lingering SAs whose time is up, or that waited for held SAs of their
-    /// pair that are all installed now.
-    pub fn take_expired(&mut self, now: Instant) -> Vec<Lingering> {
+    /// Lingering SAs to remove now: past `max_until`, or past `min_until`
+    /// with their pair covered (`covered`) and no held SA of it waiting.
+    pub fn take_expired(
+        &mut self,
+        now: Instant,
+        covered: impl Fn(&str, &PairKey) -> bool,
+    ) -> Vec<Lingering> {
         let waiting: Vec<(String, PairKey)> = self
             .outbound
             .iter()
             .map(|h| (h.cable.clone(), h.pair))
             .collect();
-        let (go, keep) = std::mem::take(&mut self.lingering)
+        let (go, mut keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lingering)
             .into_iter()
-            .partition(|l| match l.until {
-                Some(t) => t <= now,
-                None => !waiting.iter().any(|(c, p)| *c == l.cable && *p == l.pair),
+            .partition(|l| {
+                let held = waiting.iter().any(|(c, p)| *c == l.cable && *p == l.pair);
+                now >= l.max_until || (now >= l.min_until && !held && covered(&l.cable, &l.pair))
             });
+        for l in &mut keep {
+            l.min_passed |= now >= l.min_until;
+        }
         self.lingering = keep;
         go
+    }
+
+    /// Operations put off until now.
+    pub fn take_later(&mut self, now: Instant) -> Vec<super::KernelOp> {
+        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.later)
+            .into_iter()
+            .partition(|(t, _)| *t <= now);
+        self.later = keep;
+        go.into_iter().map(|(_, op)| op).collect()
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
         let held = self.outbound.iter().map(|h| h.due);
-        let lingering = self.lingering.iter().filter_map(|l| l.until);
-        held.chain(lingering).min()
+        let lingering = self.lingering.iter().map(|l| {
+            if l.min_passed {
+                l.max_until
+            } else {
+                l.min_until
+            }
+        });
+        let later = self.later.iter().map(|(t, _)| *t);
+        held.chain(lingering).chain(later).min()
     }
 
     /// Forget the held SA of a Child SA that went away before it went in.
@@ -188,23 +247,34 @@ mod tests {
     }
 
     #[test]
-    fn lingering_outbound_waits_for_the_held_one_of_its_pair() {
+    fn lingering_sa_waits_for_its_pair_and_the_held_one() {
         let t0 = Instant::now();
         let mut h = Held::default();
         h.outbound.push(held(1, 7, 2, pair(2), t0 + OUTBOUND_DELAY));
-        h.lingering.push(Lingering {
-            cable: "c".into(),
-            pair: pair(2),
-            sa: xfrm::SaId {
-                dst: "192.0.2.2".parse().unwrap(),
-                spi: 0x11,
-                mark: None,
-            },
-            until: None,
-        });
-        assert!(h.take_expired(t0 + OUTBOUND_DELAY * 9).is_empty());
+        let sa = xfrm::SaId {
+            dst: "192.0.2.2".parse().unwrap(),
+            spi: 0x11,
+            mark: None,
+        };
+        h.lingering
+            .push(Lingering::new("c".into(), pair(2), sa, t0, Duration::ZERO));
+        let covered = |_: &str, p: &PairKey| *p == pair(2);
+        let uncovered = |_: &str, _: &PairKey| false;
+        // A held SA of its pair waits: it stays, covered or not.
+        assert!(h.take_expired(t0 + OUTBOUND_DELAY, covered).is_empty());
         assert!(h.waiting("c", &pair(2)) && !h.waiting("c", &pair(3)));
         h.take_released(t0 + OUTBOUND_DELAY, |_| Some(2));
-        assert_eq!(h.take_expired(t0).len(), 1);
+        // Nothing held: it stays while the pair has no other Child SA...
+        assert!(h.take_expired(t0 + OUTBOUND_DELAY, uncovered).is_empty());
+        assert_eq!(h.next(), Some(t0 + LINGER_MAX), "no deadline in the past");
+        // ... and goes once it has.
+        assert_eq!(h.take_expired(t0 + OUTBOUND_DELAY, covered).len(), 1);
+        // An inbound SA stays its minimum even when covered, at most LINGER_MAX.
+        h.lingering
+            .push(Lingering::new("c".into(), pair(3), sa, t0, OUTBOUND_DELAY));
+        assert!(h.take_expired(t0, |_: &str, _: &PairKey| true).is_empty());
+        assert_eq!(h.next(), Some(t0 + OUTBOUND_DELAY));
+        assert_eq!(h.take_expired(t0 + LINGER_MAX, uncovered).len(), 1);
+        assert_eq!(h.next(), None);
     }
 }

@@ -49,6 +49,8 @@ pub struct CoreSettings {
     pub natt_port: u16,
     /// IKE and Child SA lifetimes.
     pub lifetimes: ike::Lifetimes,
+    /// Kernel packet limits of Child SAs.
+    pub sa_limits: ops::SaLimits,
 }
 
 /// The manager's state machine (see the module docs).
@@ -135,15 +137,61 @@ impl Core {
         }
     }
 
-    /// A kernel event.
-    pub fn xfrm_event(&mut self, ev: XfrmEvent) {
+    /// A kernel event. A soft EXPIRE of one of our SAs (a packet limit:
+    /// see [`ops::sa_lifetimes`]) rekeys its Child SA; a hard one (the
+    /// kernel removed the SA) deletes the Child SA, whose pair
+    /// reconciliation then asks for again.
+    pub fn xfrm_event(&mut self, now: Instant, ev: XfrmEvent) {
         match ev {
             XfrmEvent::Expire(e) if e.sa.is_owned() => {
-                tracing::info!(
-                    spi = format_args!("{:#010x}", e.sa.spi),
-                    hard = e.hard,
-                    "kernel SA lifetime reached"
-                );
+                let spi = e.sa.spi;
+                let found = self.cables.iter_mut().find_map(|(name, c)| {
+                    let id = *c
+                        .children
+                        .iter()
+                        .chain(c.old_children.iter())
+                        .find(|(_, r)| {
+                            (r.sas.inbound.spi == spi && r.sas.inbound.dst == e.sa.dst)
+                                || (r.sas.outbound.spi == spi && r.sas.outbound.dst == e.sa.dst)
+                        })?
+                        .0;
+                    let rec = if e.hard {
+                        c.children
+                            .remove(&id)
+                            .or_else(|| c.old_children.remove(&id))?
+                    } else {
+                        c.children
+                            .get(&id)
+                            .or_else(|| c.old_children.get(&id))?
+                            .clone()
+                    };
+                    Some((name.clone(), rec))
+                });
+                let Some((cable, rec)) = found else {
+                    tracing::debug!(
+                        spi = format_args!("{spi:#010x}"),
+                        hard = e.hard,
+                        "EXPIRE of an SA no Child SA has"
+                    );
+                    return;
+                };
+                let limit = if e.hard { "hard" } else { "soft" };
+                if e.hard {
+                    tracing::warn!(cable = %cable, spi = format_args!("{spi:#010x}"), packets = e.sa.counters.packets,
+                        "the kernel removed an SA at its hard limit: deleting its Child SA and asking again");
+                    self.ops.push_back(KernelOp::RemoveSas {
+                        cable: cable.clone(),
+                        ids: vec![rec.sas.outbound, rec.sas.inbound],
+                    });
+                    self.ep.delete_child(now, rec.sas.inbound.spi);
+                    if let Some(c) = self.cables.get_mut(&cable) {
+                        c.refresh_state();
+                    }
+                } else if self.ep.rekey_child(now, rec.sas.inbound.spi) {
+                    tracing::info!(cable = %cable, spi = format_args!("{spi:#010x}"), packets = e.sa.counters.packets,
+                        "kernel {limit} limit reached: rekeying the Child SA");
+                }
+                self.drain_events(now);
             }
             XfrmEvent::Overrun => tracing::warn!("XFRM events were lost (receive buffer overrun)"),
             _ => {}

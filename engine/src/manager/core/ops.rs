@@ -91,22 +91,57 @@ pub fn priority(local: &IpNetwork, remote: &IpNetwork) -> u32 {
     2080 - specificity.min(256) * 4
 }
 
-fn sa_lifetimes(info: &ChildSaInfo) -> Lifetimes {
-    // The core rekeys before the soft lifetime; the kernel's hard lifetime is
-    // a safety net a little after the negotiated one, so an engine that died
-    // never leaves SAs forever.
+/// Packets an SA without ESN may carry before its 32-bit sequence number
+/// runs out: the kernel stops sending at 2^32 (about 80 minutes at 900
+/// kpps, RFC 4303 3.3.3). Such an SA is rekeyed at three quarters of it
+/// (soft) and removed a little before it (hard).
+pub const NO_ESN_SOFT_PACKETS: u64 = 3 << 30;
+pub const NO_ESN_HARD_PACKETS: u64 = (1 << 32) - (1 << 24);
+
+/// Kernel limits on a Child SA's SAs besides time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaLimits {
+    /// Rekey (soft EXPIRE) after this many packets in either SA
+    /// (`CE_IPSEC_REKEYPACKETS`); `None`: only the ESN-less default.
+    pub rekey_packets: Option<u64>,
+}
+
+/// An SA's kernel lifetimes. The `ike` core rekeys on time before the soft
+/// lifetime; the kernel's hard time limit is a safety net a little after
+/// the negotiated one, so an engine that died never leaves SAs forever.
+/// Packet limits come from [`SaLimits`] and, without ESN, from the
+/// sequence number space: the soft limit makes the kernel send a soft
+/// EXPIRE, on which the core rekeys the Child SA; the hard limit (twice the
+/// soft one, at most [`NO_ESN_HARD_PACKETS`] without ESN) removes the SA.
+pub fn sa_lifetimes(info: &ChildSaInfo, limits: &SaLimits) -> Lifetimes {
     let hard = info.lifetimes.child_hard.as_secs().saturating_add(60);
+    let ceiling = (!info.esn).then_some(NO_ESN_HARD_PACKETS);
+    let soft_packets = match (limits.rekey_packets, info.esn) {
+        (Some(n), true) => Some(n),
+        (Some(n), false) => Some(n.min(NO_ESN_SOFT_PACKETS)),
+        (None, false) => Some(NO_ESN_SOFT_PACKETS),
+        (None, true) => None,
+    };
+    let hard_packets = match (soft_packets, ceiling) {
+        (Some(s), Some(c)) => Some(s.saturating_mul(2).min(c)),
+        (Some(s), None) => Some(s.saturating_mul(2)),
+        (None, c) => c,
+    };
     Lifetimes {
-        soft: LifetimeLimits::default(),
+        soft: LifetimeLimits {
+            packets: soft_packets,
+            ..Default::default()
+        },
         hard: LifetimeLimits {
             add_seconds: Some(hard),
+            packets: hard_packets,
             ..Default::default()
         },
     }
 }
 
 /// The kernel SA of one direction of a Child SA.
-pub fn sa_config(info: &ChildSaInfo, inbound: bool, reqid: ReqId) -> SaConfig {
+pub fn sa_config(info: &ChildSaInfo, inbound: bool, reqid: ReqId, limits: &SaLimits) -> SaConfig {
     let (src, dst, spi, key) = if inbound {
         (info.remote_addr, info.local_addr, info.spi_in, &info.key_in)
     } else {
@@ -121,7 +156,7 @@ pub fn sa_config(info: &ChildSaInfo, inbound: bool, reqid: ReqId) -> SaConfig {
     let mut sa = SaConfig::new(src, dst, spi, reqid, transform);
     sa.esn = info.esn;
     sa.replay_window = REPLAY_WINDOW;
-    sa.lifetimes = sa_lifetimes(info);
+    sa.lifetimes = sa_lifetimes(info, limits);
     sa.encap = match info.encapsulation {
         Encapsulation::None => None,
         Encapsulation::Udp {
@@ -182,6 +217,50 @@ pub fn pair_policies(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(esn: bool) -> ChildSaInfo {
+        ChildSaInfo {
+            sa: ike::SaId(1),
+            child: ChildId(1),
+            peer: "p".into(),
+            pair_index: 0,
+            initiated_locally: true,
+            spi_in: 1,
+            spi_out: 2,
+            encr: ike::crypto::Encr::AesGcm16_256,
+            key_in: ike::crypto::SecretBytes::from_slice(&[0; 36]),
+            key_out: ike::crypto::SecretBytes::from_slice(&[0; 36]),
+            esn,
+            pfs: None,
+            ts_local: Vec::new(),
+            ts_remote: Vec::new(),
+            local_addr: "192.0.2.1".parse().unwrap(),
+            remote_addr: "192.0.2.2".parse().unwrap(),
+            encapsulation: Encapsulation::None,
+            tunnel_mode: true,
+            lifetimes: ike::Lifetimes::default(),
+            rekey_of: None,
+        }
+    }
+
+    /// Issue 10, fault 4: SAs had no packet limits, so an ESN-less SA
+    /// (what libreswan 4.x responders choose) stopped at 2^32 packets.
+    #[test]
+    fn esn_less_sas_are_rekeyed_before_the_sequence_number_runs_out() {
+        let l = sa_lifetimes(&info(false), &SaLimits::default());
+        assert_eq!(l.soft.packets, Some(3 << 30));
+        assert!(l.hard.packets.is_some_and(|h| h > 3 << 30 && h < 1 << 32));
+        let l = sa_lifetimes(&info(true), &SaLimits::default());
+        assert_eq!((l.soft.packets, l.hard.packets), (None, None));
+        let small = SaLimits {
+            rekey_packets: Some(200),
+        };
+        for esn in [false, true] {
+            let l = sa_lifetimes(&info(esn), &small);
+            assert_eq!((l.soft.packets, l.hard.packets), (Some(200), Some(400)));
+            assert!(l.hard.add_seconds.is_some());
+        }
+    }
 
     #[test]
     fn more_specific_pairs_get_stronger_priorities() {
