@@ -272,3 +272,70 @@ fn restart_keeps_every_pair_up() {
         assert_eq!(w.b.kernel.sas.len(), 6, "seed {seed}");
     }
 }
+
+/// Issue 10, fault 7: two cables with the same remote subnet overwrote
+/// each other's policies. The second is refused with an error naming both
+/// subnets; the first is built as if alone; a remote subnet overlapping a
+/// local one is refused too.
+#[test]
+fn overlapping_remote_subnets_refuse_the_second_cable() {
+    use cable_engine::manager::core::KernelOp;
+    use std::collections::BTreeMap;
+    let a = endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]);
+    let b = endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]);
+    let c = endpoint("cluster-c", "192.0.2.3", &["10.2.128.0/17", "10.3.0.0/16"]);
+    let d = endpoint("cluster-d", "192.0.2.4", &["10.1.5.0/24"]);
+    let mut side = util::Side::new(a.clone());
+    let now = std::time::Instant::now();
+    // B first alone, then C and D come.
+    let pb = util::plan(&a, &b);
+    side.core
+        .apply_plans(now, BTreeMap::from([(pb.cable_name.clone(), pb.clone())]));
+    let plans: BTreeMap<String, _> = [util::plan(&a, &b), util::plan(&a, &c), util::plan(&a, &d)]
+        .into_iter()
+        .map(|p| (p.cable_name.clone(), p))
+        .collect();
+    side.core.apply_plans(now, plans);
+    let conns = side.core.connections(&|_| None);
+    assert_eq!(conns.len(), 3, "{conns:?}");
+    let by = |cluster: &str| {
+        conns
+            .iter()
+            .find(|c| c.endpoint.cluster_id == cluster)
+            .unwrap()
+            .clone()
+    };
+    assert_ne!(by("cluster-b").status, ConnectionStatus::Error);
+    let c_status = by("cluster-c");
+    assert_eq!(c_status.status, ConnectionStatus::Error);
+    assert!(
+        c_status.status_message.contains("10.2.128.0/17")
+            && c_status.status_message.contains("10.2.0.0/16")
+            && c_status.status_message.contains(&pb.cable_name),
+        "{}",
+        c_status.status_message
+    );
+    let d_status = by("cluster-d");
+    assert_eq!(d_status.status, ConnectionStatus::Error);
+    assert!(
+        d_status.status_message.contains("10.1.5.0/24")
+            && d_status.status_message.contains("local subnet 10.1.0.0/16"),
+        "{}",
+        d_status.status_message
+    );
+    // Only B is built: IKE towards B alone, no kernel operation for C or D.
+    let mut to = Vec::new();
+    while let Some(op) = side.core.poll_kernel_op() {
+        assert!(
+            !matches!(&op, KernelOp::InstallChild { cable, .. } if cable != &pb.cable_name),
+            "{op:?}"
+        );
+    }
+    while let Some(t) = side.core.poll_transmit() {
+        to.push(t.remote);
+    }
+    assert!(
+        !to.is_empty() && to.iter().all(|r| r.ip().to_string() == "192.0.2.2"),
+        "{to:?}"
+    );
+}

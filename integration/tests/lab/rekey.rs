@@ -310,3 +310,79 @@ fn rekey_by_engine_libreswan() {
 fn rekey_by_peer_libreswan() {
     libreswan_rekey_case("rekey_by_peer_libreswan", Driver::Peer);
 }
+
+/// The kernel's packet limit starts the rekey (issue 10): the engine's
+/// SAs get a soft limit of 150 packets (`CE_IPSEC_REKEYPACKETS`, with the
+/// 8 h time lifetimes), pings every 0.1 s pass through, and every soft
+/// EXPIRE rekeys the Child SA against strongSwan. Three such rekeys, not
+/// one ping lost, and the old SAs leave both kernels.
+#[test]
+fn rekey_on_kernel_soft_expire() {
+    require_lab();
+    let case = "rekey_on_kernel_soft_expire";
+    let p = strongswan_pair(case, |_| {}, &[("CE_IPSEC_REKEYPACKETS", "150")]);
+    let (t, sw, e) = (&p.t, &p.peer, &p.engine);
+    let expiries = || e.log_text().matches("kernel soft limit reached").count();
+    let counter = |name: &str| engine_counter(&t.left, METRICS_PORT, name).unwrap_or(0.0);
+    let child0 = counter("cable_engine_child_sa_rekeys");
+    let ping = pod_pings(&t.left);
+    let start = Instant::now();
+    while expiries() < 3 || counter("cable_engine_child_sa_rekeys") - child0 < 3.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "{} soft expiries, {} rekeys in {:?}\n{}\n--- strongSwan ---\n{}",
+            expiries(),
+            counter("cable_engine_child_sa_rekeys") - child0,
+            start.elapsed(),
+            e.log_text(),
+            sw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let took = start.elapsed();
+    // Keep pinging while the last old SAs leave.
+    std::thread::sleep(Duration::from_secs(4));
+    let tally = ping.stop().expect("ping summary");
+    keep_logs(
+        case,
+        &[
+            ("charon", sw.log_text()),
+            ("engine", e.log_text()),
+            ("xfrm-engine", xfrm_state(&t.left)),
+        ],
+    );
+    println!(
+        "{} soft expiries, {} rekeys in {took:?}; pings: {} sent, {} lost",
+        expiries(),
+        counter("cable_engine_child_sa_rekeys") - child0,
+        tally.sent,
+        tally.lost()
+    );
+    assert!(tally.sent >= 100, "{tally:?}");
+    assert_eq!(tally.lost(), 0, "pings lost across the rekeys: {tally:?}");
+    let settled = Instant::now();
+    while esp_states(&t.left) > 2 || esp_states(&t.right) > 2 {
+        assert!(
+            settled.elapsed() < Duration::from_secs(40),
+            "old SAs left:\n{}\n--- peer ---\n{}",
+            xfrm_state(&t.left),
+            xfrm_state(&t.right)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ping_both_ways(&t.left, &t.right, &p.a);
+    record(
+        case,
+        "strongSwan 5.9.8",
+        "engine rekeys at its kernel's soft packet limit (150)",
+        "none",
+        p.setup,
+        &format!(
+            "pass: {} soft expiries in {:.0}s; pings every 0.1 s: {} sent, {} lost",
+            expiries(),
+            took.as_secs_f64(),
+            tally.sent,
+            tally.lost()
+        ),
+    );
+}

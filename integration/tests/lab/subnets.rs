@@ -254,3 +254,76 @@ fn libreswan_refused_pair_is_asked_again() {
         "pass: refused pair (TS_UNACCEPTABLE) asked again by the engine; time from the refusal to connected",
     );
 }
+
+/// Two cables with the same remote subnet (issue 10): the kernel's
+/// policies are per selector, so the second would take the first's
+/// traffic. With the engine connected to strongSwan (cluster-b, 10.2/16),
+/// an Endpoint of cluster-c with the same subnet appears: cluster-c's
+/// connection is an error naming both subnets and cluster-b's cable,
+/// nothing is installed for it, and the pings to cluster-b under 0.1 s
+/// intervals go on without a loss.
+#[test]
+fn two_cables_same_remote_subnet() {
+    require_lab();
+    let case = "two_cables_same_remote_subnet";
+    let p = strongswan_pair(case, |_| {}, &[]);
+    let (t, e) = (&p.t, &p.engine);
+    let ping = pod_pings(&t.left);
+    std::thread::sleep(Duration::from_secs(2));
+    let c = integration::sites::Site {
+        cluster_id: "cluster-c".into(),
+        private_ip: "192.168.50.9".into(),
+        public_ip: "192.168.50.9".into(),
+        health_check_ip: "10.2.0.9".into(),
+        subnets: vec![p.a.right_pods.into()],
+        nat_enabled: false,
+        preferred_server: false,
+    };
+    c.write_into_atomically(&p.work.join("endpoints")).unwrap();
+    let start = Instant::now();
+    let refused = loop {
+        let conns = e.connections().expect("status");
+        if let Some(c) = conns.iter().find(|c| c["endpoint"]["cluster_id"] == "cluster-c") {
+            break c.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{conns:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let took = start.elapsed();
+    let msg = refused["statusMessage"].as_str().unwrap_or_default().to_string();
+    assert_eq!(refused["status"], "error", "{refused}");
+    assert!(
+        msg.contains(p.a.right_pods) && msg.contains("cluster-b"),
+        "{msg}"
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let tally = ping.stop().expect("ping summary");
+    let conns = e.connections().unwrap();
+    let b = conns
+        .iter()
+        .find(|c| c["endpoint"]["cluster_id"] == "cluster-b")
+        .expect("cluster-b");
+    assert_eq!(b["status"], "connected", "{conns:?}");
+    let policies = t.left.sh("ip xfrm policy").unwrap_or_default();
+    assert!(!policies.contains("192.168.50.9"), "{policies}");
+    assert!(
+        e.log_text().contains("not connecting: remote subnet"),
+        "{}",
+        e.log_text()
+    );
+    assert_eq!(tally.lost(), 0, "{tally:?}");
+    ping_both_ways(&t.left, &t.right, &p.a);
+    println!("cluster-c refused after {took:?}: {msg}; pings {tally:?}");
+    record(
+        case,
+        "strongSwan 5.9.8",
+        "second Endpoint with the same subnet",
+        "none",
+        took,
+        &format!(
+            "pass: cluster-c error \"{msg}\"; cluster-b connected; pings every 0.1 s: {} sent, {} lost",
+            tally.sent,
+            tally.lost()
+        ),
+    );
+}

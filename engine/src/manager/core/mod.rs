@@ -66,6 +66,8 @@ pub struct Core {
     /// Outbound SAs held back and SAs lingering (see [`held`]).
     held: held::Held,
     first_plans_seen: bool,
+    /// Plans not built because their subnets clash, with why.
+    refused: BTreeMap<String, (crate::cable::CablePlan, String)>,
     ops: VecDeque<KernelOp>,
     /// Health-check targets to (re)start, by cable; `None` stops it.
     health: VecDeque<(String, Option<IpAddr>)>,
@@ -84,6 +86,7 @@ impl Core {
             reqids: ReqIds::default(),
             held: held::Held::default(),
             first_plans_seen: false,
+            refused: BTreeMap::new(),
             ops: VecDeque::new(),
             health: VecDeque::new(),
             counters: IkeCounters::default(),
@@ -300,12 +303,17 @@ impl Core {
             .collect()
     }
 
-    /// Every cable as a Submariner `Connection`, health merged.
+    /// Every cable as a Submariner `Connection`, health merged, then the
+    /// refused ones (`error`, saying why).
     pub fn connections(&self, health: &dyn Fn(&str) -> Option<LatencyInfo>) -> Vec<Connection> {
-        self.cables
+        let built = self
+            .cables
             .iter()
-            .map(|(n, c)| c.connection(health(n).as_ref()))
-            .collect()
+            .map(|(n, c)| c.connection(health(n).as_ref()));
+        let refused = self.refused.values().map(|(plan, why)| {
+            crate::status::connection_for_plan(plan, &CableState::Error(why.clone()))
+        });
+        built.chain(refused).collect()
     }
 
     /// Log the status transitions of every cable.
@@ -317,10 +325,19 @@ impl Core {
 
     /// Every cable's metrics sample.
     pub fn samples(&self, health: &dyn Fn(&str) -> Option<LatencyInfo>) -> Vec<CableSample> {
-        self.cables
+        let built = self
+            .cables
             .iter()
-            .map(|(n, c)| c.sample(health(n).as_ref()))
-            .collect()
+            .map(|(n, c)| c.sample(health(n).as_ref()));
+        let refused = self.refused.values().map(|(plan, _)| CableSample {
+            remote: plan.remote_endpoint.clone(),
+            status: crate::crd::ConnectionStatus::Error.as_str().to_string(),
+            established_unix: None,
+            latency_seconds: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+        });
+        built.chain(refused).collect()
     }
 
     /// The counters, with the `ike` core's drop statistics.

@@ -19,6 +19,13 @@ impl Core {
             .into_values()
             .map(|p| (p.cable_name.clone(), p))
             .collect();
+        let (plans, refused) = self.refuse_overlaps(plans);
+        for (name, (_, why)) in &refused {
+            if self.refused.get(name).map(|(_, w)| w) != Some(why) {
+                tracing::error!(cable = %name, "not connecting: {why}");
+            }
+        }
+        self.refused = refused;
         let gone: Vec<String> = self
             .cables
             .keys()
@@ -219,6 +226,59 @@ impl Core {
         }
     }
 
+    /// Split off the plans that cannot be built next to the others: a
+    /// remote subnet that overlaps a local one, or one of another cable
+    /// (the kernel's policies are per selector: two cables would take each
+    /// other's traffic). Cables already built win over new ones, then the
+    /// first by name; the refused one's status says which subnets clash.
+    fn refuse_overlaps(
+        &self,
+        plans: BTreeMap<String, CablePlan>,
+    ) -> (
+        BTreeMap<String, CablePlan>,
+        BTreeMap<String, (CablePlan, String)>,
+    ) {
+        // Unchanged cables first, then changed ones, then new ones.
+        let rank = |n: &String| match self.cables.get(n) {
+            Some(c) if !PlanDiff::between(&c.plan, &plans[n]).touches_sas() => 0,
+            Some(_) => 1,
+            None => 2,
+        };
+        let mut order: Vec<&String> = plans.keys().collect();
+        order.sort_by_key(|n| rank(n));
+        let mut accepted: Vec<(String, ipnetwork::IpNetwork)> = Vec::new();
+        let mut refused = BTreeMap::new();
+        for name in order {
+            let plan = &plans[name];
+            let remotes: Vec<ipnetwork::IpNetwork> =
+                dedup(plan.children.iter().map(|c| c.remote_subnet));
+            let locals: Vec<ipnetwork::IpNetwork> =
+                dedup(plan.children.iter().map(|c| c.local_subnet));
+            let clash = remotes.iter().find_map(|r| {
+                if let Some(l) = locals.iter().find(|l| overlap(r, l)) {
+                    return Some(format!("remote subnet {r} overlaps local subnet {l}"));
+                }
+                accepted
+                    .iter()
+                    .find(|(_, a)| overlap(r, a))
+                    .map(|(other, a)| {
+                        format!("remote subnet {r} overlaps subnet {a} of cable {other}")
+                    })
+            });
+            match clash {
+                Some(why) => {
+                    refused.insert(name.clone(), (plan.clone(), why));
+                }
+                None => accepted.extend(remotes.into_iter().map(|r| (name.clone(), r))),
+            }
+        }
+        let kept = plans
+            .into_iter()
+            .filter(|(n, _)| !refused.contains_key(n))
+            .collect();
+        (kept, refused)
+    }
+
     /// Once the first plans are in: remove what an earlier engine left that
     /// no cable uses.
     fn drop_unplanned_leftovers(&mut self) {
@@ -226,4 +286,15 @@ impl Core {
         self.ops
             .push_back(KernelOp::RemoveUnplanned { pairs, planned });
     }
+}
+
+fn overlap(a: &ipnetwork::IpNetwork, b: &ipnetwork::IpNetwork) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
+}
+
+fn dedup(nets: impl Iterator<Item = ipnetwork::IpNetwork>) -> Vec<ipnetwork::IpNetwork> {
+    let mut v: Vec<_> = nets.collect();
+    v.sort();
+    v.dedup();
+    v
 }
