@@ -339,3 +339,82 @@ fn overlapping_remote_subnets_refuse_the_second_cable() {
         "{to:?}"
     );
 }
+
+/// Issue 10, fault 3: the peer behind a NAT gets a new source port (its
+/// NAT dropped the mapping); the kernel reports authenticated ESP from the
+/// new port (XFRM MAPPING). The SAs' UDP encapsulation follows in place
+/// (same SPIs: no rekey) and so does IKE. Before, MAPPING events were
+/// dropped and ESP kept going to the old port until the next rekey.
+#[test]
+fn nat_remap_moves_the_sas_to_the_new_port_without_a_rekey() {
+    let mut a = endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]);
+    a.public_ip = "203.0.113.9".into();
+    a.nat_enabled = true;
+    let b = endpoint("cluster-b", "192.0.2.2", &B_SUBNETS);
+    let mut w = World::new(a, b);
+    let first: std::net::SocketAddr = "203.0.113.9:31000".parse().unwrap();
+    w.a_seen_as = Some(first);
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    for s in B_SUBNETS {
+        assert!(w.usable("10.1.0.0/16", s), "{s}");
+    }
+    let ports = |w: &World| {
+        let mut v: Vec<(u32, Option<u16>, Option<u16>)> =
+            w.b.kernel
+                .sas
+                .values()
+                .map(|(s, _)| (s.spi, s.encap.map(|e| e.sport), s.encap.map(|e| e.dport)))
+                .collect();
+        v.sort();
+        v
+    };
+    let before = ports(&w);
+    assert!(
+        before.iter().all(|(_, s, d)| s.is_some() && d.is_some()),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().any(|(_, _, d)| *d == Some(31000)),
+        "{before:?}"
+    );
+    // A's NAT maps A to a new port; ESP from it reaches B's kernel.
+    let second: std::net::SocketAddr = "203.0.113.9:32000".parse().unwrap();
+    w.a_seen_as = Some(second);
+    let inbound =
+        w.b.kernel
+            .sas
+            .values()
+            .find(|(s, _)| s.dst == w.b.addr.ip())
+            .map(|(s, _)| s.clone())
+            .unwrap();
+    let ev = xfrm::XfrmEvent::Mapping(xfrm::MappingEvent {
+        sa: inbound.id(),
+        reqid: inbound.reqid,
+        old: first,
+        new: second,
+    });
+    let now = w.now;
+    w.b.core.xfrm_event(now, ev);
+    w.drain();
+    let after = ports(&w);
+    let spis = |v: &[(u32, Option<u16>, Option<u16>)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(spis(&after), spis(&before), "no SA replaced");
+    for (spi, sport, dport) in &after {
+        let outbound =
+            w.b.kernel
+                .sas
+                .values()
+                .any(|(s, _)| s.spi == *spi && s.dst != w.b.addr.ip());
+        if outbound {
+            assert_eq!(*dport, Some(32000), "{after:?}");
+        } else {
+            assert_eq!(*sport, Some(32000), "{after:?}");
+        }
+    }
+    // IKE follows too: B's next message goes to the new port.
+    let t = w.elapsed();
+    w.run(t + Duration::from_secs(120), || false, |_| {});
+    assert!(w.ba.iter().all(|m| m.remote == second));
+    assert_eq!(w.b.core.endpoint().sas()[0].remote, second);
+}

@@ -411,6 +411,25 @@ impl Endpoint {
         self.out.last_drop
     }
 
+    /// The kernel saw authenticated ESP of IKE SA `sa`'s Child SAs arrive
+    /// from `new` (an XFRM MAPPING event: the peer's NAT made a new
+    /// mapping). If the peer is behind a NAT, IKE follows it as it would
+    /// an authenticated IKE message ([`Event::PeerAddressChanged`]);
+    /// otherwise nothing changes. Returns whether it moved.
+    pub fn peer_moved(&mut self, sa: SaId, new: SocketAddr) -> bool {
+        let Some(s) = self.sas.get_mut(&sa) else {
+            return false;
+        };
+        if s.phase != Phase::Established || !s.nat.remote_behind_nat || s.remote == new {
+            return false;
+        }
+        let old = std::mem::replace(&mut s.remote, new);
+        let peer = s.peer_name();
+        self.out
+            .event(Event::PeerAddressChanged { sa, peer, old, new });
+        true
+    }
+
     /// How many requests the peer has sent on IKE SA `sa` (the next
     /// message ID expected from it), if the SA exists. A request that
     /// follows one we answered proves the peer has our answer: the window

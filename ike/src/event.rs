@@ -252,6 +252,21 @@ pub enum Event {
         /// The new SA's details.
         info: IkeSaInfo,
     },
+    /// The peer of an established IKE SA, which is behind a NAT, now sends
+    /// from another address or port (its NAT dropped the mapping and made
+    /// a new one), as an authenticated message showed: IKE follows it
+    /// (RFC 7296 2.23), and so must the Child SAs' outbound ESP. A peer
+    /// not behind a NAT is not followed.
+    PeerAddressChanged {
+        /// The IKE SA.
+        sa: SaId,
+        /// Peer name.
+        peer: String,
+        /// Where it was.
+        old: std::net::SocketAddr,
+        /// Where it is now.
+        new: std::net::SocketAddr,
+    },
     /// An established IKE SA is gone (its Child SAs were reported deleted
     /// just before).
     IkeSaClosed {

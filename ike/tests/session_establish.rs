@@ -250,3 +250,57 @@ fn a_real_nat_is_detected_on_both_sides() {
     );
     let _ = EndpointConfig::default();
 }
+
+/// Issue 10, fault 3: after establishment the NAT in front of A drops its
+/// mapping and makes a new one (new source port). B (A is behind a NAT in
+/// B's view) follows A's new port on the first authenticated request and
+/// says so (`PeerAddressChanged`, for the kernel's ESP); A, which is the
+/// side behind the NAT, never follows B's address (RFC 7296 2.23), and
+/// nothing was reported before.
+#[test]
+fn nat_remap_is_followed_only_towards_the_peer_behind_the_nat() {
+    let mut net = Net::default_pair();
+    let (a, mut b) = peers(1);
+    b.remote = None;
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    let first = util::addr("203.0.113.9:31000");
+    let second = util::addr("203.0.113.9:32000");
+    let exchange = |net: &mut Net, a_seen_as, b_seen_as| {
+        for _ in 0..4 {
+            while let Some(t) = net.a.poll_transmit() {
+                net.b
+                    .handle_datagram(net.now, t.remote, a_seen_as, &t.payload);
+            }
+            while let Some(t) = net.b.poll_transmit() {
+                assert_eq!(t.remote, a_seen_as, "B answers where A is now");
+                net.a
+                    .handle_datagram(net.now, t.remote, b_seen_as, &t.payload);
+            }
+        }
+        net.collect();
+    };
+    let b_addr = util::addr("198.51.100.2:4500");
+    exchange(&mut net, first, b_addr);
+    let spi = Net::children(&net.ev_a)[0].spi_in;
+    let moved = |evs: &[Event]| {
+        evs.iter()
+            .filter_map(|e| match e {
+                Event::PeerAddressChanged { old, new, .. } => Some((*old, *new)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(moved(&net.ev_b).is_empty());
+    // A's NAT remaps; A rekeys its Child SA from the new port, and B's
+    // answers reach A from another address of B's (which A must ignore).
+    assert!(net.a.rekey_child(net.now, spi));
+    let b_elsewhere = util::addr("198.51.100.2:4501");
+    exchange(&mut net, second, b_elsewhere);
+    assert_eq!(moved(&net.ev_b), vec![(first, second)]);
+    assert!(moved(&net.ev_a).is_empty(), "A is the one behind the NAT");
+    let sa_a = net.a.sas();
+    assert_eq!(sa_a[0].remote, b_addr, "A keeps B's address");
+    let sa_b = net.b.sas();
+    assert_eq!(sa_b[0].remote, second);
+}

@@ -29,6 +29,9 @@ pub struct ChildRecord {
     pub pair: usize,
     /// The pair's (local, remote) subnets.
     pub selectors: super::core::held::PairKey,
+    /// The kernel SAs as installed (keys included), to update them when
+    /// the peer's NAT mapping moves.
+    pub configs: [Box<xfrm::SaConfig>; 2],
     pub sas: InstalledSas,
 }
 

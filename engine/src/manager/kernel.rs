@@ -104,6 +104,13 @@ impl Kernel {
                 tracing::debug!(cable = %cable, spi_out = format_args!("{:#010x}", sa.spi), "outbound SA of the peer's rekey installed");
                 Ok(Done::Nothing)
             }
+            KernelOp::UpdateSas { cable, sas } => {
+                for sa in sas {
+                    add_or_update_sa(x, sa).await?;
+                }
+                tracing::info!(cable = %cable, "SAs follow the peer's new NAT mapping");
+                Ok(Done::Nothing)
+            }
             KernelOp::RemoveSas { ids, .. } => {
                 let mut results = Vec::with_capacity(ids.len());
                 for id in ids {

@@ -57,6 +57,11 @@ impl FakeKernel {
                 }
             }
             KernelOp::InstallOutbound { sa, .. } => self.add_sa(sa),
+            KernelOp::UpdateSas { sas, .. } => {
+                for sa in sas {
+                    self.add_sa(sa);
+                }
+            }
             KernelOp::RemoveSas { ids, .. } => {
                 for id in ids {
                     self.sas.remove(id);
@@ -254,6 +259,8 @@ pub struct World {
     pub ba: VecDeque<Transmit>,
     /// Called after every step (gap checks).
     pub steps: usize,
+    /// Where B sees A's datagrams come from (a NAT in front of A).
+    pub a_seen_as: Option<SocketAddr>,
 }
 
 impl World {
@@ -267,6 +274,7 @@ impl World {
             ab: VecDeque::new(),
             ba: VecDeque::new(),
             steps: 0,
+            a_seen_as: None,
         }
     }
 
@@ -340,7 +348,8 @@ impl World {
         } else {
             let t = self.ab.pop_front().unwrap();
             if t.payload != [0xff] {
-                self.b.core.handle_datagram(now, self.a.addr, &t.payload);
+                let from = self.a_seen_as.unwrap_or(self.a.addr);
+                self.b.core.handle_datagram(now, from, &t.payload);
             }
         }
         self.drain();

@@ -112,9 +112,24 @@ impl IkeSa {
             ctx.out.drop(remote, DropReason::UnexpectedResponse);
             return;
         }
-        // Authenticated: follow the peer's address (NAT mapping, port float).
+        // Authenticated and new (not a retransmission): follow the peer's
+        // address while the SA is being set up (port float), and after only
+        // if the peer is behind a NAT (RFC 7296 2.23: a peer that is not is
+        // not followed, nor are we when we are the one behind it).
         self.local = local;
-        self.remote = remote;
+        if remote != self.remote {
+            if self.phase != Phase::Established {
+                self.remote = remote;
+            } else if self.nat.remote_behind_nat {
+                let old = std::mem::replace(&mut self.remote, remote);
+                ctx.out.event(Event::PeerAddressChanged {
+                    sa: self.id,
+                    peer: self.peer_name(),
+                    old,
+                    new: remote,
+                });
+            }
+        }
         self.last_heard = ctx.now;
         let payloads = match opened.payloads {
             Ok(p) => p,

@@ -59,6 +59,7 @@ impl Core {
             Event::ChildSaDeleted { sa, child, .. } => self.child_down(sa, child, now),
             Event::IkeSaClosed { sa, peer, reason } => self.ike_closed(sa, &peer, &reason, now),
             Event::IkeSaRekeyed { old, new, info } => self.ike_rekeyed(old, new, &info),
+            Event::PeerAddressChanged { sa, old, new, .. } => self.peer_moved(sa, old, new, now),
         }
     }
 
@@ -136,6 +137,7 @@ impl Core {
         let policy_ids = PairPolicies {
             ids: policies.iter().map(|p| p.id()).collect(),
         };
+        let configs = [Box::new(inbound.clone()), Box::new(outbound.clone())];
         let outbound = Box::new(outbound);
         let (outbound_now, held) = if hold {
             (None, Some(outbound))
@@ -177,6 +179,7 @@ impl Core {
                 pair,
                 selectors: pair_key,
                 sas: installed,
+                configs,
             },
         );
         c.policies.insert(pair, policy_ids);
@@ -266,6 +269,70 @@ impl Core {
                 cable: l.cable,
                 ids: vec![l.sa],
             });
+        }
+    }
+
+    /// The peer (behind a NAT) of IKE SA `sa` moved from `old` to `new`:
+    /// its Child SAs' ESP follows. A new port on the same address (the NAT
+    /// dropped its mapping and made another) updates the SAs' UDP
+    /// encapsulation in place, no rekey; a new address changes the SAs'
+    /// identity, so the Child SAs are rekeyed (make-before-break) and come
+    /// back with it.
+    fn peer_moved(
+        &mut self,
+        sa: SaId,
+        old: std::net::SocketAddr,
+        new: std::net::SocketAddr,
+        now: Instant,
+    ) {
+        let mut rekey = Vec::new();
+        for (name, c) in &mut self.cables {
+            let records = c.children.values_mut().chain(c.old_children.values_mut());
+            let mut matched = false;
+            for rec in records.filter(|r| r.sa == sa) {
+                matched = true;
+                if old.ip() != new.ip() {
+                    rekey.push(rec.sas.inbound.spi);
+                    continue;
+                }
+                let [inbound, outbound] = &mut rec.configs;
+                let mut changed = Vec::new();
+                if let Some(e) = inbound.encap.as_mut() {
+                    e.sport = new.port();
+                    changed.push(inbound.clone());
+                }
+                if let Some(e) = outbound.encap.as_mut() {
+                    e.dport = new.port();
+                    let installed = !self
+                        .held
+                        .outbound
+                        .iter()
+                        .any(|h| h.sa.id() == outbound.id());
+                    for h in self
+                        .held
+                        .outbound
+                        .iter_mut()
+                        .filter(|h| h.sa.id() == outbound.id())
+                    {
+                        h.sa = outbound.clone();
+                    }
+                    if installed {
+                        changed.push(outbound.clone());
+                    }
+                }
+                if !changed.is_empty() {
+                    self.ops.push_back(KernelOp::UpdateSas {
+                        cable: name.clone(),
+                        sas: changed,
+                    });
+                }
+            }
+            if matched {
+                tracing::info!(cable = %name, %old, %new, "the peer's NAT mapping moved");
+            }
+        }
+        for spi in rekey {
+            self.ep.rekey_child(now, spi);
         }
     }
 

@@ -196,6 +196,29 @@ impl Core {
                 }
                 self.drain_events(now);
             }
+            XfrmEvent::Mapping(m) => {
+                // Authenticated ESP came from a new address or port: IKE
+                // follows if the peer is behind a NAT, and its
+                // PeerAddressChanged moves the SAs.
+                let sa = self.cables.values().find_map(|c| {
+                    c.children
+                        .values()
+                        .chain(c.old_children.values())
+                        .find(|r| r.sas.inbound == m.sa)
+                        .map(|r| r.sa)
+                });
+                match sa {
+                    Some(sa) => {
+                        if !self.ep.peer_moved(sa, m.new) {
+                            tracing::debug!(old = %m.old, new = %m.new, "NAT mapping event not followed (peer not behind NAT)");
+                        }
+                        self.drain_events(now);
+                    }
+                    None => {
+                        tracing::debug!(old = %m.old, new = %m.new, "NAT mapping event for an SA no Child SA has")
+                    }
+                }
+            }
             XfrmEvent::Overrun => tracing::warn!("XFRM events were lost (receive buffer overrun)"),
             _ => {}
         }
@@ -238,6 +261,9 @@ impl Core {
             }
             KernelOp::RemoveSas { cable, .. } => {
                 tracing::warn!(cable = %cable, "removing SAs: {e}");
+            }
+            KernelOp::UpdateSas { cable, .. } => {
+                tracing::error!(cable = %cable, "updating SAs to the peer's new NAT mapping failed: {e}");
             }
             KernelOp::RemovePolicies { cable, .. } => {
                 tracing::warn!(cable = %cable, "removing policies: {e}");

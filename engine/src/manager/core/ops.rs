@@ -59,6 +59,12 @@ pub enum KernelOp {
         child: ChildId,
         sa: Box<SaConfig>,
     },
+    /// Update installed SAs in place (same SPIs and keys; a NAT mapping
+    /// moved, so their UDP encapsulation ports did).
+    UpdateSas {
+        cable: String,
+        sas: Vec<Box<SaConfig>>,
+    },
     /// Remove SAs; ones already gone are fine.
     RemoveSas { cable: String, ids: Vec<SaId> },
     /// Remove policies; ones already gone are fine.
