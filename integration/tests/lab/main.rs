@@ -8,6 +8,7 @@ mod harness;
 mod healthcheck;
 mod interop;
 mod nat_keepalive;
+mod nat_remap;
 mod rebuild;
 mod rekey;
 mod restart;

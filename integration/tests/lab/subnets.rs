@@ -283,14 +283,20 @@ fn two_cables_same_remote_subnet() {
     let start = Instant::now();
     let refused = loop {
         let conns = e.connections().expect("status");
-        if let Some(c) = conns.iter().find(|c| c["endpoint"]["cluster_id"] == "cluster-c") {
+        if let Some(c) = conns
+            .iter()
+            .find(|c| c["endpoint"]["cluster_id"] == "cluster-c")
+        {
             break c.clone();
         }
         assert!(start.elapsed() < Duration::from_secs(30), "{conns:?}");
         std::thread::sleep(Duration::from_millis(250));
     };
     let took = start.elapsed();
-    let msg = refused["statusMessage"].as_str().unwrap_or_default().to_string();
+    let msg = refused["statusMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(refused["status"], "error", "{refused}");
     assert!(
         msg.contains(p.a.right_pods) && msg.contains("cluster-b"),
