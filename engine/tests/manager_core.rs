@@ -71,7 +71,7 @@ fn responder_installs_before_its_answer_leaves() {
             let Some(t) = w.ab.pop_front() else { break };
             (t, &mut w.b, w.a.addr)
         };
-        rx.core.handle_datagram(now, from, &t.payload);
+        rx.core.handle_datagram(now, None, from, &t.payload);
         let first = rx.core.poll_transmit();
         if first.is_some() {
             assert!(
@@ -417,4 +417,34 @@ fn nat_remap_moves_the_sas_to_the_new_port_without_a_rekey() {
     w.run(t + Duration::from_secs(120), || false, |_| {});
     assert!(w.ba.iter().all(|m| m.remote == second));
     assert_eq!(w.b.core.endpoint().sas()[0].remote, second);
+}
+
+/// Issue 10, fault 6: the local address was guessed from the plans. A's
+/// Endpoint says 192.0.2.1 but B reaches A on 192.0.2.11 (a node with two
+/// addresses; A is the responder). IKE and the SAs use the address the
+/// socket observed: no NAT is faked (raw ESP, no UDP encapsulation) and
+/// the SAs' outer address is 192.0.2.11. Before, A put 192.0.2.1 in its
+/// NAT detection hash, so B believed A behind a NAT, and A's SAs used
+/// 192.0.2.1.
+#[test]
+fn observed_local_address_is_used_for_ike_and_the_sas() {
+    let mut w = world();
+    let mut seen = w.a.endpoint.clone();
+    seen.private_ip = "192.0.2.11".into();
+    w.a_for_b = Some(seen);
+    w.a_local_seen = Some("192.0.2.11".parse().unwrap());
+    // A initiates from 192.0.2.1 too, which B (expecting .11) ignores.
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    let a_sas: Vec<_> = w.a.kernel.sas.values().map(|(s, _)| s.clone()).collect();
+    assert!(!a_sas.is_empty());
+    for s in &a_sas {
+        let ours = if s.dst.to_string() == "192.0.2.2" {
+            s.src
+        } else {
+            s.dst
+        };
+        assert_eq!(ours.to_string(), "192.0.2.11", "{s:?}");
+        assert!(s.encap.is_none(), "NAT faked: {s:?}");
+    }
 }

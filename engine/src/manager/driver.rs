@@ -106,8 +106,8 @@ pub async fn run(
                 None => commands_open = false,
             },
             r = d.socket.recv(&mut buf) => match r {
-                Ok((n, from)) => match classify(&buf[..n.min(buf.len())]) {
-                    Received::Ike(msg) => d.core.handle_datagram(Instant::now(), from, msg),
+                Ok((n, from, local)) => match classify(&buf[..n.min(buf.len())]) {
+                    Received::Ike(msg) => d.core.handle_datagram(Instant::now(), local, from, msg),
                     Received::Keepalive => {}
                     Received::Other(why) => tracing::debug!(%from, "dropped datagram: {why}"),
                 },
@@ -182,7 +182,7 @@ impl Driver {
                 progressed = true;
                 if let Err(e) = self
                     .socket
-                    .send(t.remote, &t.payload, t.non_esp_marker)
+                    .send(t.remote, Some(t.local.ip()), &t.payload, t.non_esp_marker)
                     .await
                 {
                     tracing::debug!(to = %t.remote, "IKE send failed: {e}");
@@ -278,7 +278,7 @@ impl Driver {
         while let Some(t) = self.core.poll_transmit() {
             let _ = self
                 .socket
-                .send(t.remote, &t.payload, t.non_esp_marker)
+                .send(t.remote, Some(t.local.ip()), &t.payload, t.non_esp_marker)
                 .await;
         }
         if self.cleanup_on_exit {

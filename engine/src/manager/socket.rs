@@ -6,13 +6,24 @@
 //! 4-byte non-ESP marker) and NAT keepalives reach us, and it carries
 //! per-socket bypass policies so IKE itself is never caught by the tunnels'
 //! XFRM policies.
+//!
+//! The socket is bound to every address; `IP_PKTINFO` tells which local
+//! address each datagram came to, and sets the source address of each one
+//! sent, so on a node with several addresses IKE (and the SAs it makes)
+//! use the address the peer actually talks to, not one guessed from the
+//! plans.
 
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 
 use ike::wire::{classify_natt, with_non_esp_marker, NattDatagram};
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn,
+};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// `UDP_ENCAP` socket option (linux/udp.h).
@@ -77,6 +88,7 @@ impl IkeSocket {
         }
         xfrm::bypass_socket(std.as_fd())
             .map_err(|e| io::Error::other(format!("IKE socket bypass policy: {e}")))?;
+        enable_pktinfo(&std)?;
         Ok(IkeSocket {
             port,
             socket: UdpSocket::from_std(std)?,
@@ -88,26 +100,35 @@ impl IkeSocket {
         self.port
     }
 
-    /// Receive one datagram.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.socket.recv_from(buf).await
+    /// Receive one datagram: its length, sender, and the local address it
+    /// came to (`None` if the kernel did not say).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+        self.socket
+            .async_io(Interest::READABLE, || recv_with_local(&self.socket, buf))
+            .await
     }
 
-    /// Send an IKE message, with the non-ESP marker when asked.
+    /// Send an IKE message from `local` (unless unspecified), with the
+    /// non-ESP marker when asked.
     pub async fn send(
         &self,
         to: SocketAddr,
+        local: Option<IpAddr>,
         message: &[u8],
         non_esp_marker: bool,
     ) -> io::Result<()> {
-        if non_esp_marker {
-            self.socket
-                .send_to(&with_non_esp_marker(message), to)
-                .await?;
+        let framed;
+        let bytes = if non_esp_marker {
+            framed = with_non_esp_marker(message);
+            &framed[..]
         } else {
-            self.socket.send_to(message, to).await?;
-        }
-        Ok(())
+            message
+        };
+        self.socket
+            .async_io(Interest::WRITABLE, || {
+                send_from(&self.socket, to, local, bytes)
+            })
+            .await
     }
 
     /// Send a NAT keepalive (one 0xFF byte).
@@ -116,9 +137,103 @@ impl IkeSocket {
     }
 }
 
+/// Ask the kernel for each datagram's local address (`IP_PKTINFO`).
+fn enable_pktinfo(socket: &impl AsFd) -> io::Result<()> {
+    setsockopt(socket, sockopt::Ipv4PacketInfo, &true)
+        .map_err(|e| io::Error::other(format!("IP_PKTINFO: {e}")))
+}
+
+/// One `recvmsg`: length, sender and the local address from `IP_PKTINFO`.
+fn recv_with_local(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let from = msg
+        .address
+        .map(|a| SocketAddr::V4(SocketAddrV4::new(a.ip(), a.port())))
+        .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+    let mut local = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+            local = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                info.ipi_addr.s_addr,
+            ))));
+        }
+    }
+    Ok((msg.bytes, from, local))
+}
+
+/// One `sendmsg` to `to`, from `local` when it is a specific IPv4 address.
+fn send_from(
+    socket: &impl AsRawFd,
+    to: SocketAddr,
+    local: Option<IpAddr>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let SocketAddr::V4(to4) = to else {
+        return Err(io::Error::other(format!("{to}: the IKE socket is IPv4")));
+    };
+    let dest = SockaddrIn::from(to4);
+    let iov = [IoSlice::new(bytes)];
+    let info = match local {
+        Some(IpAddr::V4(a)) if !a.is_unspecified() => Some(libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(a).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        }),
+        _ => None,
+    };
+    let cmsgs: Vec<ControlMessage> = info.iter().map(ControlMessage::Ipv4PacketInfo).collect();
+    sendmsg(
+        socket.as_raw_fd(),
+        &iov,
+        &cmsgs,
+        MsgFlags::empty(),
+        Some(&dest),
+    )
+    .map(|_| ())
+    .map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10, fault 6: the local address was guessed from the plans.
+    /// The socket (bound to every address) now reports the address each
+    /// datagram came to and sends from the one asked for: on loopback,
+    /// 127.0.0.2 and 127.0.0.3 are both ours.
+    #[test]
+    fn local_address_is_observed_on_receive_and_chosen_on_send() {
+        let any = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        enable_pktinfo(&any).unwrap();
+        let port = any.local_addr().unwrap().port();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for local in ["127.0.0.2", "127.0.0.3"] {
+            peer.send_to(b"hello", (local, port)).unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from, seen) = recv_with_local(&any, &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hello");
+            assert_eq!(from, peer.local_addr().unwrap());
+            assert_eq!(seen, Some(local.parse().unwrap()));
+            // The answer leaves from the address the request came to.
+            send_from(&any, from, seen, b"answer").unwrap();
+            let (n, src) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"answer");
+            assert_eq!(src, SocketAddr::new(local.parse().unwrap(), port));
+        }
+    }
 
     #[test]
     fn classifies_natt_datagrams() {

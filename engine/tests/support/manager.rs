@@ -261,6 +261,10 @@ pub struct World {
     pub steps: usize,
     /// Where B sees A's datagrams come from (a NAT in front of A).
     pub a_seen_as: Option<SocketAddr>,
+    /// A's Endpoint as B knows it, when not A's own (a node with several
+    /// addresses), and the local address A's socket then observes.
+    pub a_for_b: Option<EndpointSpec>,
+    pub a_local_seen: Option<IpAddr>,
 }
 
 impl World {
@@ -275,6 +279,8 @@ impl World {
             ba: VecDeque::new(),
             steps: 0,
             a_seen_as: None,
+            a_for_b: None,
+            a_local_seen: None,
         }
     }
 
@@ -311,7 +317,8 @@ impl World {
 
     /// B gets its plan for A from the current Endpoints.
     pub fn apply_plan_b(&mut self) {
-        let pb = plan(&self.b.endpoint, &self.a.endpoint);
+        let a = self.a_for_b.as_ref().unwrap_or(&self.a.endpoint);
+        let pb = plan(&self.b.endpoint, a);
         self.b
             .core
             .apply_plans(self.now, BTreeMap::from([(pb.cable_name.clone(), pb)]));
@@ -343,13 +350,16 @@ impl World {
         if from_b {
             let t = self.ba.pop_front().unwrap();
             if t.payload != [0xff] {
-                self.a.core.handle_datagram(now, self.b.addr, &t.payload);
+                let local = self.a_local_seen;
+                self.a
+                    .core
+                    .handle_datagram(now, local, self.b.addr, &t.payload);
             }
         } else {
             let t = self.ab.pop_front().unwrap();
             if t.payload != [0xff] {
                 let from = self.a_seen_as.unwrap_or(self.a.addr);
-                self.b.core.handle_datagram(now, from, &t.payload);
+                self.b.core.handle_datagram(now, None, from, &t.payload);
             }
         }
         self.drain();

@@ -94,9 +94,20 @@ impl Core {
         }
     }
 
-    /// An IKE datagram (non-ESP marker stripped) from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, msg: &[u8]) {
-        let local = self.local_addr_for(from.ip());
+    /// An IKE datagram (non-ESP marker stripped) from `from`, to the local
+    /// address `local` as the socket observed it (`IP_PKTINFO`); without
+    /// it, the planned local address of the cable to `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: Option<IpAddr>,
+        from: SocketAddr,
+        msg: &[u8],
+    ) {
+        let local = match local {
+            Some(ip) if !ip.is_unspecified() => SocketAddr::new(ip, self.settings.natt_port),
+            _ => self.local_addr_for(from.ip()),
+        };
         self.ep.handle_datagram(now, local, from, msg);
         self.drain_events(now);
     }
