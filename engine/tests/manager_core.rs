@@ -197,6 +197,7 @@ fn kernel_soft_expire_rekeys_the_child_sa() {
             w.a.kernel
                 .outbound_spi("10.1.0.0/16", "10.22.0.0/16")
                 .unwrap();
+        let policy_updates = (w.a.kernel.policy_updates, w.b.kernel.policy_updates);
         let ev = w.a.kernel.expire(old, false);
         let now = w.now;
         w.a.core.xfrm_event(now, ev);
@@ -212,6 +213,13 @@ fn kernel_soft_expire_rekeys_the_child_sa() {
                 .outbound_spi("10.1.0.0/16", "10.22.0.0/16")
                 .unwrap();
         assert_ne!(new, old, "seed {seed}: no rekey");
+        // The policies were right already: replacing one in use drops the
+        // packets being routed with it (the kernel's XfrmOutPolDead).
+        assert_eq!(
+            (w.a.kernel.policy_updates, w.b.kernel.policy_updates),
+            policy_updates,
+            "seed {seed}: a rekey replaced policies"
+        );
         assert_eq!(w.a.kernel.sas.len(), 6, "seed {seed}");
         assert_eq!(w.b.kernel.sas.len(), 6, "seed {seed}");
     }

@@ -29,6 +29,8 @@ pub struct FakeKernel {
     pub fail_installs: usize,
     pub ops: usize,
     added: u64,
+    /// Policy updates (creations or replacements) so far.
+    pub policy_updates: usize,
     /// SAs an earlier engine left (what the daemon's `Leftovers` holds).
     pub leftovers: std::collections::HashSet<SaId>,
 }
@@ -53,6 +55,7 @@ impl FakeKernel {
                     self.add_sa(o);
                 }
                 for p in policies {
+                    self.policy_updates += 1;
                     self.policies.insert(p.id(), p.clone());
                 }
             }

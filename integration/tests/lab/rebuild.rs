@@ -29,7 +29,23 @@ fn endpoint_change_make_before_break() {
     b.write_into(&dir).unwrap();
     let limit = Duration::from_secs(90);
     let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
-    let ping = pod_pings(&t.left);
+    // Timestamped pings (-D), unanswered ones reported (-O): a loss says
+    // when it happened, to read against the engines' logs.
+    let ping_log = work.join("ping.log");
+    let mut ping = t
+        .left
+        .command("sh")
+        .args([
+            "-c",
+            &format!(
+                "exec ping -D -O -n -i0.1 -W1 -I {} {} > {}",
+                TwoSites::LEFT_POD_IP,
+                TwoSites::RIGHT_POD_IP,
+                ping_log.display()
+            ),
+        ])
+        .spawn()
+        .expect("ping");
     let rebuilds =
         |e: &integration::sites::Engine| e.log_text().matches("rebuilding the cable").count();
     let mut took = Vec::new();
@@ -66,19 +82,59 @@ fn endpoint_change_make_before_break() {
         }
         took.push(start.elapsed());
     }
-    let tally = ping.stop().expect("ping summary");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ping.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let _ = ping.wait();
+    let out = std::fs::read_to_string(&ping_log).unwrap_or_default();
+    let count = |key: &str| -> u64 {
+        out.lines()
+            .find(|l| l.contains("packets transmitted"))
+            .and_then(|l| l.split(',').find(|p| p.contains(key)))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let tally = integration::traffic::PingTally {
+        sent: count("transmitted"),
+        received: count("received"),
+        duration: Duration::ZERO,
+    };
+    let unanswered: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("no answer yet"))
+        .collect();
     keep_logs(
         "endpoint_change_make_before_break",
         &[("cluster-a", ea.log_text()), ("cluster-b", eb.log_text())],
     );
+    // The kernel's own drop counters, e.g. XfrmOutPolDead (a packet routed
+    // with a policy that was replaced meanwhile) or XfrmInNoStates.
+    let drops = |ns: &integration::topo::Netns| {
+        ns.sh("cat /proc/net/xfrm_stat")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_end().ends_with(" 0"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "{CHANGES} Endpoint changes, settled in {:?}; pings: {} sent, {} lost",
+        "{CHANGES} Endpoint changes, settled in {:?}; pings: {} sent, {} lost; kernel drops left [{}] right [{}]",
         took,
         tally.sent,
-        tally.lost()
+        tally.lost(),
+        drops(&t.left),
+        drops(&t.right)
     );
     assert!(tally.sent >= 50, "{tally:?}");
-    assert_eq!(tally.lost(), 0, "pings lost across the rebuilds: {tally:?}");
+    assert_eq!(
+        tally.lost(),
+        0,
+        "pings lost across the rebuilds: {tally:?}; unanswered (epoch time):\n{}",
+        unanswered.join("\n")
+    );
     let slowest = took.iter().max().copied().unwrap_or_default();
     record(
         "endpoint_change_make_before_break",

@@ -134,8 +134,12 @@ impl Core {
             info.remote_addr,
             reqid,
         );
-        let policy_ids = PairPolicies {
-            ids: policies.iter().map(|p| p.id()).collect(),
+        let policy_record = PairPolicies::new(policies.clone());
+        // Policies already in the kernel as wanted are left alone.
+        let policies = if cable.policies.get(&pair) == Some(&policy_record) {
+            Vec::new()
+        } else {
+            policies
         };
         let configs = [Box::new(inbound.clone()), Box::new(outbound.clone())];
         let outbound = Box::new(outbound);
@@ -182,7 +186,7 @@ impl Core {
                 configs,
             },
         );
-        c.policies.insert(pair, policy_ids);
+        c.policies.insert(pair, policy_record);
         if c.refresh_state() {
             tracing::info!(cable = %key.cable, "cable connected ({} Child SAs)", c.plan.children.len());
         }

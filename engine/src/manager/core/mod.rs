@@ -256,6 +256,11 @@ impl Core {
                 if let Some(c) = self.cables.get_mut(cable) {
                     c.children.remove(child);
                     c.state = CableState::Error(format!("installing Child SA {name}: {e}"));
+                    // Not known to be in the kernel any more: the next
+                    // Child SA of the pair installs them again.
+                    if let Some(i) = c.plan.children.iter().position(|p| &p.name == name) {
+                        c.policies.remove(&i);
+                    }
                 }
                 // The peer must not send on a Child SA we have not got;
                 // reconciliation asks for the pair again.

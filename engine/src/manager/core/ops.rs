@@ -31,17 +31,29 @@ pub struct InstalledSas {
     pub outbound: SaId,
 }
 
-/// The policies of one pair.
+/// The policies of one pair, as installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairPolicies {
     pub ids: Vec<PolicyId>,
+    pub configs: Vec<PolicyConfig>,
+}
+
+impl PairPolicies {
+    pub fn new(configs: Vec<PolicyConfig>) -> Self {
+        PairPolicies {
+            ids: configs.iter().map(PolicyConfig::id).collect(),
+            configs,
+        }
+    }
 }
 
 /// One kernel operation.
 #[derive(Debug, Clone)]
 pub enum KernelOp {
     /// A Child SA: its inbound SA, its outbound SA (unless held back, see
-    /// [`super::held`]), then its pair's policies. If a step
+    /// [`super::held`]), then its pair's policies (none when those
+    /// installed already are the same: replacing a policy in use drops
+    /// the packets the kernel is routing with it, `XfrmOutPolDead`). If a step
     /// fails the SAs it added are removed again.
     InstallChild {
         cable: String,

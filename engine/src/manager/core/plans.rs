@@ -178,11 +178,27 @@ impl Core {
         let mut old_children = std::mem::take(&mut old.old_children);
         old_children.extend(std::mem::take(&mut old.children));
         let generation = old.generation + 1;
+        let old_policies = std::mem::take(&mut old.policies);
         drop(old);
         self.add_cable_generation(plan, generation, now);
         if let Some(c) = self.cables.get_mut(&name) {
             c.superseded.extend(superseded.iter().copied());
             c.old_children = old_children;
+            // The kept pairs' policies stay as installed (by their new index).
+            for p in old_policies.into_values() {
+                let Some(out) = p.configs.first() else {
+                    continue;
+                };
+                let sel = (out.selector.src, out.selector.dst);
+                if let Some(j) = c
+                    .plan
+                    .children
+                    .iter()
+                    .position(|x| (x.local_subnet, x.remote_subnet) == sel)
+                {
+                    c.policies.insert(j, p);
+                }
+            }
         }
         for sa in superseded {
             self.sa_peer.insert(sa, format!("superseded:{name}"));
