@@ -124,7 +124,7 @@ fn assert_rekeys_clean(run: &RekeyRun, left: &Netns, right: &Netns, engine: &Eng
 /// Seconds since the oldest ESP state of a namespace was added (0: none).
 fn oldest_esp_state(ns: &Netns) -> u64 {
     ns.sh(
-        "now=$(date +%s); ip -s xfrm state | awk '/^\\s*add /{print $2\" \"$3}' | \
+        "now=$(date +%s); ip -s xfrm state | awk '/^[ \\t]*add /{print $2\" \"$3}' | \
          while read d; do echo $(( now - $(date -d \"$d\" +%s) )); done",
     )
     .unwrap_or_default()
