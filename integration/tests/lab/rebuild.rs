@@ -115,7 +115,7 @@ fn endpoint_change_make_before_break() {
         ns.sh("cat /proc/net/xfrm_stat")
             .unwrap_or_default()
             .lines()
-            .filter(|l| !l.trim_end().ends_with(" 0"))
+            .filter(|l| l.split_whitespace().last() != Some("0"))
             .map(str::to_string)
             .collect::<Vec<_>>()
             .join(", ")
