@@ -89,6 +89,35 @@ impl Cable {
         }
     }
 
+    /// Every installed Child SA: this generation's and the replaced ones'.
+    pub fn records(&self) -> impl Iterator<Item = &ChildRecord> {
+        self.children.values().chain(self.old_children.values())
+    }
+
+    /// The same, to change them.
+    pub fn records_mut(&mut self) -> impl Iterator<Item = &mut ChildRecord> {
+        self.children
+            .values_mut()
+            .chain(self.old_children.values_mut())
+    }
+
+    /// Whether Child SA `child` is installed (of any generation).
+    pub fn has_child(&self, child: &ChildId) -> bool {
+        self.children.contains_key(child) || self.old_children.contains_key(child)
+    }
+
+    /// Take Child SA `child`'s record out (of any generation).
+    pub fn take_child(&mut self, child: &ChildId) -> Option<ChildRecord> {
+        self.children
+            .remove(child)
+            .or_else(|| self.old_children.remove(child))
+    }
+
+    /// Whether a Child SA of the pair with these selectors is installed.
+    pub fn has_pair(&self, pair: &super::core::held::PairKey) -> bool {
+        self.records().any(|r| r.selectors == *pair)
+    }
+
     /// Pair indices with no Child SA installed.
     pub fn missing_pairs(&self) -> Vec<usize> {
         let have: BTreeSet<usize> = self.children.values().map(|c| c.pair).collect();

@@ -113,12 +113,7 @@ impl Core {
         // peer's predecessor): hold the new outbound SA until the peer has
         // our answer (see `held`).
         let hold = !info.initiated_locally
-            && (cable
-                .children
-                .values()
-                .chain(cable.old_children.values())
-                .any(|r| r.selectors == pair_key)
-                || self.held.lingers(&key.cable, &pair_key));
+            && (cable.has_pair(&pair_key) || self.held.lingers(&key.cable, &pair_key));
         let inbound = sa_config(&info, true, reqid, &self.settings.sa_limits);
         let outbound = sa_config(&info, false, reqid, &self.settings.sa_limits);
         let installed = InstalledSas {
@@ -208,11 +203,11 @@ impl Core {
         let Some(name) = self.cable_of_sa(sa) else {
             return;
         };
-        let Some(rec) = self.cables.get_mut(&name).and_then(|c| {
-            c.children
-                .remove(&child)
-                .or_else(|| c.old_children.remove(&child))
-        }) else {
+        let Some(rec) = self
+            .cables
+            .get_mut(&name)
+            .and_then(|c| c.take_child(&child))
+        else {
             return;
         };
         // A held SA the peer's Delete released goes in before this one's
@@ -238,9 +233,10 @@ impl Core {
         let ep = &self.ep;
         let released = self.held.take_released(now, |sa| ep.peer_requests(sa));
         for h in released {
-            let alive = self.cables.get(&h.cable).is_some_and(|c| {
-                c.children.contains_key(&h.child) || c.old_children.contains_key(&h.child)
-            });
+            let alive = self
+                .cables
+                .get(&h.cable)
+                .is_some_and(|c| c.has_child(&h.child));
             if alive {
                 self.ops.push_back(KernelOp::InstallOutbound {
                     cable: h.cable,
@@ -261,11 +257,7 @@ impl Core {
                     .children
                     .iter()
                     .any(|p| (p.local_subnet, p.remote_subnet) == *pair);
-                !planned
-                    || c.children
-                        .values()
-                        .chain(c.old_children.values())
-                        .any(|r| r.selectors == *pair)
+                !planned || c.has_pair(pair)
             })
         };
         for l in self.held.take_expired(now, covered) {
@@ -291,9 +283,8 @@ impl Core {
     ) {
         let mut rekey = Vec::new();
         for (name, c) in &mut self.cables {
-            let records = c.children.values_mut().chain(c.old_children.values_mut());
             let mut matched = false;
-            for rec in records.filter(|r| r.sa == sa) {
+            for rec in c.records_mut().filter(|r| r.sa == sa) {
                 matched = true;
                 if old.ip() != new.ip() {
                     rekey.push(rec.sas.inbound.spi);
@@ -358,8 +349,7 @@ impl Core {
             if c.superseded.remove(&old) {
                 c.superseded.insert(new);
             }
-            let records = c.children.values_mut().chain(c.old_children.values_mut());
-            for rec in records.filter(|r| r.sa == old) {
+            for rec in c.records_mut().filter(|r| r.sa == old) {
                 rec.sa = new;
             }
             c.child_retries

@@ -136,12 +136,8 @@ impl Core {
         #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {
             for (name, c) in &self.cables {
-                let (inbound, outbound) = c
-                    .children
-                    .values()
-                    .chain(c.old_children.values())
-                    .map(|r| (r.sas.inbound, r.sas.outbound))
-                    .unzip();
+                let (inbound, outbound) =
+                    c.records().map(|r| (r.sas.inbound, r.sas.outbound)).unzip();
                 self.ops.push_back(KernelOp::ReadCounters {
                     cable: name.clone(),
                     inbound,
@@ -170,9 +166,7 @@ impl Core {
                         })?
                         .0;
                     let rec = if e.hard {
-                        c.children
-                            .remove(&id)
-                            .or_else(|| c.old_children.remove(&id))?
+                        c.take_child(&id)?
                     } else {
                         c.children
                             .get(&id)
@@ -211,13 +205,10 @@ impl Core {
                 // Authenticated ESP came from a new address or port: IKE
                 // follows if the peer is behind a NAT, and its
                 // PeerAddressChanged moves the SAs.
-                let sa = self.cables.values().find_map(|c| {
-                    c.children
-                        .values()
-                        .chain(c.old_children.values())
-                        .find(|r| r.sas.inbound == m.sa)
-                        .map(|r| r.sa)
-                });
+                let sa = self
+                    .cables
+                    .values()
+                    .find_map(|c| c.records().find(|r| r.sas.inbound == m.sa).map(|r| r.sa));
                 match sa {
                     Some(sa) => {
                         if !self.ep.peer_moved(sa, m.new) {

@@ -224,7 +224,7 @@ impl Core {
             self.ep.close(now, *sa);
             self.sa_peer.remove(sa);
         }
-        for rec in cable.children.values().chain(cable.old_children.values()) {
+        for rec in cable.records() {
             self.ops.push_back(KernelOp::RemoveSas {
                 cable: name.to_string(),
                 ids: vec![rec.sas.outbound, rec.sas.inbound],
