@@ -87,7 +87,7 @@ impl Drop for BackgroundPing {
 }
 
 /// `(transmitted, received)` from ping's summary.
-fn parse_summary(out: &str) -> Option<(u64, u64)> {
+pub fn parse_summary(out: &str) -> Option<(u64, u64)> {
     let line = out.lines().find(|l| l.contains("packets transmitted"))?;
     let mut nums = line
         .split(',')

@@ -88,17 +88,10 @@ fn endpoint_change_make_before_break() {
     );
     let _ = ping.wait();
     let out = std::fs::read_to_string(&ping_log).unwrap_or_default();
-    let count = |key: &str| -> u64 {
-        out.lines()
-            .find(|l| l.contains("packets transmitted"))
-            .and_then(|l| l.split(',').find(|p| p.contains(key)))
-            .and_then(|p| p.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let (sent, received) = integration::traffic::parse_summary(&out).unwrap_or((0, 0));
     let tally = integration::traffic::PingTally {
-        sent: count("transmitted"),
-        received: count("received"),
+        sent,
+        received,
         duration: Duration::ZERO,
     };
     let unanswered: Vec<&str> = out
