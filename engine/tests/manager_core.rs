@@ -456,3 +456,87 @@ fn observed_local_address_is_used_for_ike_and_the_sas() {
         assert!(s.encap.is_none(), "NAT faked: {s:?}");
     }
 }
+
+/// Issue 10, fault 7 (last part): policies used the planned subnets, not
+/// the selectors the Child SA negotiated. B believes A's subnet is
+/// 10.1.0.0/16, A's own Endpoint says 10.1.1.0/24, so A narrows (or
+/// proposes) 10.1.1.0/24. B's policies must cover 10.1.1.0/24 only: with
+/// the planned /16, B would send traffic for all of it into an SA whose
+/// selectors A drops it by. Before, B's out policy was 10.2.0.0/16 ->
+/// 10.1.0.0/16.
+#[test]
+fn policies_follow_the_negotiated_selectors() {
+    for seed in 0..10 {
+        let a = endpoint("cluster-a", "192.0.2.1", &["10.1.1.0/24"]);
+        let b = endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]);
+        let mut w = World::new(a.clone(), b);
+        let mut wide = a;
+        wide.subnets = vec!["10.1.0.0/16".into()];
+        w.a_for_b = Some(wide);
+        w.apply_plans();
+        w.run(Duration::from_secs(20), coin(seed), |_| {});
+        assert!(w.usable("10.1.1.0/24", "10.2.0.0/16"), "seed {seed}");
+        let b_policies: Vec<(String, String)> =
+            w.b.kernel
+                .policies
+                .values()
+                .map(|p| (p.selector.src.to_string(), p.selector.dst.to_string()))
+                .collect();
+        assert_eq!(b_policies.len(), 3, "seed {seed}: {b_policies:?}");
+        for (src, dst) in &b_policies {
+            assert!(
+                src == "10.1.1.0/24" || dst == "10.1.1.0/24",
+                "seed {seed}: a policy for the planned /16: {b_policies:?}"
+            );
+        }
+    }
+}
+
+/// Seen against libreswan 4.x in the lab: when we answer for a pair that
+/// still has SAs, the new outbound SA is held until the peer shows it has
+/// our answer. libreswan sends on the new SA at once but, its old SAs
+/// already gone, sends no further request, so our replies went into the
+/// old SA for the whole 3 s hold (31 pings lost). Now the new inbound SA's
+/// counter is read every 100 ms while its outbound SA waits, and the
+/// peer's first packet there releases it. Here B rekeys, A answers, and
+/// every datagram from B after that is lost: A's new outbound SA must
+/// still be in within 0.3 s.
+#[test]
+fn held_outbound_sa_goes_in_when_the_peer_sends_on_the_new_sa() {
+    let mut w = World::new(
+        endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]),
+        endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]),
+    );
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+    assert_eq!(w.a.kernel.sas.len(), 2);
+    let spi = w.b.kernel.inbound_spis(w.b.addr.ip())[0];
+    let now = w.now;
+    w.b.core.with_endpoint(now, |ep| {
+        assert!(ep.rekey_child(now, spi));
+    });
+    w.drain();
+    // B's request to A; A's answer (A holds its new outbound SA) to B.
+    assert!(w.step(true));
+    assert_eq!(w.a.kernel.sas.len(), 3, "A's new inbound SA only");
+    assert!(w.step(false));
+    w.ba.clear();
+    let b_out = w.b.kernel.outbound_spi("10.2.0.0/16", "10.1.0.0/16");
+    assert!(b_out.is_some_and(|s| s != spi));
+    let start = w.now;
+    while w.now < start + Duration::from_millis(300) && w.a.kernel.sas.len() < 4 {
+        w.now += Duration::from_millis(50);
+        let now = w.now;
+        w.a.core.handle_timeout(now);
+        w.drain();
+        w.ba.clear();
+    }
+    assert_eq!(
+        w.a.kernel.sas.len(),
+        4,
+        "A's new outbound SA still held {:?} after B sent on the new SA",
+        w.now - start
+    );
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+}

@@ -109,3 +109,55 @@ fn one_sided_rebuild_keeps_the_shared_pair_up() {
     let f = rebuilds(None);
     assert!(f.is_empty(), "{} of 40 runs:\n{}", f.len(), f.join("\n"));
 }
+
+/// Whether a datagram (after the non-ESP marker, if any) is an
+/// IKE_SA_INIT request.
+fn is_ike_sa_init(p: &[u8]) -> bool {
+    let p = if p.len() > 4 && p[..4] == [0; 4] {
+        &p[4..]
+    } else {
+        p
+    };
+    p.len() >= 28 && p[18] == 34 && p[8..16] == [0; 8]
+}
+
+/// Seen against libreswan 4.10 in the lab: deleting the connection the
+/// old IKE SA belonged to (a subnet gone) makes pluto delete that IKE SA
+/// and, with it, our new generation's half-open negotiation, whose IKE_AUTH
+/// it then ignores. Before, the engine retransmitted that IKE_AUTH for up
+/// to a minute while neither side had a live IKE SA. Now the Delete of the
+/// superseded IKE SA, with no new one established, starts the new
+/// generation over at once, and the shared pair passes traffic again
+/// within seconds.
+#[test]
+fn peer_deleting_the_old_ike_sa_and_our_half_open_restarts_the_rebuild() {
+    let mut w = connected_world(&["10.2.0.0/16"]);
+    w.b.endpoint.subnets = vec!["10.2.0.0/16".into(), "10.23.0.0/16".into()];
+    w.apply_plan_a();
+    // A's IKE_SA_INIT to B, B's answer to A: A's IKE_AUTH is in flight.
+    assert!(w.step(false) && w.step(true));
+    assert!(w.ab.iter().any(|t| !is_ike_sa_init(&t.payload)));
+    w.ab.clear();
+    // B drops the half-open SA and deletes the old IKE SA (with a Delete).
+    let now = w.now;
+    w.b.core.with_endpoint(now, |ep| {
+        let sas = ep.sas();
+        for s in sas.iter().filter(|s| !s.established) {
+            ep.close(now, s.sa);
+        }
+        for s in sas.iter().filter(|s| s.established) {
+            ep.close(now, s.sa);
+        }
+    });
+    w.drain();
+    while !w.ba.is_empty() {
+        w.step(true);
+    }
+    assert!(
+        w.ab.iter().any(|t| is_ike_sa_init(&t.payload)),
+        "A did not start the new generation over after the Delete"
+    );
+    let deleted = w.elapsed();
+    w.run(deleted + Duration::from_secs(5), || false, |_| {});
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+}

@@ -84,6 +84,6 @@ pub use policy::{
     Direction, PolicyAction, PolicyConfig, PolicyId, PolicyInfo, TemplateInfo, TunnelTemplate,
 };
 pub use sa::{SaConfig, SaCounters, SaId, SaInfo, SaStats, UdpEncap};
-pub use selector::{Mark, TrafficSelector};
+pub use selector::{Mark, PortMatch, TrafficSelector};
 pub use socket_bypass::bypass_socket;
 pub use spi::{SpiRequest, DEFAULT_SPI_RANGE};

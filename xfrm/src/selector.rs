@@ -31,13 +31,24 @@ impl Mark {
     }
 }
 
-/// Traffic selector: source and destination CIDRs and an optional upper
-/// protocol (`None` = any).
+/// Ports matched under a mask, as the kernel's selector has them: a port
+/// `p` matches when `p & mask == port & mask` (mask 0xffff: one port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortMatch {
+    pub port: u16,
+    pub mask: u16,
+}
+
+/// Traffic selector: source and destination CIDRs, an optional upper
+/// protocol (`None` = any) and optional source and destination ports
+/// (`None` = any; only meaningful with a protocol that has ports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TrafficSelector {
     pub src: IpNetwork,
     pub dst: IpNetwork,
     pub proto: Option<u8>,
+    pub sport: Option<PortMatch>,
+    pub dport: Option<PortMatch>,
 }
 
 impl TrafficSelector {
@@ -47,6 +58,8 @@ impl TrafficSelector {
             src,
             dst,
             proto: None,
+            sport: None,
+            dport: None,
         }
     }
 
@@ -65,6 +78,10 @@ impl TrafficSelector {
             prefixlen_s: self.src.prefix(),
             family: family_of(&self.src.ip()),
             proto: self.proto.unwrap_or(0),
+            sport: self.sport.map_or(0, |p| p.port & p.mask),
+            sport_mask: self.sport.map_or(0, |p| p.mask),
+            dport: self.dport.map_or(0, |p| p.port & p.mask),
+            dport_mask: self.dport.map_or(0, |p| p.mask),
             ..Selector::default()
         })
     }
@@ -76,10 +93,18 @@ impl TrafficSelector {
         }
         let src = net_from(sel.family, &sel.saddr, sel.prefixlen_s)?;
         let dst = net_from(sel.family, &sel.daddr, sel.prefixlen_d)?;
+        let ports = |port: u16, mask: u16| {
+            (mask != 0).then_some(PortMatch {
+                port: port & mask,
+                mask,
+            })
+        };
         Ok(Some(TrafficSelector {
             src,
             dst,
             proto: (sel.proto != 0).then_some(sel.proto),
+            sport: ports(sel.sport, sel.sport_mask),
+            dport: ports(sel.dport, sel.dport_mask),
         }))
     }
 }
@@ -145,6 +170,31 @@ mod tests {
         let nl6 = v6.to_nl().unwrap();
         assert_eq!(nl6.family, AF_INET6);
         assert_eq!(TrafficSelector::from_nl(&nl6).unwrap().unwrap(), v6);
+    }
+
+    #[test]
+    fn ports_round_trip_masked() {
+        let mut sel = TrafficSelector::new(
+            "10.1.0.0/16".parse().unwrap(),
+            "10.2.0.0/16".parse().unwrap(),
+        );
+        sel.proto = Some(6);
+        sel.dport = Some(PortMatch {
+            port: 8081,
+            mask: 0xfff0,
+        });
+        let nl = sel.to_nl().unwrap();
+        assert_eq!((nl.proto, nl.dport, nl.dport_mask), (6, 8080, 0xfff0));
+        assert_eq!((nl.sport, nl.sport_mask), (0, 0));
+        let back = TrafficSelector::from_nl(&nl).unwrap().unwrap();
+        assert_eq!(
+            back.dport,
+            Some(PortMatch {
+                port: 8080,
+                mask: 0xfff0
+            })
+        );
+        assert_eq!(back.sport, None);
     }
 
     #[test]

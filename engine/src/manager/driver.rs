@@ -172,6 +172,14 @@ impl Driver {
                         }
                         self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }
+                    Ok(Done::Packets(n)) => {
+                        if let (super::core::KernelOp::ProbeInbound { child, .. }, true) =
+                            (&op, n > 0)
+                        {
+                            self.core.inbound_used(*child);
+                        }
+                        self.core.kernel_result(Instant::now(), &op, Ok(()));
+                    }
                     Ok(Done::Nothing) => self.core.kernel_result(Instant::now(), &op, Ok(())),
                     Err(e) => self
                         .core

@@ -21,6 +21,8 @@ const SLOW_INSTALL: Duration = Duration::from_secs(1);
 /// What executing an op gave back besides success.
 pub enum Done {
     Nothing,
+    /// Packets through one SA ([`KernelOp::ProbeInbound`]).
+    Packets(u64),
     /// Bytes through the inbound and outbound SAs ([`KernelOp::ReadCounters`]).
     Bytes {
         rx: u64,
@@ -147,6 +149,10 @@ impl Kernel {
                     );
                 }
                 Ok(Done::Nothing)
+            }
+            KernelOp::ProbeInbound { sa, .. } => {
+                let sa = x.get_sa(sa).await?;
+                Ok(Done::Packets(sa.counters.packets))
             }
             KernelOp::ReadCounters {
                 inbound, outbound, ..

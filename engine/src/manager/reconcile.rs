@@ -6,7 +6,9 @@
 //! ones in place (same selectors, same stable reqids). An old SA is removed
 //! when the cable between its two addresses is whole again with new SAs, or
 //! when the first set of plans shows no cable uses its addresses any more;
-//! an old policy whose selector no planned pair uses is removed then too.
+//! an old policy whose selector lies within no planned pair (policies follow
+//! the negotiated selectors, which can be narrower than the plan) is
+//! removed then too.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -47,7 +49,7 @@ impl Leftovers {
     }
 
     /// Remove leftovers no cable will use: SAs whose address pair is not in
-    /// `pairs`, policies whose identity is not in `planned`.
+    /// `pairs`, policies [`within`] none of `planned`.
     pub async fn remove_unplanned(
         &mut self,
         x: &XfrmClient,
@@ -67,7 +69,7 @@ impl Leftovers {
         let mut removed_policies = 0;
         for p in std::mem::take(&mut self.policies) {
             let Some(id) = p.id() else { continue };
-            if planned.contains(&id) {
+            if planned.iter().any(|pl| within(&id, pl)) {
                 continue;
             }
             if x.delete_policy(&id).await.is_ok() {
@@ -75,5 +77,57 @@ impl Leftovers {
             }
         }
         (removed_sas, removed_policies)
+    }
+}
+
+/// Whether policy `id` is one a planned pair's policy `planned` may have
+/// become after narrowing: same direction, mark and interface, and both
+/// selector networks inside the planned ones.
+pub fn within(id: &PolicyId, planned: &PolicyId) -> bool {
+    let inside = |n: &ipnetwork::IpNetwork, outer: &ipnetwork::IpNetwork| {
+        n.is_ipv4() == outer.is_ipv4() && n.prefix() >= outer.prefix() && outer.contains(n.ip())
+    };
+    id.direction == planned.direction
+        && id.mark == planned.mark
+        && id.if_id == planned.if_id
+        && inside(&id.selector.src, &planned.selector.src)
+        && inside(&id.selector.dst, &planned.selector.dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xfrm::{Direction, TrafficSelector};
+
+    fn id(src: &str, dst: &str, direction: Direction) -> PolicyId {
+        PolicyId {
+            selector: TrafficSelector::new(src.parse().unwrap(), dst.parse().unwrap()),
+            direction,
+            mark: None,
+            if_id: None,
+        }
+    }
+
+    /// A policy narrowed from a planned pair is one the plan still uses.
+    #[test]
+    fn narrowed_leftover_policies_are_kept() {
+        let planned = id("10.1.0.0/16", "10.2.0.0/16", Direction::Out);
+        assert!(within(&planned, &planned));
+        assert!(within(
+            &id("10.1.0.0/16", "10.2.1.0/24", Direction::Out),
+            &planned
+        ));
+        assert!(!within(
+            &id("10.1.0.0/16", "10.2.1.0/24", Direction::In),
+            &planned
+        ));
+        assert!(!within(
+            &id("10.1.0.0/16", "10.0.0.0/8", Direction::Out),
+            &planned
+        ));
+        assert!(!within(
+            &id("10.1.0.0/16", "10.3.0.0/24", Direction::Out),
+            &planned
+        ));
     }
 }

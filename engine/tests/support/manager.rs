@@ -33,6 +33,9 @@ pub struct FakeKernel {
     pub policy_updates: usize,
     /// SAs an earlier engine left (what the daemon's `Leftovers` holds).
     pub leftovers: std::collections::HashSet<SaId>,
+    /// SPIs the other side sends on (its traffic never stops), so a read
+    /// of one of our inbound SAs with such an SPI finds packets.
+    pub peer_sending: std::collections::HashSet<u32>,
 }
 
 impl FakeKernel {
@@ -90,7 +93,9 @@ impl FakeKernel {
                     self.leftovers.remove(&id);
                 }
             }
-            KernelOp::RemoveUnplanned { .. } | KernelOp::ReadCounters { .. } => {}
+            KernelOp::RemoveUnplanned { .. }
+            | KernelOp::ReadCounters { .. }
+            | KernelOp::ProbeInbound { .. } => {}
         }
         Ok(())
     }
@@ -100,6 +105,23 @@ impl FakeKernel {
         self.added += 1;
         let at = self.sas.get(&sa.id()).map_or(self.added, |(_, t)| *t);
         self.sas.insert(sa.id(), (sa.clone(), at));
+    }
+
+    /// The SPIs this kernel sends on: for every out policy, the newest SA
+    /// of its template.
+    pub fn sending_spis(&self) -> std::collections::HashSet<u32> {
+        self.policies
+            .values()
+            .filter(|p| p.direction() == Direction::Out)
+            .filter_map(|p| {
+                let (reqid, dst) = p.template_reqid_dst();
+                self.sas
+                    .values()
+                    .filter(|(s, _)| s.reqid == reqid && s.dst == dst)
+                    .max_by_key(|(_, at)| *at)
+                    .map(|(s, _)| s.spi)
+            })
+            .collect()
     }
 
     /// The SPI traffic from `local` to `remote` (subnets as written in the
@@ -246,6 +268,11 @@ impl Side {
                 self.failures.push(e.clone());
             }
             self.core.kernel_result(now, &op, r);
+            if let KernelOp::ProbeInbound { child, sa } = &op {
+                if self.kernel.peer_sending.contains(&sa.spi) {
+                    self.core.inbound_used(*child);
+                }
+            }
         }
         while self.core.poll_health_target().is_some() {}
     }
@@ -330,6 +357,8 @@ impl World {
 
     /// Kernel operations, then datagrams into the network.
     pub fn drain(&mut self) {
+        self.a.kernel.peer_sending = self.b.kernel.sending_spis();
+        self.b.kernel.peer_sending = self.a.kernel.sending_spis();
         self.a.carry_out(self.now);
         self.b.carry_out(self.now);
         while let Some(t) = self.a.core.poll_transmit() {

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use ike::{ChildSaInfo, CloseReason, Event, FailureReason, IkeSaInfo, RejectedBy, SaId};
 
-use super::held::{HeldOutbound, Lingering, OUTBOUND_DELAY};
+use super::held::{HeldOutbound, Lingering, OUTBOUND_DELAY, PROBE_INTERVAL};
 use super::ops::{pair_policies, sa_config, InstalledSas, KernelOp, PairPolicies};
+use super::selectors::negotiated_policies;
 use super::{worth_retrying, Core};
 use crate::manager::cable::ChildRecord;
 use crate::status::CableState;
@@ -120,21 +121,52 @@ impl Core {
             inbound: inbound.id(),
             outbound: outbound.id(),
         };
-        // Policies after the SAs; replaced in place for every new Child SA so
-        // they always point at the pair's current tunnel endpoints.
-        let policies = pair_policies(
-            pair_plan.local_subnet,
-            pair_plan.remote_subnet,
-            info.local_addr,
-            info.remote_addr,
-            reqid,
-        );
-        let policy_record = PairPolicies::new(policies.clone());
-        // Policies already in the kernel as wanted are left alone.
-        let policies = if cable.policies.get(&pair) == Some(&policy_record) {
-            Vec::new()
+        // Policies after the SAs, from the selectors this Child SA
+        // negotiated (the peer may have narrowed the planned subnets);
+        // replaced in place for every new Child SA so they always point at
+        // the pair's current tunnel endpoints.
+        let policies = if info.ts_local.is_empty() && info.ts_remote.is_empty() {
+            Ok(pair_policies(
+                pair_plan.local_subnet,
+                pair_plan.remote_subnet,
+                info.local_addr,
+                info.remote_addr,
+                reqid,
+            ))
         } else {
-            policies
+            negotiated_policies(
+                &info.ts_local,
+                &info.ts_remote,
+                info.local_addr,
+                info.remote_addr,
+                reqid,
+            )
+        };
+        let policies = match policies {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(cable = %key.cable, child = %pair_plan.name, "Child SA not installed: {e}; deleting it");
+                if let Some(c) = self.cables.get_mut(&key.cable) {
+                    c.state = CableState::Error(format!("Child SA {}: {e}", pair_plan.name));
+                }
+                self.ep.delete_child(now, info.spi_in);
+                return;
+            }
+        };
+        let policy_record = PairPolicies::new(pair_key, policies.clone());
+        // Policies already in the kernel as wanted are left alone; those of
+        // the pair's earlier selectors that the new ones do not replace go.
+        let (policies, stale) = match cable.policies.get(&pair) {
+            Some(old) if old == &policy_record => (Vec::new(), Vec::new()),
+            Some(old) => (
+                policies,
+                old.ids
+                    .iter()
+                    .filter(|id| !policy_record.ids.contains(id))
+                    .copied()
+                    .collect(),
+            ),
+            None => (policies, Vec::new()),
         };
         let configs = [Box::new(inbound.clone()), Box::new(outbound.clone())];
         let outbound = Box::new(outbound);
@@ -152,6 +184,12 @@ impl Core {
             policies,
             encapsulation: info.encapsulation,
         });
+        if !stale.is_empty() {
+            self.ops.push_back(KernelOp::RemovePolicies {
+                cable: key.cable.clone(),
+                ids: stale,
+            });
+        }
         if info.rekey_of.is_some() {
             self.counters.child_rekeys += 1;
         }
@@ -164,6 +202,8 @@ impl Core {
                 pair: pair_key,
                 due: now + OUTBOUND_DELAY,
                 sa,
+                inbound: installed.inbound,
+                probe_at: now + PROBE_INTERVAL,
             });
         }
         let Some(c) = self.cables.get_mut(&key.cable) else {
@@ -244,6 +284,9 @@ impl Core {
                     sa: h.sa,
                 });
             }
+        }
+        for (child, sa) in self.held.take_probes(now) {
+            self.ops.push_back(KernelOp::ProbeInbound { child, sa });
         }
         let later = self.held.take_later(now);
         self.ops.extend(later);
@@ -418,6 +461,10 @@ impl Core {
         c.child_retries.retain(|(s, _)| *s != sa);
         let was_superseded = c.superseded.remove(&sa);
         tracing::info!(cable = %name, peer, ?reason, "IKE SA closed");
+        if was_superseded && *reason == CloseReason::DeletedByPeer {
+            self.restart_stalled_generation(&name, now);
+            return;
+        }
         if was_superseded || !c.peers.iter().any(|p| p == peer) {
             return;
         }
@@ -432,6 +479,46 @@ impl Core {
                     "IKE SA closed ({reason:?}); reconnecting in {d:?}"
                 ));
             }
+        }
+    }
+}
+
+impl Core {
+    /// The peer deleted the IKE SA a rebuild supersedes while the new
+    /// generation has no established IKE SA yet. The peer may have dropped
+    /// our half-open negotiation with it (libreswan does, when the
+    /// connection the old IKE SA belonged to is deleted), and would then
+    /// ignore its IKE_AUTH retransmissions for up to a minute while neither
+    /// side has a live IKE SA: start the new generation over now.
+    fn restart_stalled_generation(&mut self, name: &str, now: Instant) {
+        let Some(c) = self.cables.get(name) else {
+            return;
+        };
+        if !c.plan.role.initiates() {
+            return;
+        }
+        let status = self.ep.sas();
+        let ours = |s: &&ike::SaStatus| c.sas.contains(&s.sa);
+        if status.iter().filter(ours).any(|s| s.established) {
+            return;
+        }
+        let pending: Vec<SaId> = status
+            .iter()
+            .filter(ours)
+            .filter(|s| s.initiator)
+            .map(|s| s.sa)
+            .collect();
+        let peers = c.peers.clone();
+        tracing::info!(cable = %name, "the peer deleted the IKE SA being replaced before the new one is up: negotiating the new one again");
+        for sa in pending {
+            self.ep.close(now, sa);
+            if let Some(c) = self.cables.get_mut(name) {
+                c.sas.remove(&sa);
+            }
+            self.sa_peer.remove(&sa);
+        }
+        for peer in peers {
+            self.initiate_peer(name, &peer, now);
         }
     }
 }

@@ -8,8 +8,13 @@
 //! packets we sent on the new SA before that would be dropped (one ping in
 //! ~500 at 0.1 s intervals in the lab). So the new outbound SA is *held*:
 //! installed once the peer has proved it has our answer (it sent its next
-//! request on that IKE SA, such as the Delete of the old Child SA), or
-//! after [`OUTBOUND_DELAY`] (strongSwan waits the same way).
+//! request on that IKE SA, such as the Delete of the old Child SA, or its
+//! first packet arrived on the new inbound SA: the kernel's counter of that
+//! SA is read every [`PROBE_INTERVAL`] while the outbound one waits), or
+//! after [`OUTBOUND_DELAY`] (strongSwan waits the same way). libreswan
+//! 4.x sends on a new SA as soon as it has it and, when its old SAs are
+//! already gone, sends no further request: without the probe our replies
+//! went into the old SA for the whole delay.
 //!
 //! When a Child SA goes away, its SAs stay until its pair has another
 //! Child SA and no held SA of the pair waits (else the pair would have
@@ -30,6 +35,10 @@ use xfrm::SaConfig;
 /// after its Child SA is gone.
 pub const OUTBOUND_DELAY: Duration = Duration::from_secs(3);
 
+/// How often the inbound SA of a held outbound one is read for its first
+/// packet.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// A pair, by its selectors (stable across plans and generations).
 pub type PairKey = (IpNetwork, IpNetwork);
 
@@ -44,6 +53,9 @@ pub struct HeldOutbound {
     pub pair: PairKey,
     pub due: Instant,
     pub sa: Box<SaConfig>,
+    /// The Child SA's inbound SA, and when to read its counter next.
+    pub inbound: xfrm::SaId,
+    pub probe_at: Instant,
 }
 
 /// The longest an SA of a deleted Child SA stays waiting for its pair to be
@@ -120,6 +132,24 @@ impl Held {
         go
     }
 
+    /// The inbound SAs to read now (their held outbound SA waits), each
+    /// next read [`PROBE_INTERVAL`] later.
+    pub fn take_probes(&mut self, now: Instant) -> Vec<(ChildId, xfrm::SaId)> {
+        let mut v = Vec::new();
+        for h in self.outbound.iter_mut().filter(|h| h.probe_at <= now) {
+            h.probe_at = now + PROBE_INTERVAL;
+            v.push((h.child, h.inbound));
+        }
+        v
+    }
+
+    /// The held outbound SA of `child`, taken out (its peer sends on the
+    /// new inbound SA: it has installed both).
+    pub fn take_child(&mut self, child: ChildId) -> Option<HeldOutbound> {
+        let i = self.outbound.iter().position(|h| h.child == child)?;
+        Some(self.outbound.remove(i))
+    }
+
     /// Lingering SAs to remove now: past `max_until`, or past `min_until`
     /// with their pair covered (`covered`) and no held SA of it waiting.
     pub fn take_expired(
@@ -156,7 +186,7 @@ impl Held {
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
-        let held = self.outbound.iter().map(|h| h.due);
+        let held = self.outbound.iter().map(|h| h.due.min(h.probe_at));
         let lingering = self.lingering.iter().map(|l| {
             if l.min_passed {
                 l.max_until
@@ -220,7 +250,32 @@ mod tests {
             pair: p,
             due,
             sa: Box::new(cfg),
+            inbound: xfrm::SaId {
+                dst: "192.0.2.1".parse().unwrap(),
+                spi: child + 0x1000,
+                mark: None,
+            },
+            probe_at: due,
         }
+    }
+
+    #[test]
+    fn inbound_sa_read_every_interval_until_released() {
+        let t0 = Instant::now();
+        let mut h = Held::default();
+        let mut x = held(1, 7, 2, pair(2), t0 + OUTBOUND_DELAY);
+        x.probe_at = t0 + PROBE_INTERVAL;
+        h.outbound.push(x);
+        assert_eq!(h.next(), Some(t0 + PROBE_INTERVAL));
+        assert!(h.take_probes(t0).is_empty());
+        let got = h.take_probes(t0 + PROBE_INTERVAL);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, ChildId(1));
+        assert_eq!(h.next(), Some(t0 + PROBE_INTERVAL * 2));
+        assert!(h.take_probes(t0 + PROBE_INTERVAL).is_empty());
+        assert!(h.take_child(ChildId(2)).is_none());
+        assert!(h.take_child(ChildId(1)).is_some());
+        assert_eq!(h.next(), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod events;
 pub mod held;
 pub mod ops;
 pub mod plans;
+pub mod selectors;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -284,6 +285,30 @@ impl Core {
             KernelOp::ReadCounters { cable, .. } => {
                 tracing::debug!(cable = %cable, "reading byte counters: {e}");
             }
+            KernelOp::ProbeInbound { .. } => {
+                tracing::debug!("reading a new inbound SA's counter: {e}");
+            }
+        }
+    }
+
+    /// Packets arrived on the inbound SA of `child` (a
+    /// [`KernelOp::ProbeInbound`] read): the peer has installed the Child
+    /// SA, so its held outbound SA goes in now.
+    pub fn inbound_used(&mut self, child: ike::ChildId) {
+        let Some(h) = self.held.take_child(child) else {
+            return;
+        };
+        let alive = self
+            .cables
+            .get(&h.cable)
+            .is_some_and(|c| c.has_child(&h.child));
+        if alive {
+            tracing::debug!(cable = %h.cable, "the peer sends on the new SA: installing the held outbound SA");
+            self.ops.push_back(KernelOp::InstallOutbound {
+                cable: h.cable,
+                child: h.child,
+                sa: h.sa,
+            });
         }
     }
 

@@ -31,16 +31,20 @@ pub struct InstalledSas {
     pub outbound: SaId,
 }
 
-/// The policies of one pair, as installed.
+/// The policies of one pair, as installed: from the selectors its Child SA
+/// negotiated, which may be narrower than the planned subnets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairPolicies {
+    /// The pair's planned (local, remote) subnets.
+    pub pair: (IpNetwork, IpNetwork),
     pub ids: Vec<PolicyId>,
     pub configs: Vec<PolicyConfig>,
 }
 
 impl PairPolicies {
-    pub fn new(configs: Vec<PolicyConfig>) -> Self {
+    pub fn new(pair: (IpNetwork, IpNetwork), configs: Vec<PolicyConfig>) -> Self {
         PairPolicies {
+            pair,
             ids: configs.iter().map(PolicyConfig::id).collect(),
             configs,
         }
@@ -93,6 +97,10 @@ pub enum KernelOp {
         pairs: HashSet<(IpAddr, IpAddr)>,
         planned: HashSet<PolicyId>,
     },
+    /// Read the packet counter of the inbound SA of a Child SA whose
+    /// outbound SA is held ([`super::held`]); packets there release it
+    /// ([`super::Core::inbound_used`]).
+    ProbeInbound { child: ChildId, sa: SaId },
     /// Read the byte counters of a cable's SAs
     /// ([`super::Core::set_byte_counters`]).
     ReadCounters {

@@ -186,15 +186,11 @@ impl Core {
             c.old_children = old_children;
             // The kept pairs' policies stay as installed (by their new index).
             for p in old_policies.into_values() {
-                let Some(out) = p.configs.first() else {
-                    continue;
-                };
-                let sel = (out.selector.src, out.selector.dst);
                 if let Some(j) = c
                     .plan
                     .children
                     .iter()
-                    .position(|x| (x.local_subnet, x.remote_subnet) == sel)
+                    .position(|x| (x.local_subnet, x.remote_subnet) == p.pair)
                 {
                     c.policies.insert(j, p);
                 }
