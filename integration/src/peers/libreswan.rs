@@ -241,20 +241,33 @@ impl Pluto {
         self.whack(&["--listen".into()])?;
         for i in 0..cable.local_subnets.len() {
             for j in 0..cable.remote_subnets.len() {
-                self.whack(&cable.add_args(i, j))?;
-                if cable.mode != Mode::Server {
-                    let name = cable.connection_name(i, j);
-                    self.whack(&["--route".into(), "--name".into(), name.clone()])?;
-                    self.whack(&[
-                        "--initiate".into(),
-                        "--asynchronous".into(),
-                        "--name".into(),
-                        name,
-                    ])?;
-                }
+                self.connect_pair(cable, i, j)?;
             }
         }
         Ok(())
+    }
+
+    /// Add connection (i, j) of `cable`, then (except in server mode)
+    /// route and initiate it, as the driver does for each pair.
+    pub fn connect_pair(&self, cable: &Cable, i: usize, j: usize) -> Result<()> {
+        self.whack(&cable.add_args(i, j))?;
+        if cable.mode != Mode::Server {
+            let name = cable.connection_name(i, j);
+            self.whack(&["--route".into(), "--name".into(), name.clone()])?;
+            self.whack(&[
+                "--initiate".into(),
+                "--asynchronous".into(),
+                "--name".into(),
+                name,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// `whack --delete --name <name>`, the driver's DisconnectFromEndpoint
+    /// for one pair.
+    pub fn delete(&self, name: &str) -> Result<String> {
+        self.whack(&["--delete".into(), "--name".into(), name.into()])
     }
 
     /// `whack --trafficstatus` (what the driver reads for its status).

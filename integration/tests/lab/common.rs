@@ -216,6 +216,17 @@ pub fn esp_states(ns: &Netns) -> usize {
         .count()
 }
 
+/// The SPIs of the ESP states in a namespace's kernel.
+pub fn esp_spis(ns: &Netns) -> std::collections::BTreeSet<String> {
+    xfrm_state(ns)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "spi")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
 /// Append one line to the results file shared with the host, and print it.
 pub fn record(case: &str, peer: &str, role: &str, nat: &str, setup: Duration, note: &str) {
     let line = format!(
