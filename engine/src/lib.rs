@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod crd;
+pub mod dropin;
 pub mod gobool;
 pub mod http;
 pub mod manager;

@@ -33,6 +33,8 @@ pub struct ChildRecord {
     /// the peer's NAT mapping moves.
     pub configs: [Box<xfrm::SaConfig>; 2],
     pub sas: InstalledSas,
+    /// When it was established (`whack --trafficstatus`'s add_time).
+    pub since: std::time::Instant,
 }
 
 /// Runtime state of one cable.

@@ -219,6 +219,7 @@ impl Core {
                 selectors: pair_key,
                 sas: installed,
                 configs,
+                since: now,
             },
         );
         c.policies.insert(pair, policy_record);

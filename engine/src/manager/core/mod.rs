@@ -571,6 +571,57 @@ impl Core {
     }
 }
 
+/// One established Child SA of a cable's current generation, as `whack
+/// --trafficstatus` lists it (the drop-in mode reads its byte counters
+/// from the kernel SAs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildStatus {
+    pub cable: String,
+    /// The pair's name (libreswan's connection name).
+    pub name: String,
+    /// A number unique among the engine's Child SAs (libreswan's state
+    /// serial).
+    pub serial: u32,
+    pub inbound: xfrm::SaId,
+    pub outbound: xfrm::SaId,
+    /// The peer's address.
+    pub remote: IpAddr,
+    /// The peer's identity in libreswan's notation.
+    pub remote_id: String,
+    /// The cable accepts its peer from any address (libreswan prints such
+    /// instances with `[1] <address>`).
+    pub any_peer: bool,
+    pub since: Instant,
+}
+
+impl Core {
+    /// Every established Child SA of the cables' current generations, by
+    /// cable and pair order.
+    pub fn child_statuses(&self) -> Vec<ChildStatus> {
+        let mut v = Vec::new();
+        for (name, c) in &self.cables {
+            for (id, r) in &c.children {
+                let Some(pair) = c.plan.children.get(r.pair) else {
+                    continue;
+                };
+                v.push(ChildStatus {
+                    cable: name.clone(),
+                    name: pair.name.clone(),
+                    serial: id.0,
+                    inbound: r.sas.inbound,
+                    outbound: r.sas.outbound,
+                    remote: r.configs[0].src,
+                    remote_id: pair.remote_id.to_string(),
+                    any_peer: c.plan.role.accepts_any_peer_address(),
+                    since: r.since,
+                });
+            }
+        }
+        v.sort_by_key(|s| (s.cable.clone(), s.name.clone(), s.serial));
+        v
+    }
+}
+
 /// A plan's health-check target, if it has a valid one.
 fn health_target(plan: &crate::cable::CablePlan) -> Option<IpAddr> {
     plan.remote_endpoint.health_check_ip.parse().ok()
