@@ -132,7 +132,8 @@ fn is_ike_sa_init(p: &[u8]) -> bool {
 #[test]
 fn peer_deleting_the_old_ike_sa_and_our_half_open_restarts_the_rebuild() {
     let mut w = connected_world(&["10.2.0.0/16"]);
-    w.b.endpoint.subnets = vec!["10.2.0.0/16".into(), "10.23.0.0/16".into()];
+    // A new first subnet: the pairs' order changes, so A rebuilds.
+    w.b.endpoint.subnets = vec!["10.23.0.0/16".into(), "10.2.0.0/16".into()];
     w.apply_plan_a();
     // A's IKE_SA_INIT to B, B's answer to A: A's IKE_AUTH is in flight.
     assert!(w.step(false) && w.step(true));
@@ -160,4 +161,45 @@ fn peer_deleting_the_old_ike_sa_and_our_half_open_restarts_the_rebuild() {
     let deleted = w.elapsed();
     w.run(deleted + Duration::from_secs(5), || false, |_| {});
     assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+}
+
+/// Pairs appended to a bidirectional cable (a remote subnet added while
+/// this side has one subnet; the drop-in mode's connections arriving one
+/// by one) are created on the cable's IKE SA: no rebuild, no new IKE SA,
+/// the old pair never down. Before, every such change rebuilt the cable
+/// under a new IKE SA (three rebuilds to set up 2x2 pairs in drop-in mode).
+#[test]
+fn appended_pairs_join_the_ike_sa_without_a_rebuild() {
+    for seed in 0..20 {
+        let mut w = connected_world(&["10.2.0.0/16"]);
+        let ids = |s: &util::Side| {
+            s.core
+                .endpoint()
+                .sas()
+                .iter()
+                .filter(|x| x.established)
+                .map(|x| x.sa)
+                .collect::<Vec<_>>()
+        };
+        let (a_before, b_before) = (ids(&w.a), ids(&w.b));
+        assert_eq!(a_before.len(), 1);
+        let start = w.elapsed();
+        w.b.endpoint.subnets.push("10.23.0.0/16".into());
+        w.apply_plan_a();
+        w.apply_plan_b();
+        let mut down = None;
+        w.run(start + Duration::from_secs(10), coin(seed), |w| {
+            if down.is_none() && !w.usable("10.1.0.0/16", "10.2.0.0/16") {
+                down = Some(w.steps);
+            }
+        });
+        assert_eq!(down, None, "seed {seed}: the old pair went down");
+        assert!(
+            w.usable("10.1.0.0/16", "10.23.0.0/16"),
+            "seed {seed}: new pair"
+        );
+        assert_eq!(ids(&w.a), a_before, "seed {seed}: A's IKE SA changed");
+        assert_eq!(ids(&w.b), b_before, "seed {seed}: B's IKE SA changed");
+        assert_eq!(w.a.kernel.sas.len(), 4, "seed {seed}");
+    }
 }

@@ -201,6 +201,18 @@ impl Endpoint {
             .then_some(index)
     }
 
+    /// Adds a traffic-selector pair to an IKE SA's peer without creating
+    /// its Child SA: the pair is accepted when the peer asks for it, and
+    /// [`Endpoint::create_child`] can ask later (the side that did not
+    /// initiate the IKE SA leaves the first request to the other, so that
+    /// the two rarely both create one). Returns the pair's index, or None
+    /// if there is no such SA or its peer is not known yet.
+    pub fn add_pair(&mut self, sa: SaId, pair: TsPair) -> Option<usize> {
+        let peer = self.sas.get_mut(&sa)?.peer.as_mut()?;
+        peer.children.push(pair);
+        Some(peer.children.len() - 1)
+    }
+
     /// Creates the Child SA of the peer's pair `pair_index` again on an
     /// established IKE SA, e.g. after the peer refused it (libreswan
     /// answers TS_UNACCEPTABLE until its connection for the pair is added).

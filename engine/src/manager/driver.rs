@@ -21,7 +21,7 @@ use ike::Endpoint;
 use tokio::sync::{mpsc, watch};
 use xfrm::{XfrmClient, XfrmEvents};
 
-use super::core::{Core, CoreSettings};
+use super::core::{ChildStatus, Core, CoreSettings};
 use super::kernel::{Done, Kernel};
 use super::reconcile::Leftovers;
 use super::socket::{classify, IkeSocket, Received};
@@ -139,6 +139,8 @@ pub struct Outputs {
     pub status: watch::Sender<Vec<Connection>>,
     pub metrics: watch::Sender<MetricsSnapshot>,
     pub health: Arc<Health>,
+    /// Every established Child SA (the drop-in mode's `--trafficstatus`).
+    pub children: watch::Sender<Vec<ChildStatus>>,
 }
 
 struct Driver {
@@ -276,6 +278,15 @@ impl Driver {
                 false
             } else {
                 *old = connections;
+                true
+            }
+        });
+        let children = self.core.child_statuses();
+        self.outputs.children.send_if_modified(|old| {
+            if *old == children {
+                false
+            } else {
+                *old = children;
                 true
             }
         });

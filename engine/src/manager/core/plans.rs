@@ -56,6 +56,7 @@ impl Core {
                         c.plan = plan;
                     }
                 }
+                Some(d) if self.append_pairs(&name, &plan, &d, now) => {}
                 Some(d) => {
                     tracing::info!(cable = %name, ike_changed = d.ike_changed, added = d.added.len(), removed = d.removed.len(), "remote Endpoint changed: rebuilding the cable");
                     self.replace_cable(plan, &d, now);
@@ -95,6 +96,70 @@ impl Core {
                     CableState::Error(format!("cannot initiate: {e}; retrying in {backoff:?}"));
             }
         }
+    }
+
+    /// A bidirectional cable whose new plan only appends pairs to the old
+    /// one (same IKE parameters, the old pairs first and unchanged, as the
+    /// drop-in mode's connections arrive one by one) keeps its IKE SA: the
+    /// new pairs' Child SAs are created on it (CREATE_CHILD_SA), nothing is
+    /// rebuilt. Returns false (and changes nothing) for any other change.
+    fn append_pairs(&mut self, name: &str, plan: &CablePlan, d: &PlanDiff, now: Instant) -> bool {
+        let Some(c) = self.cables.get(name) else {
+            return false;
+        };
+        let old_len = c.plan.children.len();
+        let appends = !d.ike_changed
+            && d.removed.is_empty()
+            && !d.added.is_empty()
+            && plan.role == crate::cable::Role::Bidirectional
+            && plan.children.len() > old_len
+            && plan.children[..old_len] == c.plan.children[..];
+        if !appends {
+            return false;
+        }
+        let configs = self.peer_configs(plan, c.generation);
+        let [(peer, _)] = configs.as_slice() else {
+            return false;
+        };
+        if peer.children.len() != plan.children.len() || c.peers != [peer.name.clone()] {
+            return false;
+        }
+        let new_pairs = peer.children[old_len..].to_vec();
+        let initiator: std::collections::HashMap<SaId, bool> = self
+            .ep
+            .sas()
+            .into_iter()
+            .map(|s| (s.sa, s.initiator))
+            .collect();
+        let sas: Vec<SaId> = c.sas.iter().copied().collect();
+        tracing::info!(cable = %name, added = new_pairs.len(), "remote pairs added: creating their Child SAs on the cable's IKE SA");
+        self.ep.add_peer(peer.clone());
+        for sa in sas {
+            for (k, pair) in new_pairs.iter().enumerate() {
+                // The IKE SA's initiator asks at once; the responder lets it
+                // (reconciliation asks later if the pair is still missing).
+                let added = if initiator.get(&sa) == Some(&true) {
+                    self.ep.add_child_pair(now, sa, pair.clone())
+                } else {
+                    self.ep.add_pair(sa, pair.clone())
+                };
+                match added {
+                    Some(i) if i != old_len + k => {
+                        tracing::warn!(cable = %name, ?sa, "pair index {i} on the IKE SA, {} in the plan", old_len + k);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(c) = self.cables.get_mut(name) {
+            let target = health_target(plan);
+            if health_target(&c.plan) != target {
+                self.health.push_back((name.to_string(), target));
+            }
+            c.plan = plan.clone();
+            c.refresh_state();
+        }
+        true
     }
 
     fn add_cable(&mut self, plan: CablePlan, now: Instant) {
