@@ -231,7 +231,7 @@ fn log_update(update: &SourceUpdate) {
 }
 
 /// Waits for SIGTERM or SIGINT.
-async fn terminated() -> &'static str {
+pub async fn terminated() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -346,6 +346,7 @@ pub async fn run(flags: RunFlags) -> ExitCode {
             status: status_tx,
             metrics: metrics_tx,
             health,
+            children: watch::channel(Vec::new()).0,
         },
         async move {
             let _ = stop_rx.await;

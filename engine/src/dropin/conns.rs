@@ -9,9 +9,10 @@
 //! has its own IKE SA, as libreswan negotiates them. The role follows the
 //! add template: `--host %any` on the remote end is the server (respond
 //! only, from any address), an FQDN local identity the client, address
-//! identities bidirectional. A cable initiates once one of its connections
-//! was routed or initiated (libreswan would on the first packet a route
-//! traps); until then its connections only answer.
+//! identities bidirectional. Bidirectional and client cables initiate as
+//! soon as they are added (the driver routes and initiates every pair it
+//! adds in those modes, within the same burst of calls), so the role never
+//! changes under a cable, which would rebuild it.
 //!
 //! A `--delete` removes the pair from its cable (the cable goes with its
 //! last pair); the manager then deletes the pair's SAs and policies.
@@ -216,13 +217,6 @@ fn plan_of(conns: &[&Conn], natt_port: u16) -> Option<CablePlan> {
     } else {
         Role::Bidirectional
     };
-    let initiates = conns.iter().any(|c| c.routed || c.initiated);
-    // Added but neither routed nor initiated: answer only, as libreswan.
-    let role = if role.initiates() && !initiates {
-        Role::Server
-    } else {
-        role
-    };
     let (cable_name, _, _) = split_name(&spec.name);
     let mut children = Vec::new();
     for c in conns {
@@ -384,8 +378,6 @@ mod tests {
             server.children[0].remote_id,
             IkeId::Fqdn("172.18.0.9-0-0".into())
         );
-        // Only added: answers, does not initiate yet.
-        assert_eq!(plans["submariner-cable-c4-172-18-0-4"].role, Role::Server);
         r.initiate("submariner-cable-c4-172-18-0-4-0-0").unwrap();
         let client = &r.plans(4500)["submariner-cable-c4-172-18-0-4"];
         assert_eq!(client.role, Role::Client);

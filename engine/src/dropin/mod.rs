@@ -12,7 +12,10 @@
 //! - [`whack`]: the `whack` options the driver uses, parsed.
 //! - [`secrets`]: the PSK from libreswan's secrets files.
 
+pub mod client;
 pub mod conns;
+pub mod pluto;
+pub mod protocol;
 pub mod secrets;
 pub mod traffic;
 pub mod whack;

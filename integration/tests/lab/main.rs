@@ -3,6 +3,7 @@
 
 mod algorithms;
 mod common;
+mod dropin;
 mod engine;
 mod harness;
 mod healthcheck;

@@ -1,0 +1,181 @@
+//! Drop-in mode (issue 11): `cable-engine pluto` driven exactly as
+//! Submariner's libreswan driver drives pluto (see
+//! `integration::dropin`): the driver's whack calls with its 5 s kill and
+//! 3 retries, `--trafficstatus` read with its regex.
+
+use crate::common::*;
+use integration::dropin::DropIn;
+use integration::lab::require_lab;
+use integration::peers::libreswan::{Cable, Mode, Pluto};
+use integration::sites::{Site, TEST_PSK};
+use integration::topo::{Netns, TwoSites};
+use std::time::{Duration, Instant};
+
+/// Second subnets of each site (policies and SAs only; no pods there).
+const LEFT_EXTRA: &str = "10.11.0.0/16";
+const RIGHT_EXTRA: &str = "10.22.0.0/16";
+
+fn two_by_two(a: &Addrs) -> (Site, Site) {
+    let (mut es, mut ps) = (engine_site(a, false), peer_site(a, false));
+    es.subnets.push(LEFT_EXTRA.into());
+    ps.subnets.push(RIGHT_EXTRA.into());
+    (es, ps)
+}
+
+/// The drop-in's cable toward `remote`, as the driver on `local` builds it.
+fn dropin_cable(local: &Site, remote: &Site, mode: Mode) -> Cable {
+    libreswan_cable(remote, local, mode)
+}
+
+/// Pings through the tunnel grow the driver's byte counts of pair 0-0.
+fn assert_bytes_grow(d: &DropIn, left: &Netns, right: &Netns, a: &Addrs, cable: &Cable) {
+    let name = cable.connection_name(0, 0);
+    let before = d.traffic().expect("trafficstatus")[&name];
+    ping_both_ways(left, right, a);
+    let after = d.traffic().expect("trafficstatus")[&name];
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{name}: bytes did not grow: {before:?} -> {after:?}"
+    );
+}
+
+/// Every policy and SA toward `peer` in `ns`.
+fn entries_toward(ns: &Netns, peer: &str) -> usize {
+    let st = ns.sh("ip xfrm state; ip xfrm policy").unwrap_or_default();
+    st.lines()
+        .filter(|l| l.contains(peer) && (l.starts_with("src ") || l.contains("tmpl src")))
+        .count()
+}
+
+/// Submariner's bidirectional mode, 2x2 subnets: the drop-in on the left,
+/// libreswan 4.10 on the right, both configured by the driver's calls.
+#[test]
+fn dropin_bidirectional_vs_libreswan() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_bidirectional_vs_libreswan");
+    let (es, ps) = two_by_two(&a);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let ours = dropin_cable(&es, &ps, Mode::Bidirectional);
+    let theirs = libreswan_cable(&es, &ps, Mode::Bidirectional);
+    let t0 = Instant::now();
+    pluto.connect(&theirs).expect("whack (libreswan)");
+    d.connect(&ours).expect("whack (drop-in)");
+    let took = d
+        .wait_connected(&ours, UP_LIMIT)
+        .map(|_| t0.elapsed())
+        .unwrap_or_else(|e| panic!("{e}\n--- libreswan ---\n{}", pluto.log_text()));
+    pluto.wait_up(&theirs, UP_LIMIT).expect("libreswan up");
+    assert_bytes_grow(&d, &t.left, &t.right, &a, &ours);
+    let sas = esp_states(&t.left);
+    keep_logs(
+        "dropin_bidirectional_vs_libreswan",
+        &[("dropin", d.log_text()), ("pluto", pluto.log_text())],
+    );
+    assert!(sas >= 8, "4 pairs need 8 SAs, have {sas}");
+    record(
+        "dropin_bidirectional_vs_libreswan",
+        "libreswan 4.10",
+        "drop-in, both initiate, 2x2",
+        "none",
+        took,
+        &format!(
+            "pass: 4 pairs listed by the driver's regex, bytes grow; control socket after {:?}",
+            d.socket_after
+        ),
+    );
+}
+
+/// The drop-in on both sides, each driven by its own driver.
+#[test]
+fn dropin_pair() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_pair");
+    let (es, ps) = two_by_two(&a);
+    let left = DropIn::start(&t.left, TEST_PSK, &work.join("left"), &[]).expect("left");
+    let right = DropIn::start(&t.right, TEST_PSK, &work.join("right"), &[]).expect("right");
+    let (lc, rc) = (
+        dropin_cable(&es, &ps, Mode::Bidirectional),
+        libreswan_cable(&es, &ps, Mode::Bidirectional),
+    );
+    let t0 = Instant::now();
+    left.connect(&lc).expect("whack (left)");
+    right.connect(&rc).expect("whack (right)");
+    let up = |d: &DropIn, c: &Cable, other: &DropIn| {
+        d.wait_connected(c, UP_LIMIT)
+            .unwrap_or_else(|e| panic!("{e}\n--- other side ---\n{}", other.log_text()))
+    };
+    up(&left, &lc, &right);
+    up(&right, &rc, &left);
+    let took = t0.elapsed();
+    assert_bytes_grow(&left, &t.left, &t.right, &a, &lc);
+    keep_logs(
+        "dropin_pair",
+        &[("left", left.log_text()), ("right", right.log_text())],
+    );
+    record(
+        "dropin_pair",
+        "drop-in",
+        "both initiate, 2x2",
+        "none",
+        took,
+        "pass: 4 pairs listed on both sides, bytes grow",
+    );
+}
+
+/// `--delete` of every pair (the driver's DisconnectFromEndpoint) leaves
+/// no SA or policy toward that peer; SIGTERM then ends pluto cleanly.
+#[test]
+fn dropin_disconnect() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_disconnect");
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let mut d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let ours = dropin_cable(&es, &ps, Mode::Bidirectional);
+    pluto
+        .connect(&libreswan_cable(&es, &ps, Mode::Bidirectional))
+        .expect("whack (libreswan)");
+    d.connect(&ours).expect("whack (drop-in)");
+    d.wait_connected(&ours, UP_LIMIT).expect("connected");
+    ping_both_ways(&t.left, &t.right, &a);
+    assert!(entries_toward(&t.left, a.right_ip) > 0);
+    let codes = d.disconnect(&ours);
+    assert!(codes.iter().all(|(_, c)| *c == 0), "{codes:?}");
+    let t0 = Instant::now();
+    while entries_toward(&t.left, a.right_ip) > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "left after --delete of every pair:\n{}\n--- drop-in ---\n{}",
+            t.left
+                .sh("ip xfrm state; ip xfrm policy")
+                .unwrap_or_default(),
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = t0.elapsed();
+    assert!(d.traffic().expect("trafficstatus").is_empty());
+    // Deleting again: libreswan's "no such connection" code, nothing else.
+    assert!(d.disconnect(&ours).iter().all(|(_, c)| *c == 21));
+    let st = d.terminate(Duration::from_secs(15)).expect("SIGTERM");
+    assert!(st.success(), "{st}");
+    assert!(!d.ctl().exists(), "control socket left behind");
+    record(
+        "dropin_disconnect",
+        "libreswan 4.10",
+        "drop-in, both initiate",
+        "none",
+        took,
+        "pass: --delete of every pair removed every SA and policy toward the peer",
+    );
+}
