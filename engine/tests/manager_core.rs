@@ -540,3 +540,46 @@ fn held_outbound_sa_goes_in_when_the_peer_sends_on_the_new_sa() {
     );
     assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
 }
+
+/// libreswan's `--route` (drop-in mode), and what operators expect in
+/// standalone mode too: from the moment a cable is planned, its pairs'
+/// traffic is held by policies (the kernel finds no SA and drops it),
+/// never sent in clear, until the Child SA comes; the Child SA then takes
+/// the same policies over in place. Before, a pair had no policy until its
+/// Child SA was installed, so its traffic left unencrypted meanwhile.
+#[test]
+fn planned_pairs_are_held_until_their_child_sa_is_up() {
+    let mut w = world();
+    let a = w.a.endpoint.clone();
+    let plan = util::plan(&a, &w.b.endpoint);
+    w.a.core.apply_plans(
+        w.now,
+        std::collections::BTreeMap::from([(plan.cable_name.clone(), plan)]),
+    );
+    w.drain();
+    // Nothing delivered yet: no SA, but every pair's three policies.
+    assert!(w.a.kernel.sas.is_empty());
+    assert_eq!(w.a.kernel.policies.len(), 3 * B_SUBNETS.len());
+    let out: Vec<_> =
+        w.a.kernel
+            .policies
+            .values()
+            .filter(|p| p.direction == xfrm::Direction::Out)
+            .map(|p| (p.selector.dst.to_string(), p.template.dst.to_string()))
+            .collect();
+    for s in B_SUBNETS {
+        assert!(
+            out.contains(&(s.to_string(), "192.0.2.2".to_string())),
+            "{out:?}"
+        );
+    }
+    let before = w.a.kernel.policy_updates;
+    w.apply_plan_b();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    for s in B_SUBNETS {
+        assert!(w.usable("10.1.0.0/16", s), "{s}");
+    }
+    // The Child SAs took the same policies over: no new ones, none rewritten.
+    assert_eq!(w.a.kernel.policies.len(), 3 * B_SUBNETS.len());
+    assert_eq!(w.a.kernel.policy_updates, before);
+}

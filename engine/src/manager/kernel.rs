@@ -101,6 +101,15 @@ impl Kernel {
                 }
                 Ok(Done::Nothing)
             }
+            KernelOp::HoldPolicies { cable, policies } => {
+                let mut results = Vec::new();
+                for p in policies {
+                    results.push(x.update_policy(p).await);
+                }
+                first_error(results)?;
+                tracing::debug!(cable = %cable, policies = policies.len(), "policies hold the pairs' traffic until their Child SAs are up");
+                Ok(Done::Nothing)
+            }
             KernelOp::InstallOutbound { cable, sa, .. } => {
                 add_or_update_sa(x, sa).await?;
                 tracing::debug!(cable = %cable, spi_out = format_args!("{:#010x}", sa.spi), "outbound SA of the peer's rekey installed");

@@ -63,6 +63,12 @@ impl FakeKernel {
                 }
             }
             KernelOp::InstallOutbound { sa, .. } => self.add_sa(sa),
+            KernelOp::HoldPolicies { policies, .. } => {
+                for p in policies {
+                    self.policy_updates += 1;
+                    self.policies.insert(p.id(), p.clone());
+                }
+            }
             KernelOp::UpdateSas { sas, .. } => {
                 for sa in sas {
                     self.add_sa(sa);

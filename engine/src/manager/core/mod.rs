@@ -285,6 +285,21 @@ impl Core {
             KernelOp::ReadCounters { cable, .. } => {
                 tracing::debug!(cable = %cable, "reading byte counters: {e}");
             }
+            KernelOp::HoldPolicies { cable, .. } => {
+                tracing::warn!(cable = %cable, "installing the policies that hold a pair's traffic until its Child SA is up: {e}");
+                // Not known to be in the kernel: the Child SA installs them.
+                if let Some(c) = self.cables.get_mut(cable) {
+                    let held: Vec<usize> = c
+                        .policies
+                        .iter()
+                        .filter(|(i, _)| !c.children.values().any(|r| r.pair == **i))
+                        .map(|(i, _)| *i)
+                        .collect();
+                    for i in held {
+                        c.policies.remove(&i);
+                    }
+                }
+            }
             KernelOp::ProbeInbound { .. } => {
                 tracing::debug!("reading a new inbound SA's counter: {e}");
             }

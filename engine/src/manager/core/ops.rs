@@ -69,6 +69,15 @@ pub enum KernelOp {
         policies: Vec<PolicyConfig>,
         encapsulation: Encapsulation,
     },
+    /// Policies of pairs that have no Child SA yet, installed when the
+    /// cable is planned: their traffic is held (the kernel finds no SA for
+    /// the template and drops it), never sent in clear, until the Child SA
+    /// comes (libreswan's `--route`). The Child SA's install replaces them
+    /// in place.
+    HoldPolicies {
+        cable: String,
+        policies: Vec<PolicyConfig>,
+    },
     /// The held-back outbound SA of a rekey the peer started.
     InstallOutbound {
         cable: String,

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use ike::SaId;
 
+use super::ops::{pair_policies, PairPolicies};
 use super::{health_target, Core, KernelOp};
 use crate::cable::{CablePlan, PlanDiff};
 use crate::manager::cable::Cable;
@@ -159,6 +160,7 @@ impl Core {
             c.plan = plan.clone();
             c.refresh_state();
         }
+        self.hold_unprotected_pairs(name);
         true
     }
 
@@ -209,8 +211,48 @@ impl Core {
             self.ep.add_peer(peer);
         }
         self.cables.insert(name.clone(), cable);
+        if generation == 0 {
+            self.hold_unprotected_pairs(&name);
+        }
         for p in to_initiate {
             self.initiate_peer(&name, &p, now);
+        }
+    }
+
+    /// Install the policies of every pair of `name` that has none yet
+    /// ([`KernelOp::HoldPolicies`]): until its Child SA is up, the pair's
+    /// traffic is dropped by the kernel rather than sent in clear. Not in
+    /// server mode, where the peer's address is not known before it comes.
+    pub(super) fn hold_unprotected_pairs(&mut self, name: &str) {
+        let Some(c) = self.cables.get_mut(name) else {
+            return;
+        };
+        if c.plan.role.accepts_any_peer_address() {
+            return;
+        }
+        let mut policies = Vec::new();
+        for (i, pair) in c.plan.children.iter().enumerate() {
+            if c.policies.contains_key(&i) {
+                continue;
+            }
+            let p = pair_policies(
+                pair.local_subnet,
+                pair.remote_subnet,
+                c.plan.local_address,
+                c.plan.remote_address,
+                self.reqids.get(&pair.name),
+            );
+            c.policies.insert(
+                i,
+                PairPolicies::new((pair.local_subnet, pair.remote_subnet), p.clone()),
+            );
+            policies.extend(p);
+        }
+        if !policies.is_empty() {
+            self.ops.push_back(KernelOp::HoldPolicies {
+                cable: name.to_string(),
+                policies,
+            });
         }
     }
 
@@ -264,6 +306,7 @@ impl Core {
         for sa in superseded {
             self.sa_peer.insert(sa, format!("superseded:{name}"));
         }
+        self.hold_unprotected_pairs(&name);
     }
 
     fn remove_cable(&mut self, name: &str, now: Instant) {
