@@ -6,9 +6,9 @@
 //! control call as `ipsec whack --ctlsocket <socket> ARGS` (what the
 //! upstream `ipsec` script runs), each attempt killed after 5 s and
 //! retried up to 3 times 1 s apart, and `--trafficstatus` (not retried)
-//! parsed with the driver's regex.
+//! parsed with the regex of the driver's release.
 
-use crate::peers::libreswan::{Cable, Mode};
+use crate::peers::libreswan::{Cable, Mode, Release};
 use crate::sites::engine_binary;
 use crate::topo::Netns;
 use anyhow::{bail, Context, Result};
@@ -20,6 +20,16 @@ use std::time::{Duration, Instant};
 /// The driver's regex for `--trafficstatus` lines (0.21 and later).
 pub const TRAFFIC_REGEX_0_21: &str =
     r#".* "([^"]+-v[46]-[0-1]-[0-1])"[^,]*, .*inBytes=(\d+), outBytes=(\d+).*"#;
+/// The same, 0.16 to 0.20.
+pub const TRAFFIC_REGEX_0_16: &str = r#".* "([^"]+)"[^,]*, .*inBytes=(\d+), outBytes=(\d+).*"#;
+
+/// The regex the driver of `release` reads `--trafficstatus` with.
+pub fn traffic_regex(release: Release) -> &'static str {
+    match release {
+        Release::V0_19 => TRAFFIC_REGEX_0_16,
+        _ => TRAFFIC_REGEX_0_21,
+    }
+}
 
 /// The driver's wait for the control socket.
 pub const SOCKET_WAIT: Duration = Duration::from_secs(60);
@@ -166,12 +176,12 @@ impl DropIn {
     /// `--trafficstatus` as the driver reads it: per connection name, the
     /// summed (inBytes, outBytes) of its lines matching the driver's
     /// regex. `Err` on a non-zero exit (the driver's Gateway error).
-    pub fn traffic(&self) -> Result<BTreeMap<String, (u64, u64)>> {
+    pub fn traffic(&self, release: Release) -> Result<BTreeMap<String, (u64, u64)>> {
         let (code, out) = self.attempt(&["--trafficstatus".into()])?;
         if code != 0 {
             bail!("--trafficstatus exited with {code}");
         }
-        Ok(parse_traffic(&out))
+        Ok(parse_traffic(&out, traffic_regex(release)))
     }
 
     /// Wait until every connection of `cable` is listed (the driver's
@@ -180,7 +190,7 @@ impl DropIn {
         let t0 = Instant::now();
         let mut last = BTreeMap::new();
         while t0.elapsed() < limit {
-            if let Ok(t) = self.traffic() {
+            if let Ok(t) = self.traffic(cable.release) {
                 if cable.connection_names().iter().all(|n| t.contains_key(n)) {
                     return Ok(t0.elapsed());
                 }
@@ -222,10 +232,10 @@ impl Drop for DropIn {
     }
 }
 
-/// The driver's parse of `--trafficstatus` output (regex of 0.21+):
-/// bytes summed per connection name.
-pub fn parse_traffic(out: &str) -> BTreeMap<String, (u64, u64)> {
-    let re = regex::Regex::new(&format!("^{TRAFFIC_REGEX_0_21}$")).expect("regex");
+/// The driver's parse of `--trafficstatus` output with `regex`: bytes
+/// summed per connection name.
+pub fn parse_traffic(out: &str, regex: &str) -> BTreeMap<String, (u64, u64)> {
+    let re = regex::Regex::new(&format!("^{regex}$")).expect("regex");
     let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for line in out.lines() {
         if let Some(c) = re.captures(line) {

@@ -48,6 +48,21 @@ pub enum Mode {
     Client,
 }
 
+/// Which release's `whack` tokens the driver emits
+/// (`../shared/docs/submariner-dropin.md`, "The add command").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Release {
+    /// 0.16 to 0.21.0: `--forceencaps` when NAT or forced, else nothing;
+    /// no family option; connections named `<cable>-<i>-<j>`.
+    V0_19,
+    /// 0.21.1 and 0.22.0: `--encapsulation=yes` or nothing; `--ipv4`;
+    /// `<cable>-v4-<i>-<j>`.
+    V0_21_1,
+    /// Later 0.21.x, 0.22.x and devel: `--encaps=yes|auto`; `--ipv4`.
+    #[default]
+    Current,
+}
+
 /// One cable as Submariner's driver would set it up towards a remote
 /// Endpoint (the "left" side is this pluto).
 #[derive(Debug, Clone)]
@@ -70,12 +85,18 @@ pub struct Cable {
     /// driver's: tests use them for short lifetimes, e.g. `--ipseclifetime
     /// 20`, or for one ESP algorithm, `--esp aes_gcm256`).
     pub extra_args: Vec<String>,
+    /// The driver release whose tokens and names are used.
+    pub release: Release,
 }
 
 impl Cable {
-    /// `<cable>-v4-<i>-<j>`, the driver's connection name.
+    /// `<cable>-v4-<i>-<j>` (`<cable>-<i>-<j>` before 0.21.1), the
+    /// driver's connection name.
     pub fn connection_name(&self, i: usize, j: usize) -> String {
-        format!("{}-v4-{i}-{j}", self.remote_cable_name)
+        match self.release {
+            Release::V0_19 => format!("{}-{i}-{j}", self.remote_cable_name),
+            _ => format!("{}-v4-{i}-{j}", self.remote_cable_name),
+        }
     }
 
     pub fn connection_names(&self) -> Vec<String> {
@@ -101,20 +122,25 @@ impl Cable {
                 fqdn(&self.remote_private_ip, j, i),
             ),
         };
-        let mut a: Vec<String> = vec![
-            "--psk".into(),
-            "--encrypt".into(),
-            format!("--encaps={}", if self.encaps { "yes" } else { "auto" }),
-            "--name".into(),
-            self.connection_name(i, j),
-            "--ipv4".into(),
+        let mut a: Vec<String> = vec!["--psk".into(), "--encrypt".into()];
+        match (self.release, self.encaps) {
+            (Release::V0_19, true) => a.push("--forceencaps".into()),
+            (Release::V0_21_1, true) => a.push("--encapsulation=yes".into()),
+            (Release::Current, e) => a.push(format!("--encaps={}", if e { "yes" } else { "auto" })),
+            (_, false) => {}
+        }
+        a.extend(["--name".into(), self.connection_name(i, j)]);
+        if self.release != Release::V0_19 {
+            a.push("--ipv4".into());
+        }
+        a.extend([
             "--id".into(),
             lid,
             "--host".into(),
             self.local_private_ip.clone(),
             "--client".into(),
             self.local_subnets[i].clone(),
-        ];
+        ]);
         if self.mode != Mode::Client {
             a.extend(["--ikeport".into(), self.local_port.to_string()]);
         }

@@ -353,6 +353,7 @@ fn driver_cable(local: &Site, remote: &Site) -> Cable {
         local_port: 4500,
         remote_port: 4500,
         extra_args: Vec::new(),
+        release: Default::default(),
     }
 }
 

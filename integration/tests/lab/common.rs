@@ -168,6 +168,7 @@ pub fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
         local_port: 4500,
         remote_port: 4500,
         extra_args: Vec::new(),
+        release: Default::default(),
     }
 }
 
@@ -208,21 +209,25 @@ pub fn xfrm_state(ns: &Netns) -> String {
     ns.sh("ip xfrm state").unwrap_or_default()
 }
 
-/// ESP states in a namespace's kernel.
+/// ESP states in a namespace's kernel, without the kernel's own larval
+/// ACQUIRE states (SPI 0: a packet met a policy whose SA is not there yet,
+/// e.g. a pair held until its Child SA is up).
 pub fn esp_states(ns: &Netns) -> usize {
     xfrm_state(ns)
         .lines()
-        .filter(|l| l.starts_with("src "))
+        .filter(|l| l.trim_start().starts_with("proto esp spi "))
+        .filter(|l| !l.contains("spi 0x00000000 "))
         .count()
 }
 
-/// The SPIs of the ESP states in a namespace's kernel.
+/// The SPIs of the ESP states in a namespace's kernel (larval ACQUIRE
+/// states, SPI 0, left out).
 pub fn esp_spis(ns: &Netns) -> std::collections::BTreeSet<String> {
     xfrm_state(ns)
         .split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
-        .filter(|w| w[0] == "spi")
+        .filter(|w| w[0] == "spi" && w[1] != "0x00000000")
         .map(|w| w[1].to_string())
         .collect()
 }

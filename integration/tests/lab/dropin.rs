@@ -6,9 +6,9 @@
 use crate::common::*;
 use integration::dropin::DropIn;
 use integration::lab::require_lab;
-use integration::peers::libreswan::{Cable, Mode, Pluto};
+use integration::peers::libreswan::{Cable, Mode, Pluto, Release};
 use integration::sites::{Site, TEST_PSK};
-use integration::topo::{Netns, TwoSites};
+use integration::topo::{Nat, Netns, RoutedSites, TwoSites};
 use std::time::{Duration, Instant};
 
 /// Second subnets of each site (policies and SAs only; no pods there).
@@ -30,9 +30,9 @@ fn dropin_cable(local: &Site, remote: &Site, mode: Mode) -> Cable {
 /// Pings through the tunnel grow the driver's byte counts of pair 0-0.
 fn assert_bytes_grow(d: &DropIn, left: &Netns, right: &Netns, a: &Addrs, cable: &Cable) {
     let name = cable.connection_name(0, 0);
-    let before = d.traffic().expect("trafficstatus")[&name];
+    let before = d.traffic(cable.release).expect("trafficstatus")[&name];
     ping_both_ways(left, right, a);
-    let after = d.traffic().expect("trafficstatus")[&name];
+    let after = d.traffic(cable.release).expect("trafficstatus")[&name];
     assert!(
         after.0 > before.0 && after.1 > before.1,
         "{name}: bytes did not grow: {before:?} -> {after:?}"
@@ -164,7 +164,7 @@ fn dropin_disconnect() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let took = t0.elapsed();
-    assert!(d.traffic().expect("trafficstatus").is_empty());
+    assert!(d.traffic(ours.release).expect("trafficstatus").is_empty());
     // Deleting again: libreswan's "no such connection" code, nothing else.
     assert!(d.disconnect(&ours).iter().all(|(_, c)| *c == 21));
     let st = d.terminate(Duration::from_secs(15)).expect("SIGTERM");
@@ -177,5 +177,144 @@ fn dropin_disconnect() {
         "none",
         took,
         "pass: --delete of every pair removed every SA and policy toward the peer",
+    );
+}
+
+/// One preferred-server case: the drop-in on the left in `ours` mode,
+/// libreswan on the right in the matching mode, 1x1 subnets.
+fn server_client_case(case: &str, engine_pref: bool, ours: Mode, theirs: Mode) -> Duration {
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, engine_pref), peer_site(&a, !engine_pref));
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let cable = dropin_cable(&es, &ps, ours);
+    let t0 = Instant::now();
+    d.connect(&cable).expect("whack (drop-in)");
+    pluto
+        .connect(&libreswan_cable(&es, &ps, theirs))
+        .expect("whack (libreswan)");
+    d.wait_connected(&cable, UP_LIMIT)
+        .unwrap_or_else(|e| panic!("{case}: {e}\n--- libreswan ---\n{}", pluto.log_text()));
+    let took = t0.elapsed();
+    assert_bytes_grow(&d, &t.left, &t.right, &a, &cable);
+    keep_logs(
+        case,
+        &[("dropin", d.log_text()), ("pluto", pluto.log_text())],
+    );
+    took
+}
+
+/// Submariner's preferred-server modes both ways round: the drop-in as
+/// the server (`--host %any`, FQDN IDs, answers only) with libreswan as
+/// the client, then the drop-in as the client (no local `--ikeport`).
+#[test]
+fn dropin_server_client_vs_libreswan() {
+    require_lab();
+    let server = server_client_case(
+        "dropin_server_vs_libreswan",
+        true,
+        Mode::Server,
+        Mode::Client,
+    );
+    let client = server_client_case(
+        "dropin_client_vs_libreswan",
+        false,
+        Mode::Client,
+        Mode::Server,
+    );
+    record(
+        "dropin_server_client_vs_libreswan",
+        "libreswan 4.10",
+        "drop-in server, then client",
+        "none",
+        server.max(client),
+        &format!("pass: as server {server:.1?}, as client {client:.1?}; bytes grow"),
+    );
+}
+
+/// The later 0.21 tokens without NAT (`--encaps=auto --ipv4`): raw ESP,
+/// no UDP encapsulation on either side.
+#[test]
+fn dropin_encaps_auto_0_21() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_encaps_auto_0_21");
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let cable = dropin_cable(&es, &ps, Mode::Bidirectional);
+    assert!(cable.add_args(0, 0).iter().any(|x| x == "--encaps=auto"));
+    assert!(cable.add_args(0, 0).iter().any(|x| x == "--ipv4"));
+    let t0 = Instant::now();
+    pluto
+        .connect(&libreswan_cable(&es, &ps, Mode::Bidirectional))
+        .expect("whack (libreswan)");
+    d.connect(&cable).expect("whack (drop-in)");
+    d.wait_connected(&cable, UP_LIMIT).expect("connected");
+    let took = t0.elapsed();
+    assert_bytes_grow(&d, &t.left, &t.right, &a, &cable);
+    for ns in [&t.left, &t.right] {
+        let st = xfrm_state(ns);
+        assert!(st.contains("proto esp") && !st.contains("encap"), "{st}");
+    }
+    record(
+        "dropin_encaps_auto_0_21",
+        "libreswan 4.10",
+        "drop-in, both initiate, --encaps=auto --ipv4",
+        "none",
+        took,
+        "pass: raw ESP both sides; bytes grow",
+    );
+}
+
+/// The 0.16-0.21.0 tokens (`--forceencaps`, no family option, names
+/// without `-v4-`, read with that release's regex), the drop-in's site
+/// behind NAT: ESP-in-UDP on port 4500 both sides.
+#[test]
+fn dropin_nat_forceencaps() {
+    require_lab();
+    let t = RoutedSites::new(Nat::Left).expect("topology");
+    let a = routed_addrs(&t);
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_nat_forceencaps");
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    assert!(es.nat_enabled);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let mut cable = dropin_cable(&es, &ps, Mode::Bidirectional);
+    cable.release = Release::V0_19;
+    // The driver forces encapsulation when either side is behind NAT.
+    cable.encaps = true;
+    let args = cable.add_args(0, 0);
+    assert!(args.iter().any(|x| x == "--forceencaps"), "{args:?}");
+    assert!(!args.iter().any(|x| x == "--ipv4"), "{args:?}");
+    let t0 = Instant::now();
+    pluto
+        .connect(&libreswan_cable(&es, &ps, Mode::Bidirectional))
+        .expect("whack (libreswan)");
+    d.connect(&cable).expect("whack (drop-in)");
+    d.wait_connected(&cable, UP_LIMIT).unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- libreswan ---\n{}\n--- nat ---\n{}",
+            pluto.log_text(),
+            t.nat_table()
+        )
+    });
+    let took = t0.elapsed();
+    assert_bytes_grow(&d, &t.left, &t.right, &a, &cable);
+    assert_espinudp(&t.left, "drop-in");
+    assert_espinudp(&t.right, "libreswan");
+    record(
+        "dropin_nat_forceencaps",
+        "libreswan 4.10",
+        "drop-in, both initiate, 0.19 tokens",
+        "drop-in side NATed",
+        took,
+        "pass: ESP-in-UDP both sides; bytes grow (0.16 regex)",
     );
 }
