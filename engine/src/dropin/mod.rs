@@ -11,11 +11,17 @@
 //!
 //! - [`whack`]: the `whack` options the driver uses, parsed.
 //! - [`secrets`]: the PSK from libreswan's secrets files.
+//! - [`conns`]: libreswan's connections turned into cable plans.
+//! - [`traffic`]: `--trafficstatus` lines in libreswan 4.x's format.
+//! - [`protocol`], [`client`]: the control socket and the `whack`/`ipsec`
+//!   side of it.
+//! - [`pluto`]: the daemon; [`takeover`]: what a libreswan pluto left.
 
 pub mod client;
 pub mod conns;
 pub mod pluto;
 pub mod protocol;
 pub mod secrets;
+pub mod takeover;
 pub mod traffic;
 pub mod whack;

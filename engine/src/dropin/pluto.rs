@@ -6,7 +6,8 @@
 //! read again on an add while missing), binds the IKE socket on
 //! `CE_IPSEC_NATTPORT` (the gateway's environment, which pluto inherits;
 //! 4500 by default) through the connection manager, creates its control
-//! socket `<rundir>/pluto.ctl` at once, and stays in the foreground. It
+//! socket `<rundir>/pluto.ctl` at once (after removing what a libreswan
+//! pluto left, see [`super::takeover`]), and stays in the foreground. It
 //! exits only on SIGTERM/SIGINT (removing its SAs, policies and socket) or
 //! when it cannot start at all: Submariner's gateway exits with it.
 //!
@@ -387,6 +388,20 @@ pub async fn pluto_main(args: &[String]) -> ExitCode {
         ctl.display(),
         a.secrets.display()
     );
+    // What a libreswan pluto left (the gateway ran libreswan before the
+    // image was switched): its policies would capture our pairs' traffic.
+    match xfrm::XfrmClient::connect() {
+        Ok(x) => match super::takeover::remove_libreswan_leftovers(&x).await {
+            Ok((0, 0)) => {}
+            Ok((sas, policies)) => tracing::info!(
+                sas,
+                policies,
+                "removed the SAs and policies a libreswan pluto left"
+            ),
+            Err(e) => tracing::warn!("cannot list the kernel's SAs and policies: {e}"),
+        },
+        Err(e) => tracing::warn!("no XFRM netlink socket: {e}"),
+    }
     let (children_tx, children) = watch::channel(Vec::new());
     let daemon = Arc::new(Mutex::new(Daemon {
         registry: Registry::default(),

@@ -318,3 +318,146 @@ fn dropin_nat_forceencaps() {
         "pass: ESP-in-UDP both sides; bytes grow (0.16 regex)",
     );
 }
+
+/// The reqids of every SA and policy template in `ns`.
+fn reqids(ns: &Netns) -> Vec<u64> {
+    let text = ns.sh("ip xfrm state; ip xfrm policy").unwrap_or_default();
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "reqid")
+        .filter_map(|w| w[1].parse().ok())
+        .collect()
+}
+
+/// A gateway switched from libreswan to the drop-in: libreswan's pluto ran
+/// on the left and was killed (SIGKILL: its SAs and policies stay, as when
+/// the image is switched under it); the drop-in starts there, removes
+/// them, and the driver's calls bring the cable up on the engine's SAs
+/// alone.
+#[test]
+fn dropin_replaces_libreswan() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir("dropin_replaces_libreswan");
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let peer = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let theirs = libreswan_cable(&es, &ps, Mode::Bidirectional);
+    peer.connect(&theirs).expect("whack (peer)");
+    let ours = dropin_cable(&es, &ps, Mode::Bidirectional);
+    let mut before = Pluto::start(&t.left, TEST_PSK, &work.join("libreswan-left"))
+        .expect("libreswan on the left");
+    before.connect(&ours).expect("whack (left, libreswan)");
+    before.wait_up(&ours, UP_LIMIT).expect("libreswan pair up");
+    ping_both_ways(&t.left, &t.right, &a);
+    before.kill();
+    let left_over: Vec<u64> = reqids(&t.left)
+        .into_iter()
+        .filter(|r| (16384..1 << 24).contains(r))
+        .collect();
+    assert!(!left_over.is_empty(), "libreswan left nothing to clean");
+    let t0 = Instant::now();
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    d.connect(&ours).expect("whack (drop-in)");
+    d.wait_connected(&ours, UP_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}\n--- peer ---\n{}", peer.log_text()));
+    let took = t0.elapsed();
+    assert_bytes_grow(&d, &t.left, &t.right, &a, &ours);
+    let foreign: Vec<u64> = reqids(&t.left)
+        .into_iter()
+        .filter(|r| *r < 0xCE00_0000)
+        .collect();
+    keep_logs(
+        "dropin_replaces_libreswan",
+        &[("dropin", d.log_text()), ("peer", peer.log_text())],
+    );
+    assert!(
+        foreign.is_empty(),
+        "entries not the engine's left on the gateway: reqids {foreign:?}\n{}",
+        t.left
+            .sh("ip xfrm state; ip xfrm policy")
+            .unwrap_or_default()
+    );
+    assert!(d.log_text().contains("a libreswan pluto left"));
+    record(
+        "dropin_replaces_libreswan",
+        "libreswan 4.10",
+        "drop-in after libreswan, both initiate",
+        "none",
+        took,
+        &format!(
+            "pass: {} libreswan entries removed at start; pings through the engine's SAs only",
+            left_over.len()
+        ),
+    );
+}
+
+/// Set-up time of the same call sequence (the driver's, 2x2 pairs,
+/// bidirectional, against libreswan 4.10 on the right) with libreswan and
+/// then the drop-in on the left, in the same lab run: from the first call
+/// to every pair listed in the left's `--trafficstatus` (the driver's
+/// `Connected`), polled every 100 ms.
+#[test]
+fn dropin_setup_vs_libreswan() {
+    require_lab();
+    let mut times = Vec::new();
+    for dropin in [false, true] {
+        let t = TwoSites::new().expect("topology");
+        let a = two_sites_addrs();
+        tunnel_only(&t.left, &t.right, &a);
+        let case = if dropin {
+            "setup-dropin"
+        } else {
+            "setup-libreswan"
+        };
+        let work = workdir(case);
+        let (es, ps) = two_by_two(&a);
+        let peer = Pluto::start(&t.right, TEST_PSK, &work.join("peer")).expect("peer");
+        let theirs = libreswan_cable(&es, &ps, Mode::Bidirectional);
+        let ours = dropin_cable(&es, &ps, Mode::Bidirectional);
+        // Both daemons up before the clock starts (the driver starts
+        // pluto once, long before a remote Endpoint arrives).
+        let (lib, drop) = if dropin {
+            let d = DropIn::start(&t.left, TEST_PSK, &work.join("left"), &[]).expect("drop-in");
+            (None, Some(d))
+        } else {
+            let p = Pluto::start(&t.left, TEST_PSK, &work.join("left")).expect("libreswan");
+            (Some(p), None)
+        };
+        let t0 = Instant::now();
+        peer.connect(&theirs).expect("whack (peer)");
+        let listed = || match (&lib, &drop) {
+            (Some(p), _) => p.all_up(&ours),
+            (_, Some(d)) => d
+                .traffic(ours.release)
+                .is_ok_and(|m| ours.connection_names().iter().all(|n| m.contains_key(n))),
+            _ => false,
+        };
+        match (&lib, &drop) {
+            (Some(p), _) => p.connect(&ours).expect("whack (libreswan)"),
+            (_, Some(d)) => d.connect(&ours).expect("whack (drop-in)"),
+            _ => {}
+        }
+        while !listed() {
+            assert!(t0.elapsed() < UP_LIMIT, "{case}: not up in {UP_LIMIT:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        times.push(t0.elapsed());
+        ping_both_ways(&t.left, &t.right, &a);
+    }
+    let (lib, drop) = (times[0], times[1]);
+    let ratio = lib.as_secs_f64() / drop.as_secs_f64().max(1e-3);
+    println!(
+        "set-up, same driver calls (2x2): libreswan {lib:.2?}, drop-in {drop:.2?} ({ratio:.1}x)"
+    );
+    record(
+        "dropin_setup_vs_libreswan",
+        "libreswan 4.10",
+        "left: libreswan, then drop-in; 2x2",
+        "none",
+        drop,
+        &format!("libreswan {lib:.2?}, drop-in {drop:.2?} ({ratio:.1}x); same run, emulated VM"),
+    );
+}
