@@ -398,7 +398,9 @@ fn dropin_replaces_libreswan() {
 /// bidirectional, against libreswan 4.10 on the right) with libreswan and
 /// then the drop-in on the left, in the same lab run: from the first call
 /// to every pair listed in the left's `--trafficstatus` (the driver's
-/// `Connected`), polled every 100 ms.
+/// `Connected`), polled every 100 ms. libreswan's side is only measured
+/// (two libreswans both initiating 2x2 pairs can take minutes: see the
+/// benchmark); the drop-in's must come up.
 #[test]
 fn dropin_setup_vs_libreswan() {
     require_lab();
@@ -428,36 +430,65 @@ fn dropin_setup_vs_libreswan() {
         };
         let t0 = Instant::now();
         peer.connect(&theirs).expect("whack (peer)");
+        // How many of the pairs the left lists (the driver's view).
         let listed = || match (&lib, &drop) {
-            (Some(p), _) => p.all_up(&ours),
-            (_, Some(d)) => d
-                .traffic(ours.release)
-                .is_ok_and(|m| ours.connection_names().iter().all(|n| m.contains_key(n))),
-            _ => false,
+            (Some(p), _) => {
+                let ts = p.traffic_status().unwrap_or_default();
+                ours.connection_names()
+                    .iter()
+                    .filter(|n| ts.contains(&format!("\"{n}\"")))
+                    .count()
+            }
+            (_, Some(d)) => d.traffic(ours.release).map_or(0, |m| {
+                ours.connection_names()
+                    .iter()
+                    .filter(|n| m.contains_key(*n))
+                    .count()
+            }),
+            _ => 0,
         };
         match (&lib, &drop) {
             (Some(p), _) => p.connect(&ours).expect("whack (libreswan)"),
             (_, Some(d)) => d.connect(&ours).expect("whack (drop-in)"),
             _ => {}
         }
-        while !listed() {
-            assert!(t0.elapsed() < UP_LIMIT, "{case}: not up in {UP_LIMIT:?}");
+        let want = ours.connection_names().len();
+        // libreswan gets a minute (the measurement says how far it got).
+        let limit = if dropin {
+            UP_LIMIT
+        } else {
+            Duration::from_secs(60)
+        };
+        let mut n = listed();
+        while n < want && t0.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(100));
+            n = listed();
         }
-        times.push(t0.elapsed());
-        ping_both_ways(&t.left, &t.right, &a);
+        if dropin {
+            // The engine's side must come up; libreswan's is only measured.
+            assert_eq!(
+                n, want,
+                "{case}: {n} of {want} pairs listed in {UP_LIMIT:?}"
+            );
+            ping_both_ways(&t.left, &t.right, &a);
+        }
+        times.push((n, t0.elapsed()));
     }
-    let (lib, drop) = (times[0], times[1]);
-    let ratio = lib.as_secs_f64() / drop.as_secs_f64().max(1e-3);
-    println!(
-        "set-up, same driver calls (2x2): libreswan {lib:.2?}, drop-in {drop:.2?} ({ratio:.1}x)"
-    );
+    let show = |(n, d): (usize, Duration)| {
+        if n == 4 {
+            format!("{d:.2?}")
+        } else {
+            format!("{n} of 4 pairs after {d:.0?}")
+        }
+    };
+    let (lib, drop) = (show(times[0]), show(times[1]));
+    println!("set-up, same driver calls (2x2): libreswan {lib}, drop-in {drop}");
     record(
         "dropin_setup_vs_libreswan",
         "libreswan 4.10",
         "left: libreswan, then drop-in; 2x2",
         "none",
-        drop,
-        &format!("libreswan {lib:.2?}, drop-in {drop:.2?} ({ratio:.1}x); same run, emulated VM"),
+        times[1].1,
+        &format!("libreswan: {lib}; drop-in: {drop}; same run, emulated VM"),
     );
 }
