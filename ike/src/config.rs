@@ -162,6 +162,10 @@ pub struct PeerConfig {
     pub initial_contact: bool,
     /// Lifetimes reported with every Child SA.
     pub lifetimes: Lifetimes,
+    /// This peer's liveness interval (libreswan's per-connection
+    /// `dpddelay`), in place of [`EndpointConfig::dpd_delay`]; `None`: the
+    /// endpoint's.
+    pub dpd_delay: Option<Duration>,
 }
 
 impl core::fmt::Debug for PeerConfig {
@@ -205,6 +209,7 @@ impl PeerConfig {
             force_encapsulation: false,
             initial_contact: true,
             lifetimes: Lifetimes::default(),
+            dpd_delay: None,
         }
     }
 }

@@ -304,3 +304,19 @@ fn nat_remap_is_followed_only_towards_the_peer_behind_the_nat() {
     let sa_b = net.b.sas();
     assert_eq!(sa_b[0].remote, second);
 }
+
+/// A peer's own liveness interval (libreswan's per-connection `dpddelay`,
+/// which the drop-in mode passes through) takes the place of the
+/// endpoint's for that peer's SAs only.
+#[test]
+fn a_peers_own_dpd_delay_wins() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(1);
+    a.dpd_delay = Some(Duration::from_secs(5));
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    assert_eq!(Net::children(&net.ev_a).len(), 1);
+    assert_eq!(net.a.poll_timeout(), Some(net.t0 + Duration::from_secs(5)));
+    assert_eq!(net.b.poll_timeout(), Some(net.t0 + Duration::from_secs(30)));
+}

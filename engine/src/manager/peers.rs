@@ -95,6 +95,9 @@ pub fn peer_configs(
         peer.esp_proposals = esp_proposals();
         peer.force_encapsulation = force;
         peer.lifetimes = lifetimes;
+        // libreswan's dpddelay (the driver's 30 s; a drop-in connection's
+        // --dpddelay).
+        peer.dpd_delay = Some(plan.dpd.delay);
         peer
     };
     if plan.role.uses_fqdn_ids() {

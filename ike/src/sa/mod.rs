@@ -223,13 +223,16 @@ impl IkeSa {
         .min()
     }
 
-    /// When the next liveness check is due (idle established SA only).
+    /// When the next liveness check is due (idle established SA only): the
+    /// peer's own interval, else the endpoint's.
     pub(crate) fn dpd_at(&self, config: &EndpointConfig) -> Option<Instant> {
         let idle = self.phase == Phase::Established
             && self.window.pending.is_none()
             && self.tasks.is_empty();
-        config
-            .dpd_delay
+        self.peer
+            .as_ref()
+            .and_then(|p| p.dpd_delay)
+            .or(config.dpd_delay)
             .filter(|_| idle)
             .map(|d| self.last_heard + d)
     }
