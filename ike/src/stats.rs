@@ -27,6 +27,11 @@ pub enum DropReason {
     /// Fragmented (SKF) messages are not accepted (we never announce
     /// IKEV2_FRAGMENTATION_SUPPORTED).
     Fragment,
+    /// An IKE_SA_INIT response that cannot be ours or is an unprotected
+    /// error: anyone can forge one, so the request stays outstanding and
+    /// the first valid answer is taken (RFC 7296 2.21.1). If none comes,
+    /// the exchange fails at its timeout with the error seen.
+    UnprotectedInitAnswer,
 }
 
 /// Counters kept by the endpoint.

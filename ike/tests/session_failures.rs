@@ -103,7 +103,11 @@ fn invalid_ke_for_a_group_we_did_not_offer_fails() {
     }];
     net.b.add_peer(b);
     net.a.initiate(net.now, a).unwrap();
+    // The answer is unprotected: A keeps asking until its retransmissions
+    // run out (RFC 7296 2.21.1), then reports what B said.
     net.run(Duration::from_secs(1));
+    assert!(failures(&net.ev_a).is_empty());
+    net.run(Duration::from_secs(61));
     assert_eq!(
         failures(&net.ev_a),
         vec![FailureReason::NoProposalChosen(RejectedBy::Peer)]
@@ -249,7 +253,10 @@ fn no_proposal_chosen() {
     }];
     net.b.add_peer(b);
     net.a.initiate(net.now, a).unwrap();
+    // Unprotected: reported when A's retransmissions run out.
     net.run(Duration::from_secs(1));
+    assert!(failures(&net.ev_a).is_empty());
+    net.run(Duration::from_secs(61));
     assert_eq!(
         failures(&net.ev_a),
         vec![FailureReason::NoProposalChosen(RejectedBy::Peer)]

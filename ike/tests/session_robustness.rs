@@ -505,18 +505,119 @@ fn cookie_loop_is_bounded() {
     assert_eq!(failure(&evs), ike::FailureReason::CookieRetriesExhausted);
 }
 
+/// A responder that answers every IKE_SA_INIT (retransmissions included)
+/// with the error `answer`, the clock running until the initiator gives
+/// up: the events, and how long that took.
+fn erring_responder(answer: NotifyPayload) -> (Vec<Event>, Duration) {
+    let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+    let (pa, _) = peers(1);
+    let t0 = std::time::Instant::now();
+    let mut now = t0;
+    a.initiate(now, pa).unwrap();
+    for _ in 0..100 {
+        while let Some(t) = a.poll_transmit() {
+            let req = Message::decode(&t.payload).unwrap();
+            let mut m = Message::new(Header::new(
+                req.header.spi_i,
+                0,
+                ExchangeType::IKE_SA_INIT,
+                Flags::RESPONSE,
+                0,
+            ));
+            m.payloads.push(Payload::Notify(answer.clone()));
+            a.handle_datagram(now, t.local, t.remote, &m.encode().unwrap());
+        }
+        let evs: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        if !evs.is_empty() {
+            return (evs, now - t0);
+        }
+        let Some(next) = a.poll_timeout() else { break };
+        now = next;
+        a.handle_timeout(now);
+    }
+    (Vec::new(), now - t0)
+}
+
+/// An unprotected error answer to IKE_SA_INIT does not end the exchange
+/// at once (anyone can forge one: RFC 7296 2.21.1); only when the
+/// retransmissions run out does it fail, with the error seen. Before, the
+/// first error answer failed it.
 #[test]
-fn unknown_error_notify_fails_the_exchange() {
-    let evs = stubborn_responder(|_| NotifyPayload::new(NotifyType(8000), vec![]));
+fn unprotected_error_answer_fails_only_at_the_timeout() {
+    let (evs, took) = erring_responder(NotifyPayload::new(NotifyType(8000), vec![]));
     assert_eq!(
         failure(&evs),
         ike::FailureReason::PeerError(NotifyType(8000))
     );
-    let evs = stubborn_responder(|_| NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]));
+    assert!(took >= Duration::from_secs(59), "{took:?}");
+    let (evs, _) = erring_responder(NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]));
     assert_eq!(
         failure(&evs),
         ike::FailureReason::NoProposalChosen(ike::RejectedBy::Peer)
     );
+}
+
+/// Issue 13, fault 2: one forged IKE_SA_INIT response (an error notify,
+/// then one lacking its payloads) arriving before the real one aborted the
+/// connection attempt. Now both are ignored and the real answer is taken.
+#[test]
+fn forged_init_responses_before_the_real_one_are_ignored() {
+    let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+    let mut b = Endpoint::new(EndpointConfig::default()).unwrap();
+    let (pa, pb) = peers(1);
+    b.add_peer(pb);
+    let now = std::time::Instant::now();
+    a.initiate(now, pa).unwrap();
+    let req = a.poll_transmit().unwrap();
+    let spi_i = Message::decode(&req.payload).unwrap().header.spi_i;
+    let forged = |payloads: Vec<Payload>| {
+        let mut m = Message::new(Header::new(
+            spi_i,
+            0x0bad_0bad,
+            ExchangeType::IKE_SA_INIT,
+            Flags::RESPONSE,
+            0,
+        ));
+        m.payloads = payloads;
+        m.encode().unwrap()
+    };
+    let no_proposal = NotifyPayload::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]);
+    a.handle_datagram(
+        now,
+        req.local,
+        req.remote,
+        &forged(vec![Payload::Notify(no_proposal)]),
+    );
+    a.handle_datagram(now, req.local, req.remote, &forged(vec![]));
+    assert!(
+        a.poll_event().is_none(),
+        "a forged answer ended the attempt"
+    );
+    // The real exchange, both ways, until quiet.
+    b.handle_datagram(now, req.remote, req.local, &req.payload);
+    for _ in 0..20 {
+        let mut moved = false;
+        while let Some(t) = b.poll_transmit() {
+            a.handle_datagram(now, t.remote, t.local, &t.payload);
+            moved = true;
+        }
+        while let Some(t) = a.poll_transmit() {
+            b.handle_datagram(now, t.remote, t.local, &t.payload);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    let evs: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(
+        evs.iter().any(|e| matches!(e, Event::IkeSaEstablished(_)))
+            && evs
+                .iter()
+                .any(|e| matches!(e, Event::ChildSaEstablished(_))),
+        "{evs:?}"
+    );
+    assert!(a.stats().dropped_total() >= 2);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::retransmit::Retransmit;
 use crate::sa::{
     nat_notifies, Ctx, IkeSa, NatDetection, Pending, PendingKind, Phase, SkState, Task, Window,
 };
+use crate::stats::DropReason;
 use crate::wire::{
     ExchangeType, KePayload, Message, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
 };
@@ -30,6 +31,9 @@ pub(crate) struct InitiatorInit {
     pub cookie: Option<Vec<u8>>,
     pub ke_retries: u8,
     pub cookie_retries: u8,
+    /// What the last unprotected error or unusable answer said: reported
+    /// if no valid answer comes before the retransmissions run out.
+    pub error: Option<FailureReason>,
 }
 
 impl IkeSa {
@@ -77,6 +81,7 @@ impl IkeSa {
                 cookie: None,
                 ke_retries: 0,
                 cookie_retries: 0,
+                error: None,
             }),
             expires_at: None,
             replaced: false,
@@ -150,32 +155,82 @@ impl IkeSa {
     }
 
     /// Handles the (unencrypted) IKE_SA_INIT response.
+    /// An answer to our IKE_SA_INIT request, which is still outstanding.
+    /// It is unauthenticated, so an error notify or an answer that cannot
+    /// be ours does not end the exchange: it is noted, the request stays
+    /// outstanding (retransmitted on schedule) and the first valid answer
+    /// is taken; the note is the failure reason if none comes (RFC 7296
+    /// 2.21.1). COOKIE and INVALID_KE_PAYLOAD start a new attempt (bounded).
     pub(crate) fn handle_init_response(
         &mut self,
         ctx: &mut Ctx<'_>,
+        remote: std::net::SocketAddr,
         datagram: &[u8],
         msg: &Message,
     ) {
         if let Some(cookie) = msg.notify(NotifyType::COOKIE) {
+            self.window.pending = None;
             self.retry_with_cookie(ctx, cookie.data.clone());
             return;
         }
         if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
+            self.window.pending = None;
             ctx.out.stats.invalid_ke_received += 1;
             let requested = n.invalid_ke_group().map(|g| g.0).unwrap_or(0);
             self.retry_with_group(ctx, requested);
             return;
         }
-        if let Some(err) = msg.notifies().find(|n| n.is_error()) {
-            let reason = reason_for(err.notify_type);
-            self.fail(ctx, reason);
+        let unusable = match msg.notifies().find(|n| n.is_error()) {
+            Some(err) => Some(reason_for(err.notify_type)),
+            None => self.check_init_response(msg).err(),
+        };
+        if let Some(reason) = unusable {
+            if let Some(init) = self.init.as_mut() {
+                init.error = Some(reason);
+            }
+            ctx.out.drop(remote, DropReason::UnprotectedInitAnswer);
             return;
         }
+        self.window.pending = None;
         if let Err(reason) = self.complete_init(ctx, datagram, msg) {
             self.fail(ctx, reason);
             return;
         }
         self.send_auth(ctx);
+    }
+
+    /// The unprotected error or unusable answer seen while our IKE_SA_INIT
+    /// was outstanding, if any (the reason when it times out).
+    pub(crate) fn init_error(&self) -> Option<FailureReason> {
+        self.init.as_ref().and_then(|i| i.error.clone())
+    }
+
+    /// Whether an IKE_SA_INIT response can answer our request, checked
+    /// without using our DH key (which one agreement consumes).
+    fn check_init_response(&self, msg: &Message) -> Result<(), FailureReason> {
+        let bad = FailureReason::InvalidResponse;
+        let init = self.init.as_ref().ok_or(bad("no IKE_SA_INIT state"))?;
+        if msg.header.spi_r == 0 {
+            return Err(bad("responder SPI zero"));
+        }
+        let sa = msg.payloads.iter().find_map(|p| match p {
+            Payload::Sa(s) => Some(s),
+            _ => None,
+        });
+        let ke = msg.payloads.iter().find_map(|p| match p {
+            Payload::Ke(k) => Some(k),
+            _ => None,
+        });
+        let has_nonce = msg.payloads.iter().any(|p| matches!(p, Payload::Nonce(_)));
+        let (Some(sa), Some(ke), true) = (sa, ke, has_nonce) else {
+            return Err(bad("IKE_SA_INIT response lacks SA, KE or Nonce"));
+        };
+        let algs = check_ike_answer(&init.offer, sa).map_err(bad)?;
+        let dh = init.dh.as_ref().ok_or(bad("no DH key"))?;
+        if algs.dh != dh.group() || ke.group.0 != dh.group().transform_id() {
+            return Err(bad("responder chose another DH group than our KE"));
+        }
+        Ok(())
     }
 
     fn retry_with_cookie(&mut self, ctx: &mut Ctx<'_>, cookie: Vec<u8>) {

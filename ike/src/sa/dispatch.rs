@@ -177,10 +177,7 @@ impl IkeSa {
             return;
         }
         match Message::decode(datagram) {
-            Ok(msg) => {
-                self.window.pending = None;
-                self.handle_init_response(ctx, datagram, &msg);
-            }
+            Ok(msg) => self.handle_init_response(ctx, remote, datagram, &msg),
             Err(_) => ctx.out.drop(remote, DropReason::Malformed),
         }
     }
@@ -296,7 +293,9 @@ impl IkeSa {
                 if let Some(p) = self.window.pending.take() {
                     p.kind.release(ctx.out);
                 }
-                self.fail_request(ctx, FailureReason::Timeout);
+                // An IKE_SA_INIT that only met errors: report the error.
+                let reason = self.init_error().unwrap_or(FailureReason::Timeout);
+                self.fail_request(ctx, reason);
             }
         }
     }
