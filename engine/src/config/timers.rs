@@ -23,6 +23,13 @@ pub const DEFAULT_SA_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 pub const DEFAULT_REKEY_MARGIN: Duration = Duration::from_secs(9 * 60);
 /// libreswan's and strongSwan's NAT keepalive interval.
 pub const DEFAULT_NAT_KEEPALIVE: Duration = Duration::from_secs(20);
+/// The longest `ikelifetime` and `salifetime` (libreswan's maximum for
+/// both). Far larger values would overflow the timers' clock arithmetic.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The longest NAT keepalive interval (NAT mappings last minutes).
+pub const MAX_NAT_KEEPALIVE: Duration = Duration::from_secs(3600);
+/// The largest `CE_IPSEC_REKEYPACKETS` (the hard limit is twice it).
+pub const MAX_REKEY_PACKETS: u64 = 1 << 62;
 
 /// The resolved timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,11 +85,11 @@ impl TimersConfig {
         let rekey_margin = match &margin {
             None => d.rekey_margin,
             Some(f) => match parse_duration(&f.value) {
-                Some(m) if !m.is_zero() => m,
+                Some(m) if !m.is_zero() && m < MAX_LIFETIME => m,
                 _ => {
                     return Err(invalid(
                         f,
-                        "expected a duration above zero (e.g. 9m or 540)",
+                        "expected a duration above zero and below 24h (e.g. 9m or 540)",
                     ))
                 }
             },
@@ -92,10 +99,10 @@ impl TimersConfig {
                 return check_lifetime(None, default, rekey_margin);
             };
             match parse_duration(&f.value) {
-                Some(v) => check_lifetime(Some(&f), v, rekey_margin),
-                None => Err(invalid(
+                Some(v) if v <= MAX_LIFETIME => check_lifetime(Some(&f), v, rekey_margin),
+                _ => Err(invalid(
                     &f,
-                    "expected a duration (e.g. 8h, 1h30m, 20s or 3600)",
+                    "expected a duration of at most 24h (e.g. 8h, 1h30m, 20s or 3600)",
                 )),
             }
         };
@@ -120,8 +127,13 @@ impl TimersConfig {
             None => d.nat_keepalive,
             Some(f) => match parse_duration(&f.value) {
                 Some(v) if v.is_zero() => None,
-                Some(v) => Some(v),
-                None => return Err(invalid(&f, "expected a duration (e.g. 20s), 0 for none")),
+                Some(v) if v <= MAX_NAT_KEEPALIVE => Some(v),
+                _ => {
+                    return Err(invalid(
+                        &f,
+                        "expected a duration of at most 1h (e.g. 20s), 0 for none",
+                    ))
+                }
             },
         };
         let rekey_packets = match pick(
@@ -132,8 +144,13 @@ impl TimersConfig {
         ) {
             None => None,
             Some(f) => match f.value.trim().parse::<u64>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => return Err(invalid(&f, "expected a number of packets above zero")),
+                Ok(n) if n > 0 && n <= MAX_REKEY_PACKETS => Some(n),
+                _ => {
+                    return Err(invalid(
+                        &f,
+                        "expected a number of packets above zero, at most 2^62",
+                    ))
+                }
             },
         };
         Ok(TimersConfig {
@@ -223,6 +240,38 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         TimersConfig::resolve(&flags, &|k| env.get(k).cloned())
+    }
+
+    /// Issue 13, fault 8: a huge lifetime was accepted and later made the
+    /// timers' clock arithmetic overflow (a panic in the manager). Every
+    /// timer setting now has a range, refused at start with the one-line
+    /// error the other settings have.
+    #[test]
+    fn out_of_range_timers_are_refused_at_start() {
+        let huge = u64::MAX.to_string();
+        for (k, v) in [
+            ("CE_IPSEC_IKELIFETIME", huge.as_str()),
+            ("CE_IPSEC_SALIFETIME", "100000h"),
+            ("CE_IPSEC_SALIFETIME", "24h1s"),
+            ("CE_IPSEC_REKEYMARGIN", "24h"),
+            ("CE_IPSEC_NATKEEPALIVE", "2h"),
+            ("CE_IPSEC_NATKEEPALIVE", huge.as_str()),
+            ("CE_IPSEC_REKEYPACKETS", huge.as_str()),
+        ] {
+            let e = resolve(&[(k, v)], RunFlags::default()).expect_err(k);
+            let text = e.to_string();
+            assert!(text.contains(k) && !text.contains('\n'), "{k}={v}: {text}");
+        }
+        let ok = resolve(
+            &[
+                ("CE_IPSEC_IKELIFETIME", "24h"),
+                ("CE_IPSEC_SALIFETIME", "86400"),
+                ("CE_IPSEC_NATKEEPALIVE", "1h"),
+            ],
+            RunFlags::default(),
+        )
+        .unwrap();
+        assert_eq!(ok.ike_lifetime, MAX_LIFETIME);
     }
 
     #[test]
