@@ -367,3 +367,63 @@ fn closing_before_established_is_reported_as_a_failure() {
     ));
     assert!(net.a.sas().is_empty());
 }
+
+/// Whether a datagram (after the non-ESP marker, if any) is a request.
+fn is_request(p: &[u8]) -> bool {
+    let p = if p.len() > 4 && p[..4] == [0; 4] {
+        &p[4..]
+    } else {
+        p
+    };
+    p.len() >= 28 && p[19] & 0x20 == 0
+}
+
+/// Issue 13, item 11: a Child SA the peer rekeyed stayed `Replaced`
+/// forever when the peer never sent its Delete (its kernel SAs with it).
+/// Now, after the grace period, the side that answered the rekey deletes
+/// it itself. Here every request B sends after the rekey is lost.
+#[test]
+fn child_sa_rekeyed_by_a_peer_that_never_deletes_it_goes_after_a_grace() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(1);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let old = net.ev_b.iter().find_map(|e| match e {
+        Event::ChildSaEstablished(c) => Some(c.spi_in),
+        _ => None,
+    });
+    let old_at_a = net.ev_a.iter().find_map(|e| match e {
+        Event::ChildSaEstablished(c) => Some(c.spi_in),
+        _ => None,
+    });
+    let (old, old_at_a) = (old.unwrap(), old_at_a.unwrap());
+    // B rekeys; A answers; then B's requests (its Delete of the old Child
+    // SA, and its retransmissions) never arrive.
+    let mut b_requests = 0;
+    net.deliver = Box::new(move |dir, t| {
+        if matches!(dir, util::Dir::BtoA) && is_request(&t.payload) {
+            b_requests += 1;
+            return b_requests == 1;
+        }
+        true
+    });
+    let now = net.now;
+    assert!(net.b.rekey_child(now, old));
+    let start = net.elapsed();
+    net.pump();
+    assert_eq!(Net::children(&net.ev_a).len(), 2, "the rekey went through");
+    let deleted = |net: &Net| {
+        net.ev_a
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted { spi_in, .. } if *spi_in == old_at_a))
+    };
+    net.run(start + Duration::from_secs(25));
+    assert!(!deleted(&net), "deleted before the grace period");
+    net.run(start + Duration::from_secs(35));
+    assert!(
+        deleted(&net),
+        "A still holds the rekeyed Child SA: {:?}",
+        net.ev_a
+    );
+}

@@ -479,7 +479,7 @@ impl IkeSa {
             )
             .ok_or(internal("no peer"))?;
         if let Some(old) = rekeyed {
-            self.after_peer_rekey(old, info.spi_in, lowest);
+            self.after_peer_rekey(ctx.now, old, info.spi_in, lowest);
         }
         Ok((extra, info))
     }

@@ -22,6 +22,11 @@ use crate::sa::{Ctx, IkeSa, Task};
 /// Retry delay after a failed rekey.
 const REKEY_RETRY: Duration = Duration::from_secs(30);
 
+/// How long a Child SA the peer rekeyed waits for the peer's Delete before
+/// we delete it ourselves (a peer that never sends it would otherwise
+/// leave it, and its kernel SAs, forever).
+pub(crate) const REPLACED_GRACE: Duration = Duration::from_secs(30);
+
 impl IkeSa {
     /// Our rekey of `old` created the SA with inbound SPI `new_spi`.
     pub(crate) fn after_own_rekey(&mut self, old: u32, new_spi: u32, lowest_nonce: Vec<u8>) {
@@ -51,7 +56,13 @@ impl IkeSa {
 
     /// We answered the peer's rekey of `old` with the SA whose inbound SPI
     /// is `new_spi`.
-    pub(crate) fn after_peer_rekey(&mut self, old: u32, new_spi: u32, lowest_nonce: Vec<u8>) {
+    pub(crate) fn after_peer_rekey(
+        &mut self,
+        now: std::time::Instant,
+        old: u32,
+        new_spi: u32,
+        lowest_nonce: Vec<u8>,
+    ) {
         let Some(c) = self.child_by_spi_in_mut(old) else {
             return;
         };
@@ -65,10 +76,13 @@ impl IkeSa {
             .filter(|ours| ours.lowest_nonce < theirs.lowest_nonce)
             .map(|ours| ours.new_spi_in);
         if c.state == ChildState::Active {
-            // No collision: the peer deletes the old SA.
+            // No collision: the peer deletes the old SA; if it does not
+            // within the grace period, we do.
             c.state = ChildState::Replaced;
+            c.rekey_at = Some(now + REPLACED_GRACE);
+        } else {
+            c.rekey_at = None;
         }
-        c.rekey_at = None;
         c.peer_rekey = Some(theirs);
         if let Some(spi) = ours_redundant {
             // Late collision: our completed rekey lost.
@@ -107,18 +121,27 @@ impl IkeSa {
     }
 
     /// Rekeys Child SAs whose time has come.
+    /// Child SAs whose timer is due: an active one is rekeyed; one the
+    /// peer rekeyed but never deleted ([`REPLACED_GRACE`]) is deleted.
     pub(crate) fn queue_due_rekeys(&mut self, ctx: &Ctx<'_>) {
-        let due: Vec<u32> = self
-            .children
-            .iter_mut()
-            .filter(|c| c.state == ChildState::Active && c.rekey_at.is_some_and(|t| t <= ctx.now))
-            .map(|c| {
-                c.rekey_at = None;
-                c.spi_in
-            })
-            .collect();
-        for spi in due {
+        let mut rekey = Vec::new();
+        let mut delete = Vec::new();
+        for c in &mut self.children {
+            if c.rekey_at.is_none_or(|t| t > ctx.now) {
+                continue;
+            }
+            match c.state {
+                ChildState::Active => rekey.push(c.spi_in),
+                ChildState::Replaced => delete.push(c.spi_in),
+                _ => {}
+            }
+            c.rekey_at = None;
+        }
+        for spi in rekey {
             self.queue(Task::RekeyChild(spi));
+        }
+        for spi in delete {
+            self.queue(Task::DeleteChild(spi));
         }
     }
 }
