@@ -7,6 +7,7 @@ mod dropin;
 mod engine;
 mod harness;
 mod healthcheck;
+mod hostile;
 mod interop;
 mod nat_keepalive;
 mod nat_remap;
