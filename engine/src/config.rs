@@ -216,8 +216,9 @@ pub struct IpsecConfig {
     pub psk: Psk,
     /// Where it came from.
     pub psk_source: PskSource,
-    /// `CE_IPSEC_NATTPORT`: local IKE port unless the local Endpoint's
-    /// `udp-port` says otherwise, and the default for peers without one.
+    /// `CE_IPSEC_NATTPORT`: the local IKE port (the socket's, which the
+    /// published local Endpoint advertises as `udp-port`), and the default
+    /// for peers without one.
     pub natt_port: u16,
     /// `CE_IPSEC_FORCEENCAPS`.
     pub force_encaps: bool,

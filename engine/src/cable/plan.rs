@@ -7,8 +7,9 @@
 //!   yet): remote `using-loadbalancer: "true"` or `nat_enabled` -> its public
 //!   IP, with NAT; otherwise its private IP, without NAT. (A remote with NAT
 //!   but no public IP falls back to the private IP, with a warning.)
-//! - **Ports**: the local IKE port is the local Endpoint's `udp-port`, else
-//!   `CE_IPSEC_NATTPORT`; the peer's is the remote Endpoint's `udp-port`, else
+//! - **Ports**: the local IKE port is `CE_IPSEC_NATTPORT`, the port the
+//!   socket is bound to (a local Endpoint advertising another `udp-port` is
+//!   a warning); the peer's is the remote Endpoint's `udp-port`, else
 //!   `CE_IPSEC_NATTPORT` (a bad value is a warning and the default is used,
 //!   as the driver does). IKE runs on that port from the first message.
 //! - **Encapsulation**: raw ESP without NAT; ESP-in-UDP with NAT or
@@ -261,15 +262,17 @@ pub fn build_plan(
         })?;
     let mut warnings = Vec::new();
 
-    let local_port = local_ep
-        .backend_port(UDP_PORT_CONFIG, settings.default_natt_port)
-        .unwrap_or_else(|e| {
-            warnings.push(format!(
-                "local {e}; using port {}",
-                settings.default_natt_port
-            ));
-            settings.default_natt_port
-        });
+    // The local IKE port is the one the socket is bound to
+    // (CE_IPSEC_NATTPORT), whatever the local Endpoint says: one source of
+    // truth. An Endpoint that advertises another port is reported.
+    let local_port = settings.default_natt_port;
+    match local_ep.backend_port(UDP_PORT_CONFIG, local_port) {
+        Ok(p) if p == local_port => {}
+        Ok(p) => warnings.push(format!(
+            "the local Endpoint advertises udp-port {p} but the engine listens on {local_port} (CE_IPSEC_NATTPORT): peers that follow the Endpoint will not reach it"
+        )),
+        Err(e) => warnings.push(format!("local {e}; the engine listens on {local_port}")),
+    }
     let remote_port = remote
         .backend_port(UDP_PORT_CONFIG, settings.default_natt_port)
         .unwrap_or_else(|e| {

@@ -7,8 +7,10 @@
 //! - `subnets`: the global CIDRs with globalnet, else the IPv4 service CIDRs
 //!   then the IPv4 cluster CIDRs.
 //! - `backend_config`: the node's own settings (its `gateway.submariner.io/`
-//!   labels and annotations, given), plus `udp-port` (default
-//!   `CE_IPSEC_NATTPORT`), `natt-discovery-port` (default 4490),
+//!   labels and annotations, given), plus `udp-port`, always
+//!   `CE_IPSEC_NATTPORT`, the port the engine's IKE socket is bound to (a
+//!   node's own `udp-port` is ignored with a warning: one source of truth),
+//!   `natt-discovery-port` (default 4490),
 //!   `using-loadbalancer: "true"` when the public IP is resolved by a load
 //!   balancer (`lb:...`), and `preferred-server` (the node's value, else
 //!   `CE_IPSEC_PREFERREDSERVER`) with a fresh `preferred-server-timestamp`
@@ -75,9 +77,18 @@ pub struct NodeConfigError {
 /// Builds the local Endpoint spec (see the module docs).
 pub fn local_endpoint_spec(i: &LocalEndpointInputs) -> Result<EndpointSpec, NodeConfigError> {
     let mut backend_config = i.node_backend_config.clone();
-    backend_config
-        .entry(UDP_PORT_CONFIG.to_string())
-        .or_insert_with(|| i.natt_port.to_string());
+    // The port the engine listens on is the one it advertises: a node's
+    // own `udp-port` that differs cannot be honoured (the IKE socket is
+    // bound to CE_IPSEC_NATTPORT) and would send every peer to a port
+    // nobody answers on.
+    let port = i.natt_port.to_string();
+    if let Some(node) = backend_config.insert(UDP_PORT_CONFIG.to_string(), port.clone()) {
+        if node != port {
+            tracing::warn!(
+                "node setting gateway.submariner.io/udp-port={node:?} ignored: the engine listens on CE_IPSEC_NATTPORT={port} and publishes that"
+            );
+        }
+    }
     backend_config
         .entry(NATT_DISCOVERY_PORT_CONFIG.to_string())
         .or_insert_with(|| DEFAULT_NATT_DISCOVERY_PORT.to_string());
@@ -190,7 +201,9 @@ mod tests {
         let s = local_endpoint_spec(&i).unwrap();
         assert_eq!(s.subnets, ["242.1.0.0/16"]);
         assert_eq!(s.health_check_ip, "", "filled in later with globalnet");
-        assert_eq!(s.backend_config["udp-port"], "4501");
+        // Issue 13, fault 4: the node's 4501 was published while the IKE
+        // socket listened on CE_IPSEC_NATTPORT (4500).
+        assert_eq!(s.backend_config["udp-port"], i.natt_port.to_string());
         assert_eq!(s.backend_config["using-loadbalancer"], "true");
         assert_eq!(s.backend_config["preferred-server"], "true");
         assert_eq!(s.backend_config["preferred-server-timestamp"], "1714641300");

@@ -189,7 +189,16 @@ fn ports_from_udp_port() {
         ..SETTINGS
     };
     let p = build_plan(&local, &r, &settings).unwrap();
-    assert_eq!((p.local_port, p.remote_port), (4501, 4600));
+    // Issue 13, fault 4: the local side listens on CE_IPSEC_NATTPORT, so
+    // that is its port (it was the Endpoint's 4501); the mismatch is told.
+    assert_eq!((p.local_port, p.remote_port), (4555, 4600));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("advertises udp-port 4501")),
+        "{:?}",
+        p.warnings
+    );
     // Absent: CE_IPSEC_NATTPORT. Invalid: a warning and the default.
     let mut r = remote();
     r.backend_config

@@ -365,7 +365,8 @@ mod tests {
         let i = local_inputs(&settings(), &env, &host, 7).unwrap();
         assert_eq!(i.public_ip, "198.51.100.2");
         let spec = crate::source::local::local_endpoint_spec(&i).unwrap();
-        assert_eq!(spec.backend_config["udp-port"], "4501");
+        // The engine advertises the port it listens on (issue 13, fault 4).
+        assert_eq!(spec.backend_config["udp-port"], i.natt_port.to_string());
         assert_eq!(spec.backend_config["public-ip"], "ipv4:198.51.100.2");
     }
 }
