@@ -441,7 +441,7 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
             max_loss: config.health_check.max_packet_loss_count,
         }),
         local_health_ip,
-        cleanup_on_exit: true,
+        cleanup_on_exit: config.cleanup_on_exit,
         lifetimes: config.ipsec.timers.lifetimes(),
         sa_limits: manager::core::ops::SaLimits {
             rekey_packets: config.ipsec.timers.rekey_packets,

@@ -16,6 +16,7 @@
 //! | force ESP-in-UDP | `CE_IPSEC_FORCEENCAPS` | `--force-encaps[=BOOL]` | false |
 //! | preferred server | `CE_IPSEC_PREFERREDSERVER` | `--preferred-server[=BOOL]` | false |
 //! | debug logs | `CE_IPSEC_DEBUG` | `--debug[=BOOL]` | false |
+//! | remove the engine's SAs and policies on stop | `CABLE_ENGINE_CLEANUP_ON_EXIT` | `--cleanup-on-exit[=BOOL]` | true |
 //! | IKE SA lifetime | `CE_IPSEC_IKELIFETIME` | `--ike-lifetime` | 8h (libreswan's) |
 //! | Child SA lifetime | `CE_IPSEC_SALIFETIME` | `--sa-lifetime` | 8h |
 //! | rekey margin | `CE_IPSEC_REKEYMARGIN` | `--rekey-margin` | 9m |
@@ -152,6 +153,9 @@ pub struct RunFlags {
     /// Debug logging [env: CE_IPSEC_DEBUG] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub debug: Option<String>,
+    /// Remove the engine's SAs and policies when it stops; false keeps them so traffic flows while the next engine starts (a rolling update) [env: CABLE_ENGINE_CLEANUP_ON_EXIT] [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub cleanup_on_exit: Option<String>,
     /// Directory of Endpoint and Cluster YAML files (the endpoint source)
     #[arg(long, value_name = "DIR")]
     pub endpoints_dir: Option<PathBuf>,
@@ -252,6 +256,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `--control-socket`.
     pub control_socket: PathBuf,
+    /// `CABLE_ENGINE_CLEANUP_ON_EXIT`: remove the engine's kernel state
+    /// when it stops (default). False keeps the SAs and policies, which the
+    /// next engine adopts (see `manager::reconcile`), so a rolling update
+    /// is not an outage; an engine that is not coming back leaves them
+    /// until their hard lifetime ends.
+    pub cleanup_on_exit: bool,
 }
 
 /// A configuration error: its `Display` is one line naming the setting.
@@ -565,6 +575,15 @@ impl Config {
             pick(flags.debug.as_deref(), "--debug", "CE_IPSEC_DEBUG", env),
             false,
         )?;
+        let cleanup_on_exit = parse_bool(
+            pick(
+                flags.cleanup_on_exit.as_deref(),
+                "--cleanup-on-exit",
+                "CABLE_ENGINE_CLEANUP_ON_EXIT",
+                env,
+            ),
+            true,
+        )?;
 
         let timers = TimersConfig::resolve(flags, env)?;
 
@@ -602,6 +621,7 @@ impl Config {
             ),
             log_format: flags.log_format,
             control_socket: flags.control_socket.clone(),
+            cleanup_on_exit,
         })
     }
 
@@ -699,6 +719,21 @@ mod tests {
             assert!(!s.contains(PSK_TEXT) && !format!("{e:?}").contains(PSK_TEXT));
             s
         }
+    }
+
+    /// Issue 13, item 9: cleanup on exit was hard-wired on, so every
+    /// rolling update was an outage. It is a setting now, on by default.
+    #[test]
+    fn cleanup_on_exit_is_a_setting() {
+        let mut f = Fixture::new();
+        assert!(f.resolve().unwrap().cleanup_on_exit);
+        f.set("CABLE_ENGINE_CLEANUP_ON_EXIT", "false");
+        assert!(!f.resolve().unwrap().cleanup_on_exit);
+        f.flags.cleanup_on_exit = Some("true".into());
+        assert!(f.resolve().unwrap().cleanup_on_exit, "the flag wins");
+        f.flags.cleanup_on_exit = None;
+        f.set("CABLE_ENGINE_CLEANUP_ON_EXIT", "sometimes");
+        assert!(f.err().contains("CABLE_ENGINE_CLEANUP_ON_EXIT"));
     }
 
     #[test]
