@@ -5,7 +5,7 @@ use integration::lab::require_lab;
 use integration::sites::{all_connected, http_get, Engine, Site};
 use integration::topo::TwoSites;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) fn sites() -> (Site, Site) {
     let a = Site {
@@ -476,5 +476,56 @@ fn health_check_ip_change_keeps_the_tunnel() {
         (spis(&t.left), spis(&t.right)),
         before,
         "no SA should have been replaced"
+    );
+}
+
+/// A rolling update (issue 13, item 9): with `CABLE_ENGINE_CLEANUP_ON_EXIT=false`
+/// a SIGTERM leaves the engine's SAs and policies in the kernel, the next
+/// engine adopts them and pod traffic (pings every 0.1 s) goes on.
+#[test]
+fn rolling_update_keeps_traffic_flowing() {
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    let work = tempdir("rolling-update");
+    let (a, b) = sites();
+    let dir = work.join("endpoints");
+    a.write_into(&dir).unwrap();
+    b.write_into(&dir).unwrap();
+    let keep = [("CABLE_ENGINE_CLEANUP_ON_EXIT", "false")];
+    let limit = Duration::from_secs(90);
+    let (mut ea, _eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &keep, limit);
+    let ping = integration::traffic::BackgroundPing::start(
+        &t.left,
+        TwoSites::LEFT_POD_IP,
+        TwoSites::RIGHT_POD_IP,
+        Duration::from_millis(100),
+    )
+    .expect("ping");
+    std::thread::sleep(Duration::from_secs(2));
+    let st = ea.terminate(Duration::from_secs(15)).expect("SIGTERM");
+    assert!(st.success(), "{st}");
+    let (s, p) = xfrm_entries(&t.left);
+    assert!(
+        s >= 2 && p >= 3,
+        "kept after SIGTERM: {s} SAs, {p} policies"
+    );
+    let t0 = Instant::now();
+    let work2 = work.join("second");
+    std::fs::create_dir_all(&work2).unwrap();
+    let mut env = vec![("SUBMARINER_HEALTHCHECKINTERVAL", "1")];
+    env.extend_from_slice(&keep);
+    let mut ea2 = Engine::start(&t.left, &a, &dir, &work2, &env).expect("engine a again");
+    ea2.wait_for("cluster-a connected again", limit, all_connected)
+        .unwrap();
+    let took = t0.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    let tally = ping.stop().expect("ping summary");
+    println!("rolling update: {tally:?}, connected again after {took:?}");
+    assert!(tally.sent >= 40, "{tally:?}");
+    assert_eq!(
+        tally.lost(),
+        0,
+        "pings lost across the rolling update: {tally:?}\n--- new engine ---\n{}",
+        ea2.log_text()
     );
 }
