@@ -245,6 +245,10 @@ pub struct EndpointConfig {
     /// Half-open responder SAs beyond this are not created at all (first
     /// messages are dropped), whatever the cookie setting.
     pub max_half_open: usize,
+    /// The same limit per source address, so that one host cannot take
+    /// every half-open slot from the others. Responder SAs whose IKE_AUTH
+    /// failed count too while they linger.
+    pub max_half_open_per_source: usize,
     /// Child SAs per IKE SA a responder accepts (more: NO_ADDITIONAL_SAS).
     pub max_child_sas: usize,
     /// Queued exchanges per IKE SA (further requests to queue are refused).
@@ -269,6 +273,7 @@ impl Default for EndpointConfig {
             dpd_delay: Some(Duration::from_secs(30)),
             nat_keepalive: Some(Duration::from_secs(20)),
             max_half_open: 1000,
+            max_half_open_per_source: 32,
             max_child_sas: 256,
             max_queued_exchanges: 256,
             resolve_duplicate_ike_sas: true,

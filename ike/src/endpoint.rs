@@ -324,11 +324,19 @@ impl Endpoint {
                 }
                 return;
             }
-            let half_open = self
-                .sas
-                .values()
-                .filter(|s| s.phase == Phase::HalfOpen)
-                .count();
+            // Responder SAs not established: half-open, or lingering
+            // after a failed IKE_AUTH.
+            let (mut half_open, mut half_open_from_source) = (0, 0);
+            for s in self.sas.values() {
+                let pending = s.phase == Phase::HalfOpen
+                    || (!s.initiator && s.phase == Phase::Lingering && s.established_at.is_none());
+                if pending {
+                    half_open += 1;
+                    if s.remote.ip() == remote.ip() {
+                        half_open_from_source += 1;
+                    }
+                }
+            }
             let id = ctx.out.alloc_sa_id();
             let by_spi = &self.by_spi;
             let in_use = |spi: u64| by_spi.contains_key(&spi);
@@ -336,6 +344,7 @@ impl Endpoint {
                 cookies: &self.cookies,
                 peers: &self.peers,
                 half_open,
+                half_open_from_source,
                 spi_in_use: &in_use,
             };
             if let Some(sa) = handle_init_request(&mut ctx, &env, id, local, remote, bytes) {

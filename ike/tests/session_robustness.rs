@@ -657,3 +657,42 @@ fn random_datagrams_never_panic() {
     assert_eq!(net.b.stats().received, 20_000 + 2);
     assert!(net.a.sas()[0].established && net.b.sas()[0].established);
 }
+
+/// Issue 13, fault 1 (part): the half-open limit was global only, so one
+/// host could take every slot. Now each source has its own limit: 100
+/// IKE_SA_INITs from one host (cookies off, to see the limit itself)
+/// make at most `max_half_open_per_source` SAs, and another host is
+/// still answered.
+#[test]
+fn one_source_cannot_take_every_half_open_slot() {
+    let cfg = EndpointConfig {
+        cookie_threshold: None,
+        ..EndpointConfig::default()
+    };
+    let limit = cfg.max_half_open_per_source;
+    let mut b = Endpoint::new(cfg).unwrap();
+    // A preferred server: the peer may come from any address.
+    let (_, mut pb) = peers(1);
+    pb.remote = None;
+    b.add_peer(pb);
+    let now = std::time::Instant::now();
+    let flooder = addr("203.0.113.66:4500");
+    for _ in 0..100 {
+        let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+        let (mut pa, _) = peers(1);
+        pa.local = flooder;
+        a.initiate(now, pa).unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(now, t.remote, flooder, &t.payload);
+        while b.poll_transmit().is_some() {}
+    }
+    assert_eq!(b.sas().len(), limit, "half-open SAs from one source");
+    // A legitimate peer from elsewhere is still answered.
+    let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+    let (pa, _) = peers(1);
+    a.initiate(now, pa).unwrap();
+    let t = a.poll_transmit().unwrap();
+    b.handle_datagram(now, t.remote, t.local, &t.payload);
+    assert!(b.poll_transmit().is_some(), "the other host got no answer");
+    assert_eq!(b.sas().len(), limit + 1);
+}

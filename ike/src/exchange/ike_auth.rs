@@ -19,6 +19,10 @@ use crate::wire::{
     AuthMethod, AuthPayload, ExchangeType, IdPayload, NotifyPayload, NotifyType, Payload, TsPayload,
 };
 
+/// How long a responder SA whose IKE_AUTH failed stays to answer
+/// retransmissions of that request.
+const FAILED_AUTH_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn auth_failed() -> FailureReason {
     FailureReason::AuthenticationFailed(RejectedBy::Us)
 }
@@ -144,10 +148,12 @@ impl IkeSa {
                     .cloned();
             }
             self.fail(ctx, auth_failed());
-            // Stay a while to answer retransmissions of the request (the
-            // answer may be lost); nothing else is accepted.
+            // Stay a little to answer retransmissions of the request (the
+            // answer may be lost; 10 s covers the first four); nothing else
+            // is accepted, and the SA counts against its source's
+            // half-open limit meanwhile.
             self.phase = Phase::Lingering;
-            self.expires_at = Some(ctx.now + ctx.config.retransmit.total);
+            self.expires_at = Some(ctx.now + FAILED_AUTH_LINGER.min(ctx.config.retransmit.total));
             return;
         };
         self.peer = Some(peer.clone());

@@ -29,6 +29,8 @@ pub(crate) struct ResponderEnv<'a> {
     pub cookies: &'a CookieSecrets,
     pub peers: &'a [PeerConfig],
     pub half_open: usize,
+    /// Half-open SAs from the datagram's source address.
+    pub half_open_from_source: usize,
     pub spi_in_use: &'a dyn Fn(u64) -> bool,
 }
 
@@ -109,7 +111,9 @@ pub(crate) fn handle_init_request(
     };
     let spi_i = h.spi_i.to_be_bytes();
 
-    if env.half_open >= ctx.config.max_half_open {
+    if env.half_open >= ctx.config.max_half_open
+        || env.half_open_from_source >= ctx.config.max_half_open_per_source
+    {
         ctx.out.drop(remote, DropReason::RejectedInit);
         return None;
     }
