@@ -41,7 +41,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_norway::Value;
 
-use super::objects::{assemble, cluster_object, describe, endpoint_object, Object};
+use super::objects::{
+    assemble, cluster_object, describe, endpoint_object, keep_last_valid, Object,
+};
 use super::{DesiredState, EndpointSource, SourceError, SourceUpdate, SourceWarning, StateDiff};
 use crate::crd::{Cluster, Endpoint, API_VERSION, KIND_CLUSTER, KIND_ENDPOINT};
 
@@ -122,7 +124,8 @@ impl DirSource {
             }
             any_file_changed = true;
             let previous = self.files.remove(path).map(|e| e.objects);
-            let objects = match content {
+            let first_warning = warnings.len();
+            let mut objects = match content {
                 Err(why) => {
                     warnings.push(SourceWarning {
                         origin: origin.clone(),
@@ -132,9 +135,23 @@ impl DirSource {
                 }
                 Ok(text) => match parse_file(&origin, &text, &mut warnings) {
                     Some(objects) => objects,
-                    None => previous.unwrap_or_default(),
+                    None => previous.clone().unwrap_or_default(),
                 },
             };
+            // An object an edit made invalid keeps its last valid version
+            // (as in the Kubernetes source): when the file has an invalid
+            // object, its earlier objects that it no longer yields stay.
+            // A file without errors is taken as it is (objects removed from
+            // it go), and a removed file takes its objects with it.
+            if warnings.len() > first_warning {
+                for p in previous.iter().flatten() {
+                    if !objects.iter().any(|x| x.key() == p.key()) {
+                        if let Some(kept) = keep_last_valid(&origin, None, Some(p), &mut warnings) {
+                            objects.push(kept);
+                        }
+                    }
+                }
+            }
             self.files.insert(
                 path.clone(),
                 FileEntry {

@@ -37,6 +37,47 @@ pub enum Object {
     },
 }
 
+impl Object {
+    /// Where it came from.
+    pub fn origin(&self) -> &str {
+        match self {
+            Object::Endpoint { origin, .. } | Object::Cluster { origin, .. } => origin,
+        }
+    }
+
+    /// Its kind and cluster id (what it stands for in the desired state).
+    pub fn key(&self) -> (&'static str, &str) {
+        match self {
+            Object::Endpoint { spec, .. } => ("Endpoint", &spec.cluster_id),
+            Object::Cluster { spec, .. } => ("Cluster", &spec.cluster_id),
+        }
+    }
+}
+
+/// An edit that makes an object invalid keeps its last valid version, in
+/// both sources (issue 13, fault 6): a remote cluster's tunnel must not go
+/// down for a typo in its Endpoint. `new` is the edited object (`None`:
+/// invalid, already reported), `previous` the last valid one at the same
+/// origin. Deleting the object still removes it.
+pub fn keep_last_valid(
+    origin: &str,
+    new: Option<Object>,
+    previous: Option<&Object>,
+    warnings: &mut Vec<SourceWarning>,
+) -> Option<Object> {
+    match (new, previous) {
+        (Some(o), _) => Some(o),
+        (None, Some(p)) => {
+            warnings.push(SourceWarning {
+                origin: origin.to_string(),
+                message: "keeping its last valid version until the edit is fixed".into(),
+            });
+            Some(p.clone())
+        }
+        (None, None) => None,
+    }
+}
+
 /// `Kind "name"` (or just `Kind` without a name), for messages.
 pub fn describe(kind: &str, name: &str) -> String {
     if name.is_empty() {

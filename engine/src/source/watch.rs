@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 
 use tokio::sync::mpsc;
 
-use super::objects::{assemble, cluster_object, describe, endpoint_object, Object};
+use super::objects::{
+    assemble, cluster_object, describe, endpoint_object, keep_last_valid, Object,
+};
 use super::{DesiredState, EndpointSource, SourceError, SourceUpdate, SourceWarning, StateDiff};
 use crate::crd::{Cluster, Endpoint};
 
@@ -168,6 +170,8 @@ impl WatchedObjects {
             WatchEvent::InitApply(value) => {
                 if let Some(key) = keyed(&value, &mut warnings) {
                     let object = parse(kind, &key, value, &mut warnings);
+                    let previous = store.objects.get(&key).cloned().flatten();
+                    let object = keep_last_valid(&key, object, previous.as_ref(), &mut warnings);
                     match store.relist.as_mut() {
                         Some(relist) => {
                             relist.insert(key, object);
@@ -189,6 +193,8 @@ impl WatchedObjects {
             WatchEvent::Apply(value) => {
                 if let Some(key) = keyed(&value, &mut warnings) {
                     let object = parse(kind, &key, value, &mut warnings);
+                    let previous = store.objects.get(&key).cloned().flatten();
+                    let object = keep_last_valid(&key, object, previous.as_ref(), &mut warnings);
                     store.objects.insert(key, object);
                     visible_change = true;
                 }

@@ -358,3 +358,49 @@ fn missing_cable_name_is_derived() {
         "submariner-cable-cluster2-172-18-0-7"
     );
 }
+
+/// Issue 13, fault 6: an edit that made a remote Endpoint invalid removed
+/// it, which tore its tunnel down (the Kubernetes source did the same).
+/// Now the last valid version stays, with a warning, until the edit is
+/// fixed; removing the file still removes the Endpoint.
+#[test]
+fn invalid_edit_keeps_the_last_valid_endpoint() {
+    let d = Dir::new();
+    two_clusters(&d);
+    let mut s = d.source();
+    s.poll().unwrap().expect("first state");
+    let broken = endpoint_yaml("cluster2", "not-an-ip", &["100.2.0.0/16"]);
+    d.write("cluster2.yaml", &broken);
+    let u = s.poll().unwrap();
+    let state = u.as_ref().map_or(&s.state, |u| &u.state);
+    let remote = &state.remotes["cluster2"];
+    assert_eq!(
+        remote.endpoint.private_ip, "172.18.0.7",
+        "the last valid spec"
+    );
+    if let Some(u) = &u {
+        assert!(
+            u.warnings
+                .iter()
+                .any(|w| w.message.contains("last valid version")),
+            "{:?}",
+            u.warnings
+        );
+    }
+    // Fixed: the new version is taken.
+    d.write(
+        "cluster2.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.9", &["100.2.0.0/16"]),
+    );
+    let u = s.poll().unwrap().expect("changed");
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.9"
+    );
+    // Broken again, then removed: gone.
+    d.write("cluster2.yaml", &broken);
+    let _ = s.poll().unwrap();
+    d.remove("cluster2.yaml");
+    let u = s.poll().unwrap().expect("removed");
+    assert!(u.state.remotes.is_empty());
+}

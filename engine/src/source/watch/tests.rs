@@ -218,3 +218,25 @@ async fn channel_source_yields_updates_and_ends_with_its_senders() {
     let end = s.next_update().await.unwrap_err();
     assert_eq!(end.to_string(), "the kubernetes source stopped");
 }
+
+/// Issue 13, fault 6, Kubernetes side: an invalid edit of a remote
+/// Endpoint keeps its last valid version (with a warning); deleting it
+/// removes it.
+#[test]
+fn invalid_edit_keeps_the_last_valid_endpoint() {
+    let mut w = synced();
+    let mut broken = endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
+    broken["spec"]["private_ip"] = json!("not-an-ip");
+    let u = w.handle(E, Apply(broken.clone()));
+    let state = u.map(|u| u.state).unwrap_or_else(|| w.state().clone());
+    assert_eq!(
+        state.remotes["cluster2"].endpoint.private_ip, "172.18.0.7",
+        "the last valid spec"
+    );
+    assert!(w
+        .pending_warnings
+        .iter()
+        .any(|x| x.message.contains("last valid version")));
+    let u = w.handle(E, Delete(broken)).expect("deleted");
+    assert!(u.state.remotes.is_empty());
+}
