@@ -230,3 +230,66 @@ fn forged_init_response_ignored() {
         &format!("pass: {n} forged NO_PROPOSAL_CHOSEN answers ignored; connected, pings pass"),
     );
 }
+
+/// Issue 13, fault 6: an invalid edit of a remote Endpoint (its private IP
+/// made `not-an-ip`) must not tear its tunnel down: two engines, pings every
+/// 0.1 s, the Endpoint file broken for 8 s and then fixed. Before, the
+/// engines dropped the Endpoint and the cable with it.
+#[test]
+fn bad_endpoint_edit_keeps_tunnel() {
+    use crate::engine::{connect_pair, sites, tempdir};
+    use integration::sites::all_connected;
+    use integration::topo::TwoSites;
+    require_lab();
+    let t = TwoSites::new().expect("topology");
+    tunnel_only(&t.left, &t.right, &two_sites_addrs());
+    let work = tempdir("bad-endpoint-edit");
+    let (a, b) = sites();
+    let dir = work.join("endpoints");
+    a.write_into(&dir).unwrap();
+    b.write_into(&dir).unwrap();
+    let limit = std::time::Duration::from_secs(90);
+    let (ea, eb) = connect_pair(&t, (&a, &dir), (&b, &dir), &work, &[], limit);
+    let ping = pod_pings(&t.left);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let file = b.endpoint_file(&dir);
+    let good = std::fs::read_to_string(&file).unwrap();
+    let bad = good.replace(
+        &format!("private_ip: {}", b.private_ip),
+        "private_ip: not-an-ip",
+    );
+    assert_ne!(good, bad);
+    let tmp = dir.join(".broken.tmp");
+    std::fs::write(&tmp, &bad).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let during = ea.connections().unwrap_or_default();
+    std::fs::write(&tmp, &good).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let tally = ping.stop().expect("ping summary");
+    let log = ea.log_text();
+    keep_logs(
+        "bad_endpoint_edit_keeps_tunnel",
+        &[("cluster-a", log.clone()), ("cluster-b", eb.log_text())],
+    );
+    assert!(
+        all_connected(&during),
+        "cable not connected while the edit was broken: {during:?}"
+    );
+    assert!(log.contains("last valid version"), "{log}");
+    assert_eq!(tally.lost(), 0, "pings lost: {tally:?}");
+    assert!(ea.connections().is_ok_and(|c| all_connected(&c)));
+    record(
+        "bad_endpoint_edit_keeps_tunnel",
+        "engine",
+        "both initiate",
+        "none",
+        std::time::Duration::ZERO,
+        &format!(
+            "pass: the broken Endpoint kept its last valid version for 8 s; pings every 0.1 s: {} sent, {} lost",
+            tally.sent,
+            tally.lost()
+        ),
+    );
+}
