@@ -26,6 +26,9 @@ const LIVENESS: Duration = Duration::from_secs(30);
 pub struct Health {
     heartbeat_unix_ms: AtomicU64,
     ready: AtomicBool,
+    /// Set when a kernel operation timed out (netlink stuck), cleared by
+    /// the next one that answers.
+    kernel_stuck: AtomicBool,
 }
 
 fn now_ms() -> u64 {
@@ -48,8 +51,15 @@ impl Health {
         let last = self.heartbeat_unix_ms.load(Ordering::Relaxed);
         last != 0 && now_ms().saturating_sub(last) <= LIVENESS.as_millis() as u64
     }
+    /// Whether kernel operations answer (false after one timed out, until
+    /// one answers again): readiness depends on it.
+    pub fn set_kernel_ok(&self, ok: bool) {
+        self.kernel_stuck.store(!ok, Ordering::Relaxed);
+    }
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && self.is_live()
+        self.ready.load(Ordering::Relaxed)
+            && self.is_live()
+            && !self.kernel_stuck.load(Ordering::Relaxed)
     }
 }
 

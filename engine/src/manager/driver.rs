@@ -34,6 +34,38 @@ use crate::metrics::MetricsSnapshot;
 /// How often status is published (the Gateway CR is written every 5 s from it).
 const STATUS_TICK: Duration = Duration::from_secs(1);
 
+/// The longest one kernel operation may take: a netlink call that never
+/// answers must not freeze the manager (the operation fails, the readiness
+/// probe turns unready until one succeeds again).
+pub const KERNEL_OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resubscribing to XFRM events after the stream ended or failed: the first
+/// delay, doubled up to [`EVENTS_RETRY_MAX`].
+const EVENTS_RETRY_FIRST: Duration = Duration::from_secs(1);
+const EVENTS_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Whether a kernel operation's failure was a timeout (the kernel side is
+/// stuck), rather than an answer.
+fn is_stuck<T>(r: &Result<T, String>) -> bool {
+    r.as_ref()
+        .err()
+        .is_some_and(|e| e.contains("no answer from the kernel"))
+}
+
+/// `fut`, or an error once `limit` has passed.
+pub async fn within<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "{what}: no answer from the kernel within {limit:?}"
+        )),
+    }
+}
+
 /// Run the manager until `shutdown` completes. Fails only when it cannot
 /// start (socket, netlink); everything after that is reported in status.
 pub async fn run(
@@ -50,8 +82,12 @@ pub async fn run(
     })?;
     let xfrm = XfrmClient::connect()
         .map_err(|e| anyhow::anyhow!("cannot open the XFRM netlink socket: {e}"))?;
-    let mut events = XfrmEvents::subscribe()
-        .map_err(|e| anyhow::anyhow!("cannot subscribe to XFRM events: {e}"))?;
+    let mut events = Some(
+        XfrmEvents::subscribe()
+            .map_err(|e| anyhow::anyhow!("cannot subscribe to XFRM events: {e}"))?,
+    );
+    let mut events_backoff = EVENTS_RETRY_FIRST;
+    let mut events_retry = tokio::time::Instant::now();
     let leftovers = Leftovers::load(&xfrm).await.unwrap_or_else(|e| {
         tracing::warn!("cannot list the engine's kernel entries from before: {e}");
         Leftovers::default()
@@ -111,14 +147,42 @@ pub async fn run(
                     Received::Keepalive => {}
                     Received::Other(why) => tracing::debug!(%from, "dropped datagram: {why}"),
                 },
-                Err(e) => tracing::warn!("IKE socket receive: {e}"),
+                Err(e) => {
+                    // A socket that keeps failing must not spin the loop.
+                    tracing::warn!("IKE socket receive: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => d.core.handle_timeout(Instant::now()),
-            ev = events.next() => match ev {
-                Some(ev) => d.core.xfrm_event(Instant::now(), ev),
-                None => {
-                    tracing::warn!("XFRM event stream ended; resubscribing");
-                    if let Ok(e) = XfrmEvents::subscribe() { events = e; }
+            ev = async {
+                match events.as_mut() {
+                    Some(e) => e.next().await,
+                    None => std::future::pending().await,
+                }
+            }, if events.is_some() => {
+                match ev {
+                    Some(ev) => d.core.xfrm_event(Instant::now(), ev),
+                    None => {
+                        // Not resubscribed in a tight loop: a socket that
+                        // keeps failing is retried with backoff.
+                        tracing::warn!("XFRM event stream ended; resubscribing in {events_backoff:?}");
+                        events = None;
+                        events_retry = tokio::time::Instant::now() + events_backoff;
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(events_retry), if events.is_none() => {
+                match XfrmEvents::subscribe() {
+                    Ok(e) => {
+                        tracing::info!("XFRM events resubscribed");
+                        events = Some(e);
+                        events_backoff = EVENTS_RETRY_FIRST;
+                    }
+                    Err(e) => {
+                        events_backoff = (events_backoff * 2).min(EVENTS_RETRY_MAX);
+                        tracing::warn!("cannot resubscribe to XFRM events: {e}; again in {events_backoff:?}");
+                        events_retry = tokio::time::Instant::now() + events_backoff;
+                    }
                 }
             },
             _ = tick.tick() => {
@@ -166,7 +230,10 @@ impl Driver {
             let mut progressed = false;
             while let Some(op) = self.core.poll_kernel_op() {
                 progressed = true;
-                let result = self.kernel.execute(&op).await;
+                let result = within(KERNEL_OP_TIMEOUT, "netlink", self.kernel.execute(&op)).await;
+                self.outputs
+                    .health
+                    .set_kernel_ok(result.is_ok() || !is_stuck(&result));
                 match result {
                     Ok(Done::Bytes { rx, tx }) => {
                         if let super::core::KernelOp::ReadCounters { cable, .. } = &op {
@@ -183,9 +250,7 @@ impl Driver {
                         self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }
                     Ok(Done::Nothing) => self.core.kernel_result(Instant::now(), &op, Ok(())),
-                    Err(e) => self
-                        .core
-                        .kernel_result(Instant::now(), &op, Err(e.to_string())),
+                    Err(e) => self.core.kernel_result(Instant::now(), &op, Err(e)),
                 }
             }
             while let Some(t) = self.core.poll_transmit() {
@@ -310,5 +375,29 @@ impl Driver {
         } else {
             tracing::info!("shutdown: kernel SAs and policies left in place for the next engine");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13, fault 7: a netlink call that never answers froze the
+    /// manager's loop. Every kernel operation now runs under
+    /// [`KERNEL_OP_TIMEOUT`] and fails with a clear error instead.
+    #[tokio::test(start_paused = true)]
+    async fn a_kernel_call_that_never_answers_fails_after_the_timeout() {
+        let hung = std::future::pending::<Result<(), String>>();
+        let t0 = tokio::time::Instant::now();
+        let r = within(KERNEL_OP_TIMEOUT, "netlink", hung).await;
+        assert!(is_stuck(&r), "{r:?}");
+        assert_eq!(t0.elapsed(), KERNEL_OP_TIMEOUT);
+        let ok = within(KERNEL_OP_TIMEOUT, "netlink", async { Ok::<_, String>(7) }).await;
+        assert_eq!(ok, Ok(7));
+        let refused = within(KERNEL_OP_TIMEOUT, "netlink", async {
+            Err::<(), _>("File exists (os error 17)")
+        })
+        .await;
+        assert!(!is_stuck(&refused));
     }
 }
