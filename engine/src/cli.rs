@@ -1,15 +1,17 @@
 //! The command line: `cable-engine run [flags]` and
-//! `cable-engine show connections [--output json]`.
+//! `cable-engine show connections [--output json]` (the drop-in
+//! personalities `pluto`, `whack` and `ipsec` are picked in `main.rs`, see
+//! [`crate::dropin`]).
 //!
-//! `run` today: resolves and validates the configuration (one clear line and
-//! exit code 2 on a bad setting), reads the endpoints directory, logs the
-//! [`CablePlan`] of every cable it would build (one line each), keeps
-//! watching the directory and logs what each change would replace, serves
-//! `show` on the control socket (every cable is reported with status `none`
-//! and a message saying the connection manager is not there yet), and exits
-//! cleanly on SIGTERM or SIGINT. The IKE/XFRM connection manager that builds
-//! the cables is being added by the lead in `manager/`; it will take over the
-//! loop in [`run`] where the plans are logged.
+//! `run` resolves and validates the configuration (one clear line and exit
+//! code 2 on a bad setting), starts the endpoint source (Kubernetes, or a
+//! directory with `--endpoints-dir`), turns the desired state into one
+//! [`CablePlan`] per remote cluster and hands the plans to the connection
+//! manager ([`crate::manager`]), which builds the cables; it serves `show`
+//! on the control socket and `/metrics`, `/healthz` and `/readyz` over
+//! HTTP, writes the Gateway status (Kubernetes source), follows every
+//! change of the Endpoints and Clusters, and stops cleanly on SIGTERM or
+//! SIGINT.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
