@@ -15,7 +15,7 @@
 //! (and replays) get the cached IKE_SA_INIT response, and otherwise go to the stateless responder checks.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,12 +60,28 @@ pub struct SaStatus {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Arc<dyn SecureRandom + Send + Sync>,
-    peers: Vec<PeerConfig>,
+    peers: Vec<Arc<PeerConfig>>,
     cookies: CookieSecrets,
     sas: HashMap<SaId, IkeSa>,
     by_spi: HashMap<u64, SaId>,
     init_index: HashMap<(SocketAddr, u64), SaId>,
     out: Outbox,
+    /// Cached after every change ([`Endpoint::settle`]) so that a datagram
+    /// that changes nothing costs no scan of the SAs: responder SAs not
+    /// established (half-open, or lingering after a failed IKE_AUTH), in
+    /// all and per source address, and the next deadline.
+    pending: Pending,
+}
+
+#[derive(Default)]
+struct Pending {
+    half_open: usize,
+    half_open_by_source: HashMap<IpAddr, usize>,
+    next_timeout: Option<Instant>,
+    /// How often the SAs were scanned (tests check that dropped datagrams
+    /// cause none).
+    #[cfg(test)]
+    scans: usize,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -100,6 +116,7 @@ impl Endpoint {
             by_spi: HashMap::new(),
             init_index: HashMap::new(),
             out: Outbox::default(),
+            pending: Pending::default(),
         })
     }
 
@@ -113,7 +130,7 @@ impl Endpoint {
     /// current peers as their candidates.
     pub fn add_peer(&mut self, peer: PeerConfig) {
         self.peers.retain(|p| p.name != peer.name);
-        self.peers.push(peer);
+        self.peers.push(Arc::new(peer));
         self.refresh_candidates();
     }
 
@@ -194,7 +211,7 @@ impl Endpoint {
     /// pair's index, or None if there is no such SA or too much is queued.
     pub fn add_child_pair(&mut self, now: Instant, sa: SaId, pair: TsPair) -> Option<usize> {
         let s = self.sas.get_mut(&sa)?;
-        let peer = s.peer.as_mut()?;
+        let peer = Arc::make_mut(s.peer.as_mut()?);
         let index = peer.children.len();
         peer.children.push(pair);
         self.queue_task(now, sa, Task::CreateChild(index))
@@ -208,7 +225,7 @@ impl Endpoint {
     /// the two rarely both create one). Returns the pair's index, or None
     /// if there is no such SA or its peer is not known yet.
     pub fn add_pair(&mut self, sa: SaId, pair: TsPair) -> Option<usize> {
-        let peer = self.sas.get_mut(&sa)?.peer.as_mut()?;
+        let peer = Arc::make_mut(self.sas.get_mut(&sa)?.peer.as_mut()?);
         peer.children.push(pair);
         Some(peer.children.len() - 1)
     }
@@ -293,17 +310,27 @@ impl Endpoint {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
-        self.dispatch(now, local, remote, bytes);
-        self.settle(now);
+        if self.dispatch(now, local, remote, bytes) {
+            self.settle(now);
+        }
     }
 
-    fn dispatch(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
+    /// Returns whether an SA was created or handled the datagram (anything
+    /// dropped before that changes nothing but counters: no scan of the
+    /// SAs follows, so garbage costs the same with one SA or thousands).
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
         self.out.stats.received += 1;
         let header = match Header::decode_datagram(bytes) {
             Ok(h) => h,
             Err(_) => {
                 self.out.drop(remote, DropReason::Malformed);
-                return;
+                return false;
             }
         };
         let mut ctx = Ctx {
@@ -322,20 +349,7 @@ impl Endpoint {
                         ctx.out.drop(remote, DropReason::OutOfWindow);
                     }
                 }
-                return;
-            }
-            // Responder SAs not established: half-open, or lingering
-            // after a failed IKE_AUTH.
-            let (mut half_open, mut half_open_from_source) = (0, 0);
-            for s in self.sas.values() {
-                let pending = s.phase == Phase::HalfOpen
-                    || (!s.initiator && s.phase == Phase::Lingering && s.established_at.is_none());
-                if pending {
-                    half_open += 1;
-                    if s.remote.ip() == remote.ip() {
-                        half_open_from_source += 1;
-                    }
-                }
+                return false;
             }
             let id = ctx.out.alloc_sa_id();
             let by_spi = &self.by_spi;
@@ -343,16 +357,22 @@ impl Endpoint {
             let env = ResponderEnv {
                 cookies: &self.cookies,
                 peers: &self.peers,
-                half_open,
-                half_open_from_source,
+                half_open: self.pending.half_open,
+                half_open_from_source: self
+                    .pending
+                    .half_open_by_source
+                    .get(&remote.ip())
+                    .copied()
+                    .unwrap_or(0),
                 spi_in_use: &in_use,
             };
             if let Some(sa) = handle_init_request(&mut ctx, &env, id, local, remote, bytes) {
                 self.by_spi.insert(sa.local_spi(), id);
                 self.init_index.insert((remote, header.spi_i), id);
                 self.sas.insert(id, sa);
+                return true;
             }
-            return;
+            return false;
         }
         let ours = if header.flags.is_initiator() {
             header.spi_r
@@ -361,10 +381,10 @@ impl Endpoint {
         };
         let Some(id) = self.by_spi.get(&ours).copied() else {
             ctx.out.drop(remote, DropReason::UnknownSpi);
-            return;
+            return false;
         };
         let Some(sa) = self.sas.get_mut(&id) else {
-            return;
+            return false;
         };
         // The other SPI must match too (except the first response, which
         // brings the responder's SPI).
@@ -376,9 +396,10 @@ impl Endpoint {
         let known = u64::from_be_bytes(if sa.initiator { sa.spi_r } else { sa.spi_i });
         if known != 0 && theirs != known || sa.initiator == header.flags.is_initiator() {
             ctx.out.drop(remote, DropReason::UnknownSpi);
-            return;
+            return false;
         }
         sa.handle_message(&mut ctx, local, remote, &header, bytes);
+        true
     }
 
     /// The next datagram to send.
@@ -393,6 +414,15 @@ impl Endpoint {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        debug_assert_eq!(
+            self.pending.next_timeout,
+            self.scan_next_timeout(),
+            "cached deadline out of date"
+        );
+        self.pending.next_timeout
+    }
+
+    fn scan_next_timeout(&self) -> Option<Instant> {
         self.sas
             .values()
             .filter_map(|s| s.next_timeout(&self.config))
@@ -518,5 +548,128 @@ impl Endpoint {
             }
             self.init_index.retain(|_, v| *v != id);
         }
+        self.recount();
+    }
+
+    /// Refreshes [`Pending`] (one scan of the SAs).
+    fn recount(&mut self) {
+        let mut p = Pending {
+            next_timeout: self.scan_next_timeout(),
+            ..Pending::default()
+        };
+        #[cfg(test)]
+        {
+            p.scans = self.pending.scans + 1;
+        }
+        for s in self.sas.values() {
+            let pending = s.phase == Phase::HalfOpen
+                || (!s.initiator && s.phase == Phase::Lingering && s.established_at.is_none());
+            if pending {
+                p.half_open += 1;
+                *p.half_open_by_source.entry(s.remote.ip()).or_default() += 1;
+            }
+        }
+        self.pending = p;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Work per datagram and what half-open SAs hold (issue 13, fault 1).
+
+    use super::*;
+    use crate::wire::Identity;
+
+    const PSK: &[u8] = b"a cluster set's pre-shared key";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A preferred server (accepts its peer from any address) and an
+    /// initiator's IKE_SA_INIT sent from `from`.
+    fn init_from(from: SocketAddr) -> Vec<u8> {
+        let peer = PeerConfig::new(
+            "to-server",
+            from,
+            addr("198.51.100.2:4500"),
+            Identity::Ipv4("10.0.0.1".parse().unwrap()),
+            Identity::Ipv4("10.0.0.2".parse().unwrap()),
+            PSK,
+        );
+        let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+        a.initiate(Instant::now(), peer).unwrap();
+        a.poll_transmit().unwrap().payload
+    }
+
+    fn server(config: EndpointConfig) -> Endpoint {
+        let mut b = Endpoint::new(config).unwrap();
+        let mut peer = PeerConfig::new(
+            "to-client",
+            addr("198.51.100.2:4500"),
+            addr("192.0.2.1:4500"),
+            Identity::Ipv4("10.0.0.2".parse().unwrap()),
+            Identity::Ipv4("10.0.0.1".parse().unwrap()),
+            PSK,
+        );
+        peer.remote = None;
+        b.add_peer(peer);
+        b
+    }
+
+    /// Before, every datagram counted the half-open SAs by scanning all
+    /// SAs and then ran the cross-SA policies over all of them, copying
+    /// peer names: garbage cost grew with the number of SAs. Now a
+    /// datagram dropped before it reaches an SA scans nothing; one that
+    /// creates or reaches an SA scans once.
+    #[test]
+    fn dropped_datagrams_scan_no_sas() {
+        let mut b = server(EndpointConfig {
+            cookie_threshold: None,
+            ..EndpointConfig::default()
+        });
+        let now = Instant::now();
+        let local = addr("198.51.100.2:4500");
+        for i in 0..20u8 {
+            let from = addr(&format!("203.0.113.{i}:4500"));
+            b.handle_datagram(now, local, from, &init_from(from));
+        }
+        assert_eq!(b.sas().len(), 20);
+        let scans = b.pending.scans;
+        let from = addr("203.0.113.200:4500");
+        let init = init_from(from);
+        let mut unknown_spi = init.clone();
+        unknown_spi[8..16].copy_from_slice(&[7; 8]); // a responder SPI nobody has
+        let mut truncated = init.clone();
+        truncated.truncate(40);
+        for _ in 0..1000 {
+            b.handle_datagram(now, local, from, &[0u8; 3]);
+            b.handle_datagram(now, local, from, &unknown_spi);
+            b.handle_datagram(now, local, from, &truncated);
+            let _ = b.poll_timeout();
+        }
+        while b.poll_transmit().is_some() {}
+        assert_eq!(b.pending.scans, scans, "dropped datagrams scanned the SAs");
+        assert_eq!(b.stats().received, 20 + 3000);
+        // An accepted request scans once, and is counted as half-open.
+        b.handle_datagram(now, local, from, &init);
+        assert_eq!(b.pending.scans, scans + 1);
+        assert_eq!(b.pending.half_open, 21);
+        assert_eq!(b.pending.half_open_by_source.get(&from.ip()), Some(&1));
+    }
+
+    /// Before, each half-open responder SA held a full copy of every
+    /// candidate peer's configuration, pre-shared key included. Now it
+    /// shares the endpoint's.
+    #[test]
+    fn half_open_sas_share_the_peer_configuration() {
+        let mut b = server(EndpointConfig::default());
+        let now = Instant::now();
+        let from = addr("203.0.113.9:4500");
+        b.handle_datagram(now, addr("198.51.100.2:4500"), from, &init_from(from));
+        let sa = b.sas.values().next().expect("a half-open SA");
+        assert_eq!(sa.phase, Phase::HalfOpen);
+        assert_eq!(sa.candidates.len(), 1);
+        assert!(Arc::ptr_eq(&sa.candidates[0], &b.peers[0]));
     }
 }

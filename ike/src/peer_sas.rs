@@ -23,28 +23,35 @@ fn live(sa: &IkeSa) -> bool {
     !matches!(sa.phase, Phase::Dead | Phase::Deleting | Phase::Lingering) && !sa.replaced
 }
 
-/// The peers an SA may belong to: its peer, or for a responder that has
-/// not seen IDi yet, every candidate (a crossing initiation counts as
-/// "another SA" before it is authenticated).
-fn names(sa: &IkeSa) -> Vec<String> {
-    match &sa.peer {
-        Some(p) => vec![p.name.clone()],
-        None => sa.candidates.iter().map(|p| p.name.clone()).collect(),
-    }
-}
-
-/// Refreshes [`IkeSa::other_sas_with_peer`] on every SA.
+/// Refreshes [`IkeSa::other_sas_with_peer`] on every SA. A responder SA
+/// that has not seen IDi yet counts for every candidate (a crossing
+/// initiation counts as "another SA" before it is authenticated). Names
+/// are borrowed, not copied.
 pub(crate) fn mark_peers(sas: &mut HashMap<SaId, IkeSa>) {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for sa in sas.values().filter(|s| live(s)) {
-        for n in names(sa) {
-            *count.entry(n).or_default() += 1;
+    let verdicts: Vec<(SaId, bool)> = {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for sa in sas.values().filter(|s| live(s)) {
+            match &sa.peer {
+                Some(p) => *count.entry(p.name.as_str()).or_default() += 1,
+                None => {
+                    for p in &sa.candidates {
+                        *count.entry(p.name.as_str()).or_default() += 1;
+                    }
+                }
+            }
         }
-    }
-    for sa in sas.values_mut() {
-        let name = sa.peer_name();
-        sa.other_sas_with_peer =
-            !name.is_empty() && count.get(&name).copied().unwrap_or(0) > usize::from(live(sa));
+        sas.values()
+            .map(|sa| {
+                let name = sa.peer.as_ref().map_or("", |p| p.name.as_str());
+                let others = count.get(name).copied().unwrap_or(0) > usize::from(live(sa));
+                (sa.id, !name.is_empty() && others)
+            })
+            .collect()
+    };
+    for (id, others) in verdicts {
+        if let Some(sa) = sas.get_mut(&id) {
+            sa.other_sas_with_peer = others;
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! retry, and on success the key schedule and NAT verdict, followed by the
 //! IKE_AUTH request.
 
+use std::sync::Arc;
+
 use ring::rand::SecureRandom;
 
 use crate::config::PeerConfig;
@@ -93,7 +95,7 @@ impl IkeSa {
             superseded_deadline: None,
             pfs_group: None,
             candidates: Vec::new(),
-            peer: Some(peer),
+            peer: Some(Arc::new(peer)),
         })
     }
 

@@ -9,6 +9,7 @@
 //! responder SA, whose response is cached for retransmitted requests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::config::PeerConfig;
 use crate::crypto::{
@@ -27,7 +28,7 @@ use crate::wire::{
 /// What the endpoint knows that the responder needs.
 pub(crate) struct ResponderEnv<'a> {
     pub cookies: &'a CookieSecrets,
-    pub peers: &'a [PeerConfig],
+    pub peers: &'a [Arc<PeerConfig>],
     pub half_open: usize,
     /// Half-open SAs from the datagram's source address.
     pub half_open_from_source: usize,
@@ -36,7 +37,7 @@ pub(crate) struct ResponderEnv<'a> {
 
 /// Peers that may send from `remote` (exact IP match first, then peers
 /// accepted from any address). The first one's IKE proposals are used.
-pub(crate) fn candidates(peers: &[PeerConfig], remote: SocketAddr) -> Vec<PeerConfig> {
+pub(crate) fn candidates(peers: &[Arc<PeerConfig>], remote: SocketAddr) -> Vec<Arc<PeerConfig>> {
     let exact = peers
         .iter()
         .filter(|p| p.remote.is_some_and(|r| r.ip() == remote.ip()));

@@ -13,6 +13,7 @@ mod window;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ring::rand::SecureRandom;
@@ -63,10 +64,13 @@ pub(crate) struct IkeSa {
     pub id: SaId,
     /// Whether we are the original initiator.
     pub initiator: bool,
-    /// The peer; for a responder known once IDi is verified.
-    pub peer: Option<PeerConfig>,
-    /// Responder: peers that may be behind this SA (address match).
-    pub candidates: Vec<PeerConfig>,
+    /// The peer; for a responder known once IDi is verified. Shared with
+    /// the endpoint's peer list (copied only when a pair is appended).
+    pub peer: Option<Arc<PeerConfig>>,
+    /// Responder: peers that may be behind this SA (address match),
+    /// shared with the endpoint's peer list: a half-open SA holds no copy
+    /// of any configuration or key.
+    pub candidates: Vec<Arc<PeerConfig>>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub spi_i: [u8; 8],
