@@ -69,6 +69,10 @@ pub enum ControlError {
 /// Binds the control socket: creates the parent directory, replaces a stale
 /// socket file left by a previous run (refusing to take over one that a live
 /// engine still answers on), and restricts it to its owner.
+///
+/// The socket never appears at `path` with looser permissions: it is bound
+/// in a fresh directory only its owner may enter (mode 0700, whatever the
+/// umask), made 0600 there, and then renamed into place.
 pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
@@ -92,10 +96,58 @@ pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    let listener = UnixListener::bind(path)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+    let private = private_dir_for(path)?;
+    let staged = private.join("s");
+    let bound = (|| {
+        let listener = UnixListener::bind(&staged)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        // Never over a socket another engine bound meanwhile.
+        rename_noreplace(&staged, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+    let to = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A new directory next to `path`, mode 0700 from its creation.
+fn private_dir_for(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let dir = parent.join(format!(".{name}.{}.bind", std::process::id()));
+    // A leftover of a crashed start with the same pid: only ever ours.
+    let _ = std::fs::remove_file(dir.join("s"));
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    // The umask may have taken bits away, never added any; make sure.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
 }
 
 /// Serves requests forever (until the task is dropped or aborted).
@@ -184,6 +236,56 @@ pub async fn query_connections(path: &Path) -> Result<Vec<Connection>, ControlEr
 mod tests {
     use super::*;
     use crate::crd::ConnectionStatus;
+
+    /// Issue 13, item 11: before, the socket was bound at its path with
+    /// the umask's mode and only then made 0600; under umask 0, anyone
+    /// could connect in between. A watcher that stats the path while the
+    /// socket is bound 300 times must never see another mode.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_socket_is_never_visible_with_a_looser_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (done, path) = (done.clone(), path.clone());
+            std::thread::spawn(move || {
+                let mut loose = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok(m) = std::fs::symlink_metadata(&path) {
+                        let mode = m.permissions().mode() & 0o777;
+                        if mode != 0o600 {
+                            loose.push(mode);
+                        }
+                    }
+                }
+                loose
+            })
+        };
+        for _ in 0..300 {
+            let listener = bind(&path).await.unwrap();
+            drop(listener);
+        }
+        done.store(true, Ordering::Relaxed);
+        let loose = watcher.join().unwrap();
+        nix::sys::stat::umask(old);
+        let mut modes: Vec<String> = loose.iter().map(|m| format!("{m:o}")).collect();
+        modes.dedup();
+        assert!(
+            loose.is_empty(),
+            "{} looks at the path saw modes {modes:?}",
+            loose.len()
+        );
+        // Nothing is left next to the socket.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("control.sock")]);
+    }
 
     #[tokio::test]
     async fn show_connections_round_trip() {
