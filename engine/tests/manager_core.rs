@@ -583,3 +583,51 @@ fn planned_pairs_are_held_until_their_child_sa_is_up() {
     assert_eq!(w.a.kernel.policies.len(), 3 * B_SUBNETS.len());
     assert_eq!(w.a.kernel.policy_updates, before);
 }
+
+/// Found by the lab (`half_open_flood_keeps_legit_peer`): after one side
+/// deleted the IKE SA (strongSwan's `swanctl --terminate`), the other
+/// answered the new IKE SA's IKE_AUTH and *held* its new outbound SA for
+/// up to 3 s, because the deleted Child SA's SAs still lingered in the
+/// kernel. But the peer had deleted its side of those: nothing could
+/// pass, so the pair's traffic was dropped until the peer happened to
+/// send on the new SA (13 of 196 pings lost in the lab). SAs of an IKE SA
+/// closed by a Delete no longer make a new outbound SA wait.
+#[test]
+fn no_hold_when_the_old_sas_were_deleted() {
+    let mut w = World::new(
+        endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]),
+        endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]),
+    );
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+    let old_out = w.b.kernel.outbound_spi("10.2.0.0/16", "10.1.0.0/16");
+    // B deletes its IKE SA (and tells A); A, whose IKE SA the peer
+    // deleted, sets a new one up, and B answers it.
+    let now = w.now;
+    let sa = w.b.core.endpoint().sas()[0].sa;
+    w.b.core.with_endpoint(now, |ep| ep.close(now, sa));
+    let mut answered = false;
+    w.run(
+        Duration::from_secs(60),
+        || false,
+        |w| {
+            let up =
+                w.b.core
+                    .endpoint()
+                    .sas()
+                    .iter()
+                    .any(|s| s.established && s.sa != sa);
+            if up && !answered && w.b.kernel.sas.len() >= 2 {
+                answered = true;
+                let out = w.b.kernel.outbound_spi("10.2.0.0/16", "10.1.0.0/16");
+                assert!(
+                    out.is_some() && out != old_out,
+                    "B's new outbound SA waits; B sends on {out:x?}, which A deleted"
+                );
+            }
+        },
+    );
+    assert!(answered, "no new IKE SA");
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+}

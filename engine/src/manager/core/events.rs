@@ -241,6 +241,7 @@ impl Core {
     }
 
     fn child_down(&mut self, sa: SaId, child: ike::ChildId, now: Instant) {
+        let sa_id = sa;
         let Some(name) = self.cable_of_sa(sa) else {
             return;
         };
@@ -259,7 +260,8 @@ impl Core {
             (rec.sas.outbound, std::time::Duration::ZERO),
             (rec.sas.inbound, OUTBOUND_DELAY),
         ] {
-            let l = Lingering::new(name.clone(), rec.selectors, sa, now, min);
+            let mut l = Lingering::new(name.clone(), rec.selectors, sa, now, min);
+            l.ike_sa = Some(sa_id);
             self.held.lingering.push(l);
         }
         self.release_held(now);
@@ -454,6 +456,9 @@ impl Core {
     fn ike_closed(&mut self, sa: SaId, peer: &str, reason: &CloseReason, now: Instant) {
         let name = self.cable_of_sa(sa);
         self.sa_peer.remove(&sa);
+        if matches!(reason, CloseReason::DeletedByPeer | CloseReason::Local) {
+            self.held.peer_deleted(sa);
+        }
         let Some(name) = name else { return };
         let Some(c) = self.cables.get_mut(&name) else {
             return;

@@ -71,6 +71,12 @@ pub struct Lingering {
     pub cable: String,
     pub pair: PairKey,
     pub sa: xfrm::SaId,
+    /// The IKE SA its Child SA belonged to.
+    pub ike_sa: Option<SaId>,
+    /// That IKE SA was closed with a Delete (ours or the peer's): the peer
+    /// has removed its side, so this SA carries nothing any more and no
+    /// new outbound SA waits for its sake.
+    pub peer_gone: bool,
     pub min_until: Instant,
     pub max_until: Instant,
     /// `min_until` has passed (only coverage or `max_until` ends it now).
@@ -83,6 +89,8 @@ impl Lingering {
             cable,
             pair,
             sa,
+            ike_sa: None,
+            peer_gone: false,
             min_until: now + min,
             max_until: now + LINGER_MAX.max(min),
             min_passed: min.is_zero(),
@@ -109,11 +117,20 @@ impl Held {
             .any(|h| h.cable == cable && h.pair == *pair)
     }
 
-    /// Whether SAs of a gone Child SA of `pair` are still in the kernel.
+    /// Whether SAs of a gone Child SA of `pair` are still in the kernel
+    /// and may still carry traffic (the peer has not deleted its side).
     pub fn lingers(&self, cable: &str, pair: &PairKey) -> bool {
         self.lingering
             .iter()
-            .any(|l| l.cable == cable && l.pair == *pair)
+            .any(|l| l.cable == cable && l.pair == *pair && !l.peer_gone)
+    }
+
+    /// IKE SA `sa` was closed with a Delete: its lingering SAs are dead
+    /// on the peer's side.
+    pub fn peer_deleted(&mut self, sa: SaId) {
+        for l in self.lingering.iter_mut().filter(|l| l.ike_sa == Some(sa)) {
+            l.peer_gone = true;
+        }
     }
 
     /// Held outbound SAs to install now: due, or their IKE SA's peer sent
