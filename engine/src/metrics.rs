@@ -64,6 +64,9 @@ pub struct IkeCounters {
     pub invalid_ke_sent: u64,
     /// INVALID_KE_PAYLOAD answers we received and followed.
     pub invalid_ke_received: u64,
+    /// COOKIE answers sent: the responder was under load (many half-open
+    /// IKE SAs) and asked initiators to prove their address first.
+    pub cookies_sent: u64,
 }
 
 /// What the manager publishes for scrapes.
@@ -227,6 +230,11 @@ pub fn render(local: &EndpointSpec, snap: &MetricsSnapshot) -> String {
             "cable_engine_ike_invalid_ke_received",
             "INVALID_KE_PAYLOAD answers received (a responder asked for another DH group)",
             k.invalid_ke_received,
+        ),
+        (
+            "cable_engine_ike_cookies_sent",
+            "COOKIE answers sent (many half-open IKE SAs: initiators must prove their address)",
+            k.cookies_sent,
         ),
     ] {
         let c = Counter::<u64>::default();

@@ -9,6 +9,7 @@ mod harness;
 mod healthcheck;
 mod hostile;
 mod interop;
+mod lossy;
 mod nat_keepalive;
 mod nat_remap;
 mod rebuild;

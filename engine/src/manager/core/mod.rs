@@ -417,6 +417,7 @@ impl Core {
     pub fn counters(&mut self) -> IkeCounters {
         let stats = self.ep.stats();
         self.counters.ike_dropped = stats.dropped_total();
+        self.counters.cookies_sent = stats.cookies_sent;
         self.counters.invalid_ke_sent = stats.invalid_ke_sent;
         self.counters.invalid_ke_received = stats.invalid_ke_received;
         self.counters.clone()
