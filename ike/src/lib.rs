@@ -81,6 +81,7 @@ mod ts_narrow;
 
 pub use config::{
     EndpointConfig, EspProposal, IkeProposal, Lifetimes, PeerConfig, RetransmitConfig, TsPair,
+    DEFAULT_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE,
 };
 pub use endpoint::{Endpoint, InitiateError, SaStatus};
 pub use event::{
