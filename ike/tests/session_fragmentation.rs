@@ -375,3 +375,35 @@ fn large_create_child_sa_is_fragmented() {
         0
     );
 }
+
+/// (b) A half-received request is dropped when its reassembly times out
+/// (B's timer fires for it, well before the half-open timeout): the
+/// missing fragment alone then completes nothing, and A's retransmission
+/// of every fragment establishes the SA.
+#[test]
+fn incomplete_reassembly_times_out() {
+    let cfg_b = EndpointConfig {
+        reassembly_timeout: Duration::from_millis(300),
+        ..EndpointConfig::default()
+    };
+    let (mut net, frags) = after_init(cfg_b);
+    let n = frags.len();
+    for t in &frags[1..] {
+        to_b(&mut net, t);
+    }
+    let deadline = net.b.poll_timeout().unwrap();
+    assert_eq!(deadline, net.t0 + Duration::from_millis(300));
+    net.now = deadline;
+    net.b.handle_timeout(net.now);
+    to_b(&mut net, &frags[0]);
+    assert!(
+        drain(&mut net.b).is_empty(),
+        "completed with expired fragments"
+    );
+    assert_eq!(net.b.stats().fragments_received, n as u64);
+    assert_eq!(net.b.stats().messages_reassembled, 0);
+    net.run(Duration::from_secs(5));
+    assert_eq!(established(&net.ev_a), 1);
+    assert_eq!(established(&net.ev_b), 1);
+    assert_eq!(net.b.stats().messages_reassembled, 1);
+}
