@@ -6,7 +6,9 @@
 //! Defaults follow what Submariner's libreswan driver does on the wire
 //! (see `docs/interop-notes.md`): AES-GCM-16 only (ring has no CBC), PRF
 //! HMAC-SHA2, ECP-256/ECP-384/Curve25519, retransmission 500 ms doubling
-//! for 60 s, IKE on the NAT-T port from the first message.
+//! for 60 s, IKE on the NAT-T port from the first message; IKE
+//! fragmentation (RFC 7383) announced, used above 1280-byte datagrams
+//! (see [`DEFAULT_FRAGMENT_SIZE`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
