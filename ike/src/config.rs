@@ -6,13 +6,35 @@
 //! Defaults follow what Submariner's libreswan driver does on the wire
 //! (see `docs/interop-notes.md`): AES-GCM-16 only (ring has no CBC), PRF
 //! HMAC-SHA2, ECP-256/ECP-384/Curve25519, retransmission 500 ms doubling
-//! for 60 s, IKE on the NAT-T port from the first message.
+//! for 60 s, IKE on the NAT-T port from the first message; IKE
+//! fragmentation (RFC 7383) announced, used above 1280-byte datagrams
+//! (see [`DEFAULT_FRAGMENT_SIZE`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::crypto::{DhGroup, Encr, Prf, SecretBytes};
-use crate::wire::{Identity, TsRange};
+use crate::wire::{Identity, ReassemblyLimits, TsRange};
+
+/// Default of [`EndpointConfig::fragment_size`]: the largest IP datagram
+/// (IP and UDP headers, non-ESP marker and IKE message) an IKE fragment
+/// may fill.
+///
+/// RFC 7383 2.5.1 calls 1280 bytes (IPv6) and 576 bytes (IPv4) the
+/// conservative values when the path MTU is unknown. libreswan follows it
+/// (576 for IPv4, less its own overhead estimate); strongSwan's
+/// `charon.fragment_size` defaults to 1280 for both families. We take
+/// 1280 for both, like strongSwan: a 1280-byte path is the smallest any
+/// IPv6 network carries and below what real IPv4 node networks (and the
+/// tunnels between clusters) offer, and 576 would more than double the
+/// number of fragments of a large IKE_AUTH, bringing it closer to the
+/// receivers' fragment-count limits. A smaller path needs a smaller
+/// setting (at least [`MIN_FRAGMENT_SIZE`]).
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
+
+/// Smallest [`EndpointConfig::fragment_size`] used (RFC 791: every IPv4
+/// host accepts 576-byte datagrams); smaller settings are raised to it.
+pub const MIN_FRAGMENT_SIZE: usize = 576;
 
 /// Retransmission schedule of requests (RFC 7296 2.1).
 ///
@@ -259,6 +281,25 @@ pub struct EndpointConfig {
     /// re-initiates when its SA is deleted (some libreswan setups), turn
     /// it off and live with the duplicates, as libreswan itself does.
     pub resolve_duplicate_ike_sas: bool,
+    /// IKE fragmentation (RFC 7383): announce IKEV2_FRAGMENTATION_SUPPORTED
+    /// in IKE_SA_INIT (as initiator; as responder when the initiator
+    /// did), and when both did, send encrypted messages larger than
+    /// [`fragment_size`](Self::fragment_size) as Encrypted Fragment
+    /// payloads and reassemble the peer's. Off: no announcement, and
+    /// fragments are dropped.
+    pub fragmentation: bool,
+    /// The largest IP datagram an IKE message (whole or fragment) may
+    /// fill, IP and UDP headers and non-ESP marker included; see
+    /// [`DEFAULT_FRAGMENT_SIZE`] for the choice.
+    pub fragment_size: usize,
+    /// Caps on one fragmented message being reassembled. Each IKE SA
+    /// reassembles at most one request and one response at a time, so
+    /// an SA holds at most twice `max_bytes` of fragments (and only
+    /// fragments that passed their integrity check).
+    pub reassembly: ReassemblyLimits,
+    /// A fragmented message still incomplete this long after its first
+    /// fragment arrived is dropped (the sender retransmits every fragment).
+    pub reassembly_timeout: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -277,6 +318,10 @@ impl Default for EndpointConfig {
             max_child_sas: 256,
             max_queued_exchanges: 256,
             resolve_duplicate_ike_sas: true,
+            fragmentation: true,
+            fragment_size: DEFAULT_FRAGMENT_SIZE,
+            reassembly: ReassemblyLimits::default(),
+            reassembly_timeout: Duration::from_secs(30),
         }
     }
 }

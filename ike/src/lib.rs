@@ -13,6 +13,7 @@
 //! * `event.rs`: [`Event`] and the kernel-ready [`ChildSaInfo`];
 //!   `stats.rs`: drop reasons and counters.
 //! * `sa/`: one IKE SA (state, SK sealing, message-ID window, NAT-D,
+//!   IKE fragmentation (RFC 7383: sending SKF fragments, reassembly),
 //!   dispatch and timers); `exchange/`: one file per exchange and role
 //!   (`ike_sa_init.rs`, `ike_sa_init_responder.rs`, `ike_auth.rs` — where
 //!   the AUTH payload is computed and checked —, `create_child.rs`,
@@ -81,6 +82,7 @@ mod ts_narrow;
 
 pub use config::{
     EndpointConfig, EspProposal, IkeProposal, Lifetimes, PeerConfig, RetransmitConfig, TsPair,
+    DEFAULT_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE,
 };
 pub use endpoint::{Endpoint, InitiateError, SaStatus};
 pub use event::{

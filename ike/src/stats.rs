@@ -24,8 +24,12 @@ pub enum DropReason {
     /// A first message that could not be answered (no proposals, failed
     /// randomness, ...). Also counted for invalid or missing cookies.
     RejectedInit,
-    /// Fragmented (SKF) messages are not accepted (we never announce
-    /// IKEV2_FRAGMENTATION_SUPPORTED).
+    /// An Encrypted Fragment (SKF, RFC 7383) refused: fragmentation was
+    /// not negotiated on the SA, the fragment does not parse (number 0 or
+    /// above the total, ...), or the reassembly refused it (more
+    /// fragments or bytes than [`EndpointConfig::reassembly`](crate::EndpointConfig::reassembly)
+    /// allows). Fragments failing their integrity check count as
+    /// [`DropReason::IntegrityCheckFailed`].
     Fragment,
     /// An IKE_SA_INIT response that cannot be ours or is an unprotected
     /// error: anyone can forge one, so the request stays outstanding and
@@ -53,6 +57,14 @@ pub struct Stats {
     /// INVALID_KE_PAYLOAD answers received (a responder asked us for
     /// another DH group in IKE_SA_INIT).
     pub invalid_ke_received: u64,
+    /// Encrypted Fragment datagrams queued for sending (retransmissions
+    /// included; each is also counted in `sent`).
+    pub fragments_sent: u64,
+    /// Fragments received that passed their integrity check and were
+    /// taken for reassembly (duplicates included).
+    pub fragments_received: u64,
+    /// Fragmented messages reassembled and processed.
+    pub messages_reassembled: u64,
     /// Dropped datagrams, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }

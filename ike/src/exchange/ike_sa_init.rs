@@ -1,8 +1,9 @@
 //! IKE_SA_INIT, initiator side (RFC 7296 1.2, 2.6, 2.23):
 //! `HDR, [N(COOKIE),] SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP),
-//! N(NAT_DETECTION_DESTINATION_IP)`, the INVALID_KE_PAYLOAD retry with the
+//! N(NAT_DETECTION_DESTINATION_IP) [, N(IKEV2_FRAGMENTATION_SUPPORTED)]`, the INVALID_KE_PAYLOAD retry with the
 //! requested group (fresh ephemeral key, same SPI and nonce), the COOKIE
-//! retry, and on success the key schedule and NAT verdict, followed by the
+//! retry, and on success the key schedule, NAT verdict and whether IKE
+//! fragmentation was negotiated (RFC 7383 2.3), followed by the
 //! IKE_AUTH request.
 
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use crate::exchange::errors::reason_for;
 use crate::proposal::{check_ike_answer, ike_offer};
 use crate::retransmit::Retransmit;
 use crate::sa::{
-    nat_notifies, Ctx, IkeSa, NatDetection, Pending, PendingKind, Phase, SkState, Task, Window,
+    nat_notifies, Ctx, Fragmentation, IkeSa, NatDetection, Pending, PendingKind, Phase, SkState,
+    Task, Window,
 };
 use crate::stats::DropReason;
 use crate::wire::{
@@ -96,6 +98,7 @@ impl IkeSa {
             pfs_group: None,
             candidates: Vec::new(),
             peer: Some(Arc::new(peer)),
+            frag: Fragmentation::default(),
         })
     }
 
@@ -141,6 +144,12 @@ impl IkeSa {
             force,
             ctx.rng,
         ));
+        if ctx.config.fragmentation {
+            msg.payloads.push(Payload::Notify(NotifyPayload::new(
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+                Vec::new(),
+            )));
+        }
         let Ok(bytes) = msg.encode() else {
             self.fail(ctx, FailureReason::Internal("encoding IKE_SA_INIT"));
             return;
@@ -149,7 +158,7 @@ impl IkeSa {
         ctx.out.send(self.local, self.remote, bytes.clone());
         self.window.pending = Some(Pending {
             mid: 0,
-            datagram: bytes,
+            datagrams: vec![bytes],
             retx: Retransmit::start(ctx.now, &ctx.config.retransmit),
             kind: PendingKind::Init,
         });
@@ -331,6 +340,11 @@ impl IkeSa {
             Some(SkState::new(keys, Role::Initiator).ok_or(FailureReason::Internal("cipher"))?);
         self.algs = Some(algs);
         self.init_response = datagram.to_vec();
+        // RFC 7383 2.3: fragmentation once both announced it.
+        self.frag.enabled = ctx.config.fragmentation
+            && msg
+                .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
+                .is_some();
         let force = self.peer.as_ref().is_some_and(|p| p.force_encapsulation);
         self.nat = NatDetection::detect(
             msg,
@@ -345,7 +359,6 @@ impl IkeSa {
             self.local.set_port(4500);
             self.remote.set_port(4500);
         }
-        let _ = ctx;
         Ok(())
     }
 }

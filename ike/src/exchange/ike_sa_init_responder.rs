@@ -5,7 +5,8 @@
 //! proposal selection (NO_PROPOSAL_CHOSEN) and the KE group check
 //! (INVALID_KE_PAYLOAD naming our preferred group, e.g. when libreswan
 //! opens with MODP2048). Requests from addresses no configured peer may
-//! use are dropped. Only an acceptable request creates a half-open
+//! use are dropped. IKEV2_FRAGMENTATION_SUPPORTED is answered with ours
+//! when enabled (RFC 7383 2.3). Only an acceptable request creates a half-open
 //! responder SA, whose response is cached for retransmitted requests.
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use crate::crypto::{
 };
 use crate::event::SaId;
 use crate::proposal::{ike_answer, select_ike};
-use crate::sa::{nat_notifies, Ctx, IkeSa, NatDetection, Phase, SkState, Window};
+use crate::sa::{nat_notifies, Ctx, Fragmentation, IkeSa, NatDetection, Phase, SkState, Window};
 use crate::stats::DropReason;
 use crate::wire::{
     ExchangeType, Flags, Header, KePayload, Message, NoncePayload, NotifyPayload, NotifyType,
@@ -242,6 +243,17 @@ pub(crate) fn handle_init_request(
         resp.payloads
             .extend(nat_notifies(&spi_i, &spi_r, local, remote, force, ctx.rng));
     }
+    // RFC 7383 2.3: answer the announcement with ours.
+    let fragmentation = ctx.config.fragmentation
+        && msg
+            .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
+            .is_some();
+    if fragmentation {
+        resp.payloads.push(Payload::Notify(NotifyPayload::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            Vec::new(),
+        )));
+    }
     let Ok(bytes) = resp.encode() else {
         return fail(ctx);
     };
@@ -267,7 +279,7 @@ pub(crate) fn handle_init_request(
             next_mid: 0,
             pending: None,
             peer_next: 1,
-            last_response: Some((0, bytes)),
+            last_response: Some((0, vec![bytes])),
         },
         children: Vec::new(),
         tasks: Default::default(),
@@ -282,5 +294,6 @@ pub(crate) fn handle_init_request(
         other_sas_with_peer: false,
         superseded_deadline: None,
         pfs_group: None,
+        frag: Fragmentation::new(fragmentation),
     })
 }

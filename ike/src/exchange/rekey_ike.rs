@@ -319,6 +319,9 @@ impl IkeSa {
             other_sas_with_peer: false,
             superseded_deadline: None,
             pfs_group: self.pfs_group,
+            // Negotiated once in IKE_SA_INIT; the new SA keeps it (as
+            // strongSwan's rekeyed SAs keep their extensions).
+            frag: crate::sa::Fragmentation::new(self.frag.enabled),
         };
         new.set_established(ctx);
         self.replaced = true;

@@ -1,18 +1,53 @@
-//! Per-message dispatch of one IKE SA: decryption, message-ID window
-//! checks, retransmitted requests answered from the cache, responses
-//! matched to the outstanding request, then the exchange handlers; and the
-//! SA's timers (retransmission, half-open expiry).
+//! Per-message dispatch of one IKE SA: decryption (of whole SK messages,
+//! or of SKF fragments one by one and their reassembly, RFC 7383),
+//! message-ID window checks, retransmitted requests answered from the
+//! cache, responses matched to the outstanding request, then the exchange
+//! handlers; sending (fragmented when negotiated and too large); and the
+//! SA's timers (retransmission of every datagram of a request, half-open
+//! and reassembly expiry).
 
 use std::net::SocketAddr;
 
 use crate::event::{CloseReason, Event, FailureReason};
 use crate::retransmit::{Retransmit, RetransmitAction};
+use crate::sa::fragment::{max_message, Taken};
+use crate::sa::sk::Opened;
 use crate::sa::window::RequestCheck;
 use crate::sa::{Ctx, IkeSa, Pending, PendingKind, Phase, Task};
 use crate::stats::DropReason;
-use crate::wire::{ExchangeType, Header, Message, NotifyPayload, NotifyType, Payload, WireError};
+use crate::wire::{
+    EncryptedView, ExchangeType, Header, Message, NotifyPayload, NotifyType, Payload, PayloadType,
+    WireError,
+};
 
 impl IkeSa {
+    /// Seals a message of ours: one SK datagram, or SKF fragments when
+    /// fragmentation was negotiated and the message is too large.
+    fn seal_datagrams(
+        &mut self,
+        ctx: &Ctx<'_>,
+        header: &Header,
+        payloads: &[Payload],
+    ) -> Option<Vec<Vec<u8>>> {
+        let max = self
+            .frag
+            .enabled
+            .then(|| max_message(ctx.config, self.local, self.remote));
+        self.sk
+            .as_mut()
+            .and_then(|sk| sk.seal_message(header, payloads, max))
+    }
+
+    /// Queues datagrams of ours (counting fragments).
+    fn send_all(&self, ctx: &mut Ctx<'_>, datagrams: &[Vec<u8>]) {
+        if datagrams.len() > 1 {
+            ctx.out.stats.fragments_sent += datagrams.len() as u64;
+        }
+        for d in datagrams {
+            ctx.out.send(self.local, self.remote, d.clone());
+        }
+    }
+
     /// Seals and sends a request, making it the outstanding one.
     pub(crate) fn send_request(
         &mut self,
@@ -23,15 +58,15 @@ impl IkeSa {
     ) {
         let mid = self.window.next_mid;
         let header = self.header(exchange, false, mid);
-        let Some(bytes) = self.sk.as_mut().and_then(|sk| sk.seal(&header, payloads)) else {
+        let Some(datagrams) = self.seal_datagrams(ctx, &header, payloads) else {
             kind.release(ctx.out);
             return;
         };
-        ctx.out.send(self.local, self.remote, bytes.clone());
+        self.send_all(ctx, &datagrams);
         self.window.next_mid = mid.wrapping_add(1);
         self.window.pending = Some(Pending {
             mid,
-            datagram: bytes,
+            datagrams,
             retx: Retransmit::start(ctx.now, &ctx.config.retransmit),
             kind,
         });
@@ -46,18 +81,19 @@ impl IkeSa {
         payloads: &[Payload],
     ) {
         let header = self.header(exchange, true, mid);
-        if let Some(bytes) = self.sk.as_mut().and_then(|sk| sk.seal(&header, payloads)) {
-            ctx.out.send(self.local, self.remote, bytes.clone());
-            self.window.last_response = Some((mid, bytes));
+        if let Some(datagrams) = self.seal_datagrams(ctx, &header, payloads) {
+            self.send_all(ctx, &datagrams);
+            self.window.last_response = Some((mid, datagrams));
         }
         self.window.peer_next = mid.wrapping_add(1);
     }
 
-    /// Re-sends the cached response (retransmitted request).
+    /// Re-sends the cached response (retransmitted request), every
+    /// fragment of it if it was fragmented.
     pub(crate) fn resend_response(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some((_, bytes)) = &self.window.last_response {
+        if let Some((_, datagrams)) = &self.window.last_response {
             ctx.out.stats.responses_resent += 1;
-            ctx.out.send(self.local, self.remote, bytes.clone());
+            self.send_all(ctx, datagrams);
         }
     }
 
@@ -88,11 +124,18 @@ impl IkeSa {
             ctx.out.drop(remote, DropReason::UnexpectedExchange);
             return;
         };
-        let opened = match sk.open(datagram) {
-            Ok(o) => o,
-            Err(reason) => {
-                ctx.out.drop(remote, reason);
-                return;
+        let opened = if header.next_payload == PayloadType::SKF {
+            match self.receive_fragment(ctx, remote, datagram) {
+                Some(o) => o,
+                None => return,
+            }
+        } else {
+            match sk.open(datagram) {
+                Ok(o) => o,
+                Err(reason) => {
+                    ctx.out.drop(remote, reason);
+                    return;
+                }
             }
         };
         let h = opened.header;
@@ -153,6 +196,73 @@ impl IkeSa {
             self.handle_request(ctx, &h, payloads);
         } else if let Some(p) = self.window.pending.take() {
             self.handle_response(ctx, p.kind, payloads);
+        }
+    }
+
+    /// An Encrypted Fragment message (RFC 7383 2.6): dropped unless
+    /// fragmentation was negotiated and its message ID is the request we
+    /// expect, a retransmission of the last one, or the response to ours;
+    /// then its ICV is checked and it is decrypted on its own. A fragment
+    /// of a retransmitted request re-sends our cached response (every
+    /// fragment) only if it is fragment 1 (2.6.1), so that one
+    /// retransmission is answered once. Returns the whole message when
+    /// this fragment completed it.
+    fn receive_fragment(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<Opened> {
+        let Ok(view) = EncryptedView::parse(datagram) else {
+            ctx.out.drop(remote, DropReason::Fragment);
+            return None;
+        };
+        let (Some(fragment), true) = (view.fragment, self.frag.enabled) else {
+            ctx.out.drop(remote, DropReason::Fragment);
+            return None;
+        };
+        let h = &view.header;
+        let mut retransmission = false;
+        if h.is_request() {
+            match self.window.check_request(h.message_id) {
+                RequestCheck::New => {}
+                RequestCheck::Retransmission => retransmission = true,
+                RequestCheck::OutOfWindow => {
+                    ctx.out.drop(remote, DropReason::OutOfWindow);
+                    return None;
+                }
+            }
+        } else if !self.window.is_expected_response(h.message_id) {
+            ctx.out.drop(remote, DropReason::UnexpectedResponse);
+            return None;
+        }
+        let content = match self.sk.as_ref()?.open_fragment(&view) {
+            Ok(c) => c,
+            Err(reason) => {
+                ctx.out.drop(remote, reason);
+                return None;
+            }
+        };
+        ctx.out.stats.fragments_received += 1;
+        if retransmission {
+            if fragment.number == 1 {
+                self.resend_response(ctx);
+            }
+            return None;
+        }
+        match self
+            .frag
+            .take(ctx.config, ctx.now, &view, fragment, &content)
+        {
+            Taken::Pending => None,
+            Taken::Complete(opened) => {
+                ctx.out.stats.messages_reassembled += 1;
+                Some(*opened)
+            }
+            Taken::Refused => {
+                ctx.out.drop(remote, DropReason::Fragment);
+                None
+            }
         }
     }
 
@@ -243,6 +353,7 @@ impl IkeSa {
 
     /// Runs the SA's timers.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        self.frag.expire(ctx.config, ctx.now);
         if self.expires_at.is_some_and(|t| ctx.now >= t)
             && matches!(
                 self.phase,
@@ -287,7 +398,8 @@ impl IkeSa {
             RetransmitAction::Wait => {}
             RetransmitAction::Resend => {
                 ctx.out.stats.retransmissions += 1;
-                ctx.out.send(self.local, self.remote, p.datagram.clone());
+                let datagrams = p.datagrams.clone();
+                self.send_all(ctx, &datagrams);
             }
             RetransmitAction::GiveUp => {
                 if let Some(p) = self.window.pending.take() {

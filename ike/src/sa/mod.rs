@@ -1,11 +1,13 @@
 //! One IKE SA: its identity (SPIs, addresses, peer), keys, message-ID
 //! window, NAT state and Child SAs, plus the per-message dispatch
-//! ([`IkeSa::handle_message`]) and timers ([`IkeSa::handle_timeout`]).
+//! ([`IkeSa::handle_message`]), IKE fragmentation (RFC 7383, `fragment`)
+//! and timers ([`IkeSa::handle_timeout`]).
 //!
 //! The exchange logic lives in [`crate::exchange`], one file per exchange,
 //! as further `impl IkeSa` blocks.
 
 mod dispatch;
+mod fragment;
 mod nat;
 mod sk;
 mod task;
@@ -25,6 +27,7 @@ use crate::exchange::ike_sa_init::InitiatorInit;
 use crate::outbox::Outbox;
 use crate::wire::{ExchangeType, Flags, Header};
 
+pub(crate) use fragment::Fragmentation;
 pub(crate) use nat::{nat_notifies, NatDetection};
 pub(crate) use sk::SkState;
 pub(crate) use task::Task;
@@ -112,6 +115,8 @@ pub(crate) struct IkeSa {
     /// A duplicate of another IKE SA with the same peer that we initiated:
     /// deleted at the latest at this instant.
     pub superseded_deadline: Option<Instant>,
+    /// IKE fragmentation (RFC 7383): negotiated or not, reassembly.
+    pub frag: Fragmentation,
 }
 
 impl IkeSa {
@@ -221,6 +226,7 @@ impl IkeSa {
             keepalive,
             ike_rekey,
             self.superseded_deadline.filter(|_| established),
+            self.frag.deadline(config),
         ]
         .into_iter()
         .flatten()

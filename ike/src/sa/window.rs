@@ -41,7 +41,9 @@ impl PendingKind {
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub mid: u32,
-    pub datagram: Vec<u8>,
+    /// The request as sent: one datagram, or every fragment (all are
+    /// retransmitted, RFC 7383 2.6.1).
+    pub datagrams: Vec<Vec<u8>>,
     pub retx: Retransmit,
     pub kind: PendingKind,
 }
@@ -55,8 +57,9 @@ pub(crate) struct Window {
     pub pending: Option<Pending>,
     /// ID of the next request we accept from the peer.
     pub peer_next: u32,
-    /// Our last response: its message ID and bytes.
-    pub last_response: Option<(u32, Vec<u8>)>,
+    /// Our last response: its message ID and datagrams (every fragment
+    /// when it was fragmented).
+    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
 }
 
 /// How to treat a request with message ID `mid`.

@@ -5,6 +5,8 @@
 //! the padding ([`unpad_plaintext`](super::unpad_plaintext)) and hands the
 //! content here with the fragment's number/total and, for fragment 1, the
 //! first inner payload type. One [`Reassembler`] serves one message ID.
+//! The state machine uses it in `sa/fragment.rs` (one request and one
+//! response per IKE SA) and [`split_for_fragments`] in `sa/sk.rs`.
 //!
 //! Rules applied: fragment numbers must be in `1..=total`; duplicates are
 //! ignored; a fragment with a larger Total Fragments than seen so far
