@@ -85,15 +85,20 @@ pub(crate) fn ike_rekey_offer(props: &[IkeProposal], spi: [u8; 8]) -> SaPayload 
 }
 
 /// Our ESP offer with inbound SPI `spi`; DH transforms only when `pfs`.
-pub(crate) fn esp_offer(props: &[EspProposal], spi: u32, pfs: bool) -> SaPayload {
+///
+/// With `pfs`, each proposal offers that group first, then its own others
+/// (a proposal without groups of its own follows the peer's PFS: it offers
+/// the group the peer used).
+pub(crate) fn esp_offer(props: &[EspProposal], spi: u32, pfs: Option<DhGroup>) -> SaPayload {
     SaPayload {
         proposals: props
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let mut t: Vec<Transform> = p.encr.iter().copied().map(encr_transform).collect();
-                if pfs {
-                    t.extend(p.dh.iter().copied().map(dh_transform));
+                if let Some(g) = pfs {
+                    t.push(dh_transform(g));
+                    t.extend(p.dh.iter().copied().filter(|d| *d != g).map(dh_transform));
                 }
                 t.extend(p.esn.iter().copied().map(esn_transform));
                 let mut prop = Proposal::new(number(i), ProtocolId::ESP, t);
@@ -236,6 +241,13 @@ pub(crate) fn select_esp(
                 match first_common(&ours.dh, &offered_dhs(p)) {
                     Some(g) => Some(g),
                     None if !has_dh || offers_none => None,
+                    // No groups of our own: follow a peer that insists on
+                    // PFS (strongSwan's `esp_proposals` with a group) with
+                    // the first group it offers that we have.
+                    None if ours.dh.is_empty() => match offered_dhs(p).first() {
+                        Some(g) => Some(*g),
+                        None => continue,
+                    },
                     None => continue,
                 }
             };
@@ -358,7 +370,7 @@ mod tests {
 
     #[test]
     fn esp_without_esn_transform_means_no_esn() {
-        let mut offer = esp_offer(&[EspProposal::default()], 0x1234, false);
+        let mut offer = esp_offer(&[EspProposal::default()], 0x1234, None);
         offer.proposals[0]
             .transforms
             .retain(|t| t.transform_type != TransformType::ESN);

@@ -320,3 +320,36 @@ fn a_peers_own_dpd_delay_wins() {
     assert_eq!(net.a.poll_timeout(), Some(net.t0 + Duration::from_secs(5)));
     assert_eq!(net.b.poll_timeout(), Some(net.t0 + Duration::from_secs(30)));
 }
+
+/// Issue 13, item 9: PFS on rekey follows the peer. B requires PFS (as
+/// strongSwan with `esp_proposals = aes256gcm16-ecp256`: a group and no
+/// NONE) and rekeys its Child SA; A has no groups of its own (the engine's
+/// default). Before, A refused B's rekey with NO_PROPOSAL_CHOSEN (and its
+/// own rekeys offered no KE, so PFS was dropped); now A answers with a KE
+/// in B's group, and A's own rekeys of B's Child SAs carry KE too.
+#[test]
+fn pfs_on_rekey_follows_the_peer() {
+    let mut net = Net::default_pair();
+    let (a, mut b) = peers(1);
+    b.esp_proposals = vec![EspProposal {
+        dh: vec![DhGroup::Ecp256],
+        ..EspProposal::default()
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let spi = Net::children(&net.ev_b)[0].spi_in;
+    assert!(net.b.rekey_child(net.now, spi));
+    net.run(Duration::from_secs(2));
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (2, 2), "B's rekey with PFS failed");
+    assert_eq!(ca[1].pfs, Some(DhGroup::Ecp256));
+    assert_mirrored(ca[1], cb[1]);
+    let spi = ca[1].spi_in;
+    assert!(net.a.rekey_child(net.now, spi));
+    net.run(Duration::from_secs(3));
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (3, 3), "A's rekey failed");
+    assert_eq!(ca[2].pfs, Some(DhGroup::Ecp256), "A's rekey dropped PFS");
+    assert_mirrored(ca[2], cb[2]);
+}

@@ -85,11 +85,17 @@ impl IkeSa {
         let Some(peer) = self.peer.clone() else {
             return false;
         };
-        // The group the peer asked for with INVALID_KE_PAYLOAD, if we offer
-        // it; otherwise our first PFS group.
+        // The group the peer asked for with INVALID_KE_PAYLOAD or used in
+        // its own CREATE_CHILD_SA, if we offer it (proposals without
+        // groups of their own follow the peer); otherwise our first PFS
+        // group.
         let pfs = self
             .pfs_group
-            .filter(|g| peer.esp_proposals.iter().any(|p| p.dh.contains(g)))
+            .filter(|g| {
+                peer.esp_proposals
+                    .iter()
+                    .any(|p| p.dh.is_empty() || p.dh.contains(g))
+            })
             .or_else(|| {
                 peer.esp_proposals
                     .first()
@@ -110,7 +116,7 @@ impl IkeSa {
                 return false;
             }
         };
-        let offer = esp_offer(&peer.esp_proposals, spi_in, pfs.is_some());
+        let offer = esp_offer(&peer.esp_proposals, spi_in, pfs);
         let mut payloads = Vec::new();
         if let Some(old) = rekey_of {
             payloads.push(Payload::Notify(NotifyPayload::with_spi(
@@ -202,9 +208,11 @@ impl IkeSa {
             .and_then(|n| n.invalid_ke_group())
             .and_then(|g| DhGroup::from_transform_id(g.0));
         let offered = |g: &DhGroup| {
-            self.peer
-                .as_ref()
-                .is_some_and(|p| p.esp_proposals.iter().any(|e| e.dh.contains(g)))
+            self.peer.as_ref().is_some_and(|p| {
+                p.esp_proposals
+                    .iter()
+                    .any(|e| e.dh.is_empty() || e.dh.contains(g))
+            })
         };
         let Some(g) = requested.filter(offered) else {
             return false;
@@ -460,6 +468,12 @@ impl IkeSa {
         extra.push(Payload::TsR(TsPayload::from_ranges(nar_r.iter().copied())));
         let id = ctx.out.alloc_child_id();
         let pfs: Option<DhGroup> = choice.dh;
+        if pfs.is_some() {
+            // The peer uses PFS: so do our own Child SA creations and
+            // rekeys with it from now on (RFC 7296 1.3.1: a rekey should
+            // keep what the original negotiated).
+            self.pfs_group = pfs;
+        }
         let lowest = lowest_nonce(&ni, &nr);
         let info = self
             .add_child(

@@ -70,7 +70,7 @@ impl IkeSa {
                 self.fail(ctx, FailureReason::Internal("no free SPI"));
                 return;
             };
-            let offer = esp_offer(&peer.esp_proposals, spi_in, false);
+            let offer = esp_offer(&peer.esp_proposals, spi_in, None);
             payloads.push(Payload::Sa(offer.clone()));
             payloads.push(Payload::TsI(TsPayload::from_ranges(
                 pair.local.iter().copied(),
