@@ -67,6 +67,11 @@ pub struct IkeCounters {
     /// COOKIE answers sent: the responder was under load (many half-open
     /// IKE SAs) and asked initiators to prove their address first.
     pub cookies_sent: u64,
+    /// IKE fragments (RFC 7383) sent and received, and messages put
+    /// together from received fragments.
+    pub fragments_sent: u64,
+    pub fragments_received: u64,
+    pub messages_reassembled: u64,
 }
 
 /// What the manager publishes for scrapes.
@@ -235,6 +240,21 @@ pub fn render(local: &EndpointSpec, snap: &MetricsSnapshot) -> String {
             "cable_engine_ike_cookies_sent",
             "COOKIE answers sent (many half-open IKE SAs: initiators must prove their address)",
             k.cookies_sent,
+        ),
+        (
+            "cable_engine_ike_fragments_sent",
+            "IKE fragments sent (RFC 7383: messages larger than the fragment size)",
+            k.fragments_sent,
+        ),
+        (
+            "cable_engine_ike_fragments_received",
+            "IKE fragments received and accepted",
+            k.fragments_received,
+        ),
+        (
+            "cable_engine_ike_messages_reassembled",
+            "IKE messages put together from received fragments",
+            k.messages_reassembled,
         ),
     ] {
         let c = Counter::<u64>::default();

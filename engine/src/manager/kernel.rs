@@ -68,7 +68,21 @@ impl Kernel {
                 ..
             } => {
                 let started = Instant::now();
-                add_or_update_sa(x, inbound).await?;
+                // Never UPDSA an inbound SA: its SPI is ours to choose, and
+                // an SA already there under it (kept from an earlier run,
+                // or another program's) must not be overwritten. The
+                // Child SA fails instead and is asked for again with
+                // another SPI.
+                if let Err(e) = x.add_sa(inbound).await {
+                    if e.is_already_exists() {
+                        tracing::warn!(
+                            cable = %cable, child = %name,
+                            spi_in = format_args!("{:#010x}", inbound.spi),
+                            "an SA with this inbound SPI is already in the kernel; not overwritten, the Child SA will be set up again"
+                        );
+                    }
+                    return Err(e);
+                }
                 if let Some(out) = outbound {
                     if let Err(e) = add_or_update_sa(x, out).await {
                         let _ = x.delete_sa(&inbound.id()).await;

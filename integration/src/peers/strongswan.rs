@@ -52,6 +52,9 @@ pub struct SwanConn {
     /// More settings of every Child SA (e.g. `esp_proposals = aes128gcm16`,
     /// `rekey_time = 20s`).
     pub child_extra: Vec<String>,
+    /// More settings of charon itself, in `strongswan.conf` (e.g.
+    /// `fragment_size = 1280`).
+    pub charon_extra: Vec<String>,
 }
 
 impl SwanConn {
@@ -121,9 +124,14 @@ impl StrongSwan {
         std::fs::write(
             &conf,
             format!(
-                "charon {{\n  load_modular = yes\n  install_routes = no\n  port_nat_t = 4500\n  plugins {{\n    include /etc/strongswan.d/charon/*.conf\n    vici {{\n      socket = unix://{sock}\n    }}\n    stroke {{\n      load = no\n    }}\n  }}\n  filelog {{\n    peer {{\n      path = {log}\n      time_format = %T\n      default = 1\n      ike = 2\n      cfg = 2\n      flush_line = yes\n    }}\n  }}\n}}\n",
+                "charon {{\n  load_modular = yes\n  install_routes = no\n  port_nat_t = 4500\n{extra}  plugins {{\n    include /etc/strongswan.d/charon/*.conf\n    vici {{\n      socket = unix://{sock}\n    }}\n    stroke {{\n      load = no\n    }}\n  }}\n  filelog {{\n    peer {{\n      path = {log}\n      time_format = %T\n      default = 1\n      ike = 2\n      cfg = 2\n      flush_line = yes\n    }}\n  }}\n}}\n",
                 sock = sock.display(),
-                log = dir.join("charon.log").display()
+                log = dir.join("charon.log").display(),
+                extra = conn
+                    .charon_extra
+                    .iter()
+                    .map(|e| format!("  {e}\n"))
+                    .collect::<String>()
             ),
         )?;
         std::fs::write(dir.join("swanctl/swanctl.conf"), conn.swanctl_conf()?)?;

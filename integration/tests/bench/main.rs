@@ -402,6 +402,7 @@ fn strongswan_setup(case: &str, l: usize, r: usize) -> Result<(f64, Value)> {
         encap: false,
         ike_extra: Vec::new(),
         child_extra: Vec::new(),
+        charon_extra: Vec::new(),
     };
     let _right = StrongSwan::start(&t.right, &conn(&ps, &es, false), &work.join("right"))?;
     let t0 = Instant::now();

@@ -146,6 +146,7 @@ pub fn swan_conn(a: &Addrs, engine: &Site, start: bool, encap: bool, psk: &str) 
         encap,
         ike_extra: Vec::new(),
         child_extra: Vec::new(),
+        charon_extra: Vec::new(),
     }
 }
 

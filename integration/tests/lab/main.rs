@@ -5,6 +5,7 @@ mod algorithms;
 mod common;
 mod dropin;
 mod engine;
+mod fragmentation;
 mod harness;
 mod healthcheck;
 mod hostile;

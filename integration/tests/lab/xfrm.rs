@@ -727,3 +727,55 @@ fn cleanup_removes_only_owned_entries() {
         "{pol}"
     );
 }
+
+/// Issue 13, item 11: an inbound SA whose SPI is already in the kernel
+/// (kept from an earlier run, or another program's) must not be taken
+/// over. Before, the engine's install fell back from NEWSA to UPDSA on
+/// "exists": the kernel applied our lifetimes and encapsulation to the
+/// kept SA but kept its keys, the install "succeeded", inbound packets on
+/// the new Child SA met the old keys, and deleting the Child SA later
+/// would have removed the kept SA. Now the install fails (the core asks
+/// for the Child SA again, with another SPI) and the kept SA is untouched.
+#[test]
+fn inbound_spi_collision_keeps_the_existing_sa() {
+    use cable_engine::manager::core::KernelOp;
+    use cable_engine::manager::kernel::Kernel;
+    require_lab();
+    let ns = Netns::new("xspi").expect("namespace");
+    let kept_key = "11".repeat(36);
+    ns.sh(&format!(
+        "ip xfrm state add src 192.0.2.2 dst 192.0.2.1 proto esp spi 0xc0000123 reqid 9 mode tunnel \
+           aead 'rfc4106(gcm(aes))' 0x{kept_key} 128"
+    ))
+    .expect("the kept SA");
+    let rt = runtime();
+    let mut kernel = Kernel {
+        x: client_in(&ns, &rt),
+        leftovers: Default::default(),
+    };
+    let op = KernelOp::InstallChild {
+        cable: "cable".into(),
+        child: ike::ChildId(1),
+        name: "cable-0-0".into(),
+        inbound: Box::new(tunnel_sa(
+            ip("192.0.2.2"),
+            ip("192.0.2.1"),
+            0xc000_0123,
+            0x22,
+            None,
+        )),
+        outbound: None,
+        policies: Vec::new(),
+        encapsulation: ike::Encapsulation::None,
+    };
+    let result = rt.block_on(kernel.execute(&op));
+    let states = ns.sh("ip xfrm state").expect("ip xfrm state");
+    assert!(
+        states.contains(&kept_key),
+        "the kept SA's key was overwritten:\n{states}"
+    );
+    let err = result
+        .err()
+        .expect("installing over a taken inbound SPI succeeded");
+    assert!(err.is_already_exists(), "{err}");
+}

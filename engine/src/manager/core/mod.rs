@@ -418,6 +418,9 @@ impl Core {
         let stats = self.ep.stats();
         self.counters.ike_dropped = stats.dropped_total();
         self.counters.cookies_sent = stats.cookies_sent;
+        self.counters.fragments_sent = stats.fragments_sent;
+        self.counters.fragments_received = stats.fragments_received;
+        self.counters.messages_reassembled = stats.messages_reassembled;
         self.counters.invalid_ke_sent = stats.invalid_ke_sent;
         self.counters.invalid_ke_received = stats.invalid_ke_received;
         self.counters.clone()

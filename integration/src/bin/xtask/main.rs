@@ -10,10 +10,13 @@
 //!   names contain a filter, or all), in one VM boot.
 //! - `cargo xtask bench`: the engine next to libreswan and strongSwan in one
 //!   lab boot; results in `integration/bench/`.
+//! - `cargo xtask fuzz TARGET SECONDS`: one of `ike/fuzz`'s targets on its
+//!   corpus, for that long.
 //! - `xtask guest-run`: the lab test runner itself, run inside the VM.
 
 mod bench;
 mod demo;
+mod fuzz;
 mod guest;
 mod paths;
 mod setup;
@@ -22,7 +25,7 @@ mod vm;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test | lab-tests | bench>
+const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test | lab-tests | bench | fuzz>
 
   demo               three simulated clusters connected by cable-engine, in the lab
   setup              install the lab's packages (apt) and virtme-ng (venv under target/)
@@ -31,6 +34,7 @@ const USAGE: &str = "usage: cargo xtask <demo | setup | lab -- CMD [ARGS] | test
   lab-tests [FILTER...]  only the lab tests (names containing a filter), in one VM boot
   bench              cable-engine next to libreswan and strongSwan, in one VM boot;
                      results in integration/bench/ (BENCH_REPS, BENCH_HUB=10,20, BENCH_ONLY=setup,hub,restart,rekey)
+  fuzz TARGET SECS   run an ike/fuzz target (decode_message, responder_datagrams) on its corpus
 
 environment: LAB_TIMEOUT (seconds for the whole VM, default 3600), LAB_MEMORY (default 2G),
   LAB_JOBS (lab tests at a time, default 4), LAB_TEST_TIMEOUT (seconds per lab test, default 900)";
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Some("guest-run") => guest::run(&args[1..]),
         Some("demo") => demo::run(),
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
