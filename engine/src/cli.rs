@@ -354,6 +354,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
             let _ = stop_rx.await;
         },
     ));
+    let _ = commands
+        .send(ManagerCommand::Notes(first.state.notes.clone()))
+        .await;
     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
 
     let outcome = loop {
@@ -374,6 +377,7 @@ pub async fn run(flags: RunFlags) -> ExitCode {
                     // The manager ignores an unchanged address.
                     let ip = local_health_ip(&update.state);
                     let _ = commands.send(ManagerCommand::LocalHealthIp(ip)).await;
+                    let _ = commands.send(ManagerCommand::Notes(update.state.notes.clone())).await;
                     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
                 Err(e) => tracing::warn!("{e}"),

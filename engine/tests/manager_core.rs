@@ -631,3 +631,33 @@ fn no_hold_when_the_old_sas_were_deleted() {
     assert!(answered, "no new IKE SA");
     assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
 }
+
+/// Issue 13, fault 6: a note from the source (the remote Endpoint's latest
+/// edit is invalid) shows in that cluster's connection status message;
+/// the status stays what the tunnel is, and the note goes when cleared.
+#[test]
+fn source_notes_show_on_the_connection() {
+    let mut w = World::new(
+        endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]),
+        endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]),
+    );
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    let note =
+        "the latest edit of this Endpoint is invalid (bad IP); its last valid version stays in use";
+    w.a.core.set_notes(std::collections::BTreeMap::from([(
+        "cluster-b".to_string(),
+        note.to_string(),
+    )]));
+    let c = w.a.core.connections(&|_| None);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, ConnectionStatus::Connected);
+    assert!(
+        c[0].status_message.contains(note),
+        "{:?}",
+        c[0].status_message
+    );
+    w.a.core.set_notes(Default::default());
+    let c = w.a.core.connections(&|_| None);
+    assert!(!c[0].status_message.contains("invalid"));
+}

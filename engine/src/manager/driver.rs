@@ -139,6 +139,7 @@ pub async fn run(
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(ManagerCommand::Plans(plans)) => d.apply_plans(plans),
                 Some(ManagerCommand::LocalHealthIp(ip)) => d.set_local_health_ip(ip),
+                Some(ManagerCommand::Notes(notes)) => d.core.set_notes(notes),
                 None => commands_open = false,
             },
             r = d.socket.recv(&mut buf) => match r {

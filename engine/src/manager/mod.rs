@@ -74,4 +74,7 @@ pub enum ManagerCommand {
     /// The local Endpoint's healthCheckIP (the pings' source) changed:
     /// health checks restart from it; tunnels are not touched.
     LocalHealthIp(Option<IpAddr>),
+    /// Problems to show on remote clusters' connections, by cluster id
+    /// (see [`crate::source::DesiredState::notes`]).
+    Notes(BTreeMap<String, String>),
 }

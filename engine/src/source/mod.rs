@@ -50,6 +50,10 @@ pub struct DesiredState {
     pub local: Option<Site>,
     /// Remote gateways keyed by cluster id (one active gateway per cluster).
     pub remotes: BTreeMap<String, Site>,
+    /// Problems to show on a remote cluster's connection, by cluster id:
+    /// its Endpoint's latest edit is invalid and the last valid version is
+    /// in use. Plans ignore them.
+    pub notes: BTreeMap<String, String>,
 }
 
 /// What changed between two desired states.

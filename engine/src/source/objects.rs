@@ -27,6 +27,9 @@ pub enum Object {
         origin: String,
         /// The spec.
         spec: EndpointSpec,
+        /// Set when this is the last valid version kept because the
+        /// latest edit is invalid: why (shown on the connection).
+        stale: Option<String>,
     },
     /// A Cluster's spec.
     Cluster {
@@ -68,11 +71,24 @@ pub fn keep_last_valid(
     match (new, previous) {
         (Some(o), _) => Some(o),
         (None, Some(p)) => {
+            // The warning that made the edit invalid, for the connection.
+            let why = warnings
+                .iter()
+                .rev()
+                .find(|w| w.origin.starts_with(origin))
+                .map(|w| w.message.trim_end_matches("; skipped").to_string())
+                .unwrap_or_else(|| "it does not parse".into());
             warnings.push(SourceWarning {
                 origin: origin.to_string(),
                 message: "keeping its last valid version until the edit is fixed".into(),
             });
-            Some(p.clone())
+            let mut kept = p.clone();
+            if let Object::Endpoint { stale, .. } = &mut kept {
+                *stale = Some(format!(
+                    "the latest edit of this Endpoint is invalid ({why}); its last valid version stays in use"
+                ));
+            }
+            Some(kept)
         }
         (None, None) => None,
     }
@@ -101,6 +117,7 @@ pub fn endpoint_object(origin: &str, mut ep: Endpoint) -> Result<Object, String>
         Ok(()) => Ok(Object::Endpoint {
             origin: origin.to_string(),
             spec: ep.spec,
+            stale: None,
         }),
     }
 }
@@ -140,10 +157,15 @@ pub fn assemble<'a>(
 ) -> DesiredState {
     let mut local: Option<(&str, &EndpointSpec)> = None;
     let mut remotes: BTreeMap<&str, (&str, &EndpointSpec)> = BTreeMap::new();
+    let mut notes: BTreeMap<&str, &str> = BTreeMap::new();
     let mut clusters: BTreeMap<&str, (&str, &ClusterSpec)> = BTreeMap::new();
     for object in objects {
         match object {
-            Object::Endpoint { origin, spec } => {
+            Object::Endpoint {
+                origin,
+                spec,
+                stale,
+            } => {
                 let id = spec.cluster_id.as_str();
                 let first = if id == local_cluster_id {
                     match local {
@@ -157,6 +179,9 @@ pub fn assemble<'a>(
                     match remotes.get(id) {
                         None => {
                             remotes.insert(id, (origin, spec));
+                            if let Some(why) = stale {
+                                notes.insert(id, why);
+                            }
                             None
                         }
                         Some((first, _)) => Some(*first),
@@ -188,6 +213,10 @@ pub fn assemble<'a>(
         remotes: remotes
             .into_iter()
             .map(|(id, (_, spec))| (id.to_string(), site(spec)))
+            .collect(),
+        notes: notes
+            .into_iter()
+            .map(|(id, why)| (id.to_string(), why.to_string()))
             .collect(),
     }
 }

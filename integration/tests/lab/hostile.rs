@@ -320,6 +320,13 @@ fn bad_endpoint_edit_keeps_tunnel() {
         "cable not connected while the edit was broken: {during:?}"
     );
     assert!(log.contains("last valid version"), "{log}");
+    // ...and shown on the connection (issue 13, fault 6).
+    assert!(
+        during.iter().any(|c| c["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("latest edit") && m.contains("not-an-ip"))),
+        "no note on the connection: {during:?}"
+    );
     assert_eq!(tally.lost(), 0, "pings lost: {tally:?}");
     assert!(ea.connections().is_ok_and(|c| all_connected(&c)));
     record(

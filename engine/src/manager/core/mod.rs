@@ -69,6 +69,8 @@ pub struct Core {
     first_plans_seen: bool,
     /// Plans not built because their subnets clash, with why.
     refused: BTreeMap<String, (crate::cable::CablePlan, String)>,
+    /// See [`Core::set_notes`].
+    notes: BTreeMap<String, String>,
     ops: VecDeque<KernelOp>,
     /// Health-check targets to (re)start, by cable; `None` stops it.
     health: VecDeque<(String, Option<IpAddr>)>,
@@ -88,6 +90,7 @@ impl Core {
             held: held::Held::default(),
             first_plans_seen: false,
             refused: BTreeMap::new(),
+            notes: BTreeMap::new(),
             ops: VecDeque::new(),
             health: VecDeque::new(),
             counters: IkeCounters::default(),
@@ -386,7 +389,26 @@ impl Core {
         let refused = self.refused.values().map(|(plan, why)| {
             crate::status::connection_for_plan(plan, &CableState::Error(why.clone()))
         });
-        built.chain(refused).collect()
+        built
+            .chain(refused)
+            .map(|mut c| {
+                if let Some(note) = self.notes.get(&c.endpoint.cluster_id) {
+                    c.status_message = if c.status_message.is_empty() {
+                        note.clone()
+                    } else {
+                        format!("{}; {note}", c.status_message)
+                    };
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// Problems to show on remote clusters' connections, by cluster id
+    /// (an Endpoint whose latest edit is invalid): they go into the status
+    /// message, the status itself stays what the tunnel is.
+    pub fn set_notes(&mut self, notes: BTreeMap<String, String>) {
+        self.notes = notes;
     }
 
     /// Log the status transitions of every cable.

@@ -404,3 +404,47 @@ fn invalid_edit_keeps_the_last_valid_endpoint() {
     let u = s.poll().unwrap().expect("removed");
     assert!(u.state.remotes.is_empty());
 }
+
+/// Issue 13, fault 6: the invalid edit is shown on the connection, not
+/// only logged. Before, nothing in the desired state said that the
+/// Endpoint in use was not the one in the file.
+#[test]
+fn invalid_edit_is_noted_for_the_connection_until_fixed() {
+    let d = Dir::new();
+    two_clusters(&d);
+    let mut s = d.source();
+    let first = s.poll().unwrap().expect("first state");
+    assert!(first.state.notes.is_empty());
+    d.write(
+        "cluster2.yaml",
+        &endpoint_yaml("cluster2", "not-an-ip", &["100.2.0.0/16"]),
+    );
+    let u = s.poll().unwrap().expect("the note is a change");
+    let note = &u.state.notes["cluster2"];
+    assert!(
+        note.contains("latest edit") && note.contains("not-an-ip"),
+        "{note}"
+    );
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.7"
+    );
+    // Another file changing meanwhile keeps the note.
+    d.write(
+        "cluster3.yaml",
+        &endpoint_yaml("cluster3", "172.18.0.11", &["100.3.0.0/16"]),
+    );
+    let u = s.poll().unwrap().expect("cluster3 added");
+    assert!(
+        u.state.notes.contains_key("cluster2"),
+        "{:?}",
+        u.state.notes
+    );
+    // Fixed: the note goes.
+    d.write(
+        "cluster2.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.9", &["100.2.0.0/16"]),
+    );
+    let u = s.poll().unwrap().expect("fixed");
+    assert!(u.state.notes.is_empty(), "{:?}", u.state.notes);
+}

@@ -228,15 +228,33 @@ fn invalid_edit_keeps_the_last_valid_endpoint() {
     let mut broken = endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
     broken["spec"]["private_ip"] = json!("not-an-ip");
     let u = w.handle(E, Apply(broken.clone()));
+    let warned = |ws: &[SourceWarning]| ws.iter().any(|x| x.message.contains("last valid version"));
+    assert!(warned(&w.pending_warnings) || u.as_ref().is_some_and(|u| warned(&u.warnings)));
     let state = u.map(|u| u.state).unwrap_or_else(|| w.state().clone());
     assert_eq!(
         state.remotes["cluster2"].endpoint.private_ip, "172.18.0.7",
         "the last valid spec"
     );
-    assert!(w
-        .pending_warnings
-        .iter()
-        .any(|x| x.message.contains("last valid version")));
     let u = w.handle(E, Delete(broken)).expect("deleted");
     assert!(u.state.remotes.is_empty());
+}
+
+/// Issue 13, fault 6: the same note as the directory source's, from the
+/// Kubernetes source, until a valid version arrives.
+#[test]
+fn invalid_edit_is_noted_for_the_connection_until_fixed() {
+    let mut w = synced();
+    let mut broken = endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
+    broken["spec"]["private_ip"] = json!("not-an-ip");
+    let u = w.handle(E, Apply(broken)).expect("the note is a change");
+    let note = &u.state.notes["cluster2"];
+    assert!(note.contains("latest edit"), "{note}");
+    let mut fixed = endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
+    fixed["spec"]["private_ip"] = json!("172.18.0.9");
+    let u = w.handle(E, Apply(fixed)).expect("fixed");
+    assert!(u.state.notes.is_empty(), "{:?}", u.state.notes);
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.9"
+    );
 }
