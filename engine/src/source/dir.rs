@@ -62,10 +62,21 @@ struct FileEntry {
     objects: Vec<Object>,
 }
 
+/// Every candidate file of a directory with its text (or why it cannot
+/// be used), sorted by path.
+pub type Snapshot = Vec<(PathBuf, Result<String, String>)>;
+
+/// Reads a directory's candidate files (blocking file I/O).
+pub type Reader = fn(&Path) -> Result<Snapshot, SourceError>;
+
 /// The directory source.
 #[derive(Debug)]
 pub struct DirSource {
     dir: PathBuf,
+    /// Runs on tokio's blocking pool in [`EndpointSource::next_update`]:
+    /// a slow or hung file system (a network mount) never stalls the
+    /// runtime's workers.
+    read: Reader,
     local_cluster_id: String,
     poll_interval: Duration,
     files: BTreeMap<PathBuf, FileEntry>,
@@ -79,6 +90,7 @@ impl DirSource {
     pub fn new(dir: impl Into<PathBuf>, local_cluster_id: impl Into<String>) -> Self {
         DirSource {
             dir: dir.into(),
+            read: read_snapshot,
             local_cluster_id: local_cluster_id.into(),
             poll_interval: DEFAULT_POLL_INTERVAL,
             files: BTreeMap::new(),
@@ -94,6 +106,12 @@ impl DirSource {
         self
     }
 
+    /// Replaces the file reader (tests: a slow file system).
+    pub fn with_reader(mut self, read: Reader) -> Self {
+        self.read = read;
+        self
+    }
+
     /// The desired state as of the last poll.
     pub fn state(&self) -> &DesiredState {
         &self.state
@@ -104,8 +122,14 @@ impl DirSource {
     /// Warnings are logged and returned in the update (or dropped, when the
     /// state did not change, after being logged).
     pub fn poll(&mut self) -> Result<Option<SourceUpdate>, SourceError> {
+        let snapshot = (self.read)(&self.dir)?;
+        Ok(self.apply(snapshot))
+    }
+
+    /// Takes in what one read of the directory found (see [`DirSource::poll`]).
+    fn apply(&mut self, snapshot: Snapshot) -> Option<SourceUpdate> {
         let mut warnings = Vec::new();
-        let paths = self.list()?;
+        let paths: Vec<PathBuf> = snapshot.iter().map(|(p, _)| p.clone()).collect();
         let mut any_file_changed = !self.started;
 
         // Forget removed files.
@@ -113,9 +137,10 @@ impl DirSource {
         self.files.retain(|p, _| paths.contains(p));
         any_file_changed |= self.files.len() != before;
 
-        for path in &paths {
+        for (path, content) in snapshot {
+            let path = &path;
             let origin = path.display().to_string();
-            let (fingerprint, content) = match read_candidate(path) {
+            let (fingerprint, content) = match content {
                 Ok(text) => (hash_of(&text), Ok(text)),
                 Err(why) => (hash_of(&why), Err(why)),
             };
@@ -162,58 +187,71 @@ impl DirSource {
         }
 
         if !any_file_changed {
-            return Ok(None);
+            return None;
         }
         let state = self.assemble(&mut warnings);
         for w in &warnings {
             tracing::warn!(origin = %w.origin, "{}", w.message);
         }
         if self.started && state == self.state {
-            return Ok(None);
+            return None;
         }
         let diff = StateDiff::between(&self.state, &state);
         self.state = state.clone();
         self.started = true;
-        Ok(Some(SourceUpdate {
+        Some(SourceUpdate {
             state,
             diff,
             warnings,
-        }))
+        })
     }
+}
 
-    /// Candidate files, sorted.
-    fn list(&self) -> Result<Vec<PathBuf>, SourceError> {
-        let dir_err = |e: std::io::Error| SourceError::Directory {
-            path: self.dir.clone(),
-            reason: e.to_string(),
-        };
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
-            let entry = entry.map_err(dir_err)?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let wanted = [".yaml", ".yml", ".json"]
-                .iter()
-                .any(|ext| name.len() > ext.len() && name.ends_with(ext));
-            if !wanted {
-                continue;
-            }
-            let path = entry.path();
-            // Follow symlinks; skip directories and vanished entries.
-            if std::fs::metadata(&path)
-                .map(|m| m.is_file())
-                .unwrap_or(false)
-            {
-                out.push(path);
-            }
+/// Lists `dir` and reads every candidate file (blocking).
+pub fn read_snapshot(dir: &Path) -> Result<Snapshot, SourceError> {
+    Ok(list(dir)?
+        .into_iter()
+        .map(|p| {
+            let text = read_candidate(&p);
+            (p, text)
+        })
+        .collect())
+}
+
+/// Candidate files, sorted.
+fn list(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let dir_err = |e: std::io::Error| SourceError::Directory {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(dir_err)? {
+        let entry = entry.map_err(dir_err)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
         }
-        out.sort();
-        Ok(out)
+        let wanted = [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.len() > ext.len() && name.ends_with(ext));
+        if !wanted {
+            continue;
+        }
+        let path = entry.path();
+        // Follow symlinks; skip directories and vanished entries.
+        if std::fs::metadata(&path)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
+            out.push(path);
+        }
     }
+    out.sort();
+    Ok(out)
+}
 
+impl DirSource {
     /// Builds the desired state from every file's objects, in file order.
     fn assemble(&self, warnings: &mut Vec<SourceWarning>) -> DesiredState {
         let objects = self.files.values().flat_map(|e| e.objects.iter());
@@ -366,7 +404,15 @@ impl EndpointSource for DirSource {
             if self.started {
                 tokio::time::sleep(self.poll_interval).await;
             }
-            match self.poll() {
+            let (dir, read) = (self.dir.clone(), self.read);
+            let snapshot = match tokio::task::spawn_blocking(move || read(&dir)).await {
+                Ok(result) => result,
+                Err(e) => Err(SourceError::Directory {
+                    path: self.dir.clone(),
+                    reason: format!("the reading task failed: {e}"),
+                }),
+            };
+            match snapshot.map(|s| self.apply(s)) {
                 Ok(Some(update)) => {
                     self.last_dir_error = None;
                     return Ok(update);
