@@ -407,3 +407,45 @@ fn incomplete_reassembly_times_out() {
     assert_eq!(established(&net.ev_b), 1);
     assert_eq!(net.b.stats().messages_reassembled, 1);
 }
+
+/// Found while testing the reassembly limits: a traffic selector payload
+/// holds at most 255 selectors (a one-byte count). A peer configured with
+/// more in one pair could not be encoded, and the request was silently not
+/// sent: the IKE SA waited forever with no event. Now IKE_AUTH fails the
+/// IKE SA, and a later Child SA fails on its own.
+#[test]
+fn a_request_that_cannot_be_encoded_fails_with_an_event() {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(0);
+    big_pairs(&mut a, &mut b, 0, 300);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    assert!(
+        net.ev_a
+            .iter()
+            .any(|e| matches!(e, Event::IkeSaFailed { .. })),
+        "{:?}",
+        net.ev_a
+    );
+    assert!(net.a.sas().is_empty(), "{:?}", net.a.sas());
+
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(1);
+    big_pairs(&mut a, &mut b, 1000, 300);
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    assert_eq!(established(&net.ev_a), 1);
+    assert!(
+        net.ev_a.iter().any(|e| matches!(
+            e,
+            Event::ChildSaFailed {
+                pair_index: Some(1),
+                ..
+            }
+        )),
+        "{:?}",
+        net.ev_a
+    );
+}

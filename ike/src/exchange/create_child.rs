@@ -153,8 +153,7 @@ impl IkeSa {
             ExchangeType::CREATE_CHILD_SA,
             &payloads,
             PendingKind::CreateChild(Box::new(req)),
-        );
-        true
+        )
     }
 
     pub(crate) fn child_failed(

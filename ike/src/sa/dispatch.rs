@@ -48,19 +48,35 @@ impl IkeSa {
         }
     }
 
-    /// Seals and sends a request, making it the outstanding one.
+    /// Seals and sends a request, making it the outstanding one. Returns
+    /// false if it cannot be encoded (e.g. more than 255 traffic selectors
+    /// in one payload, the wire format's limit): an IKE_AUTH fails the IKE
+    /// SA, a new Child SA fails with an event, instead of waiting forever
+    /// for an answer to nothing.
     pub(crate) fn send_request(
         &mut self,
         ctx: &mut Ctx<'_>,
         exchange: ExchangeType,
         payloads: &[Payload],
         kind: PendingKind,
-    ) {
+    ) -> bool {
         let mid = self.window.next_mid;
         let header = self.header(exchange, false, mid);
         let Some(datagrams) = self.seal_datagrams(ctx, &header, payloads) else {
-            kind.release(ctx.out);
-            return;
+            let why = FailureReason::Internal("a request of ours cannot be encoded");
+            match &kind {
+                PendingKind::Auth(_) => {
+                    kind.release(ctx.out);
+                    self.fail(ctx, why);
+                }
+                PendingKind::CreateChild(r) if r.rekey_of.is_none() => {
+                    let index = r.pair_index;
+                    kind.release(ctx.out);
+                    self.child_failed(ctx, Some(index), why);
+                }
+                _ => kind.release(ctx.out),
+            }
+            return false;
         };
         self.send_all(ctx, &datagrams);
         self.window.next_mid = mid.wrapping_add(1);
@@ -70,6 +86,7 @@ impl IkeSa {
             retx: Retransmit::start(ctx.now, &ctx.config.retransmit),
             kind,
         });
+        true
     }
 
     /// Seals, sends and caches the response to request `mid`.
@@ -250,10 +267,17 @@ impl IkeSa {
             }
             return None;
         }
-        match self
-            .frag
-            .take(ctx.config, ctx.now, &view, fragment, &content)
-        {
+        // Before IKE_AUTH has authenticated the peer, anyone who did an
+        // IKE_SA_INIT has the keys: such an SA may reassemble much less.
+        let authenticated = self.phase != Phase::HalfOpen;
+        match self.frag.take(
+            ctx.config,
+            ctx.now,
+            &view,
+            fragment,
+            &content,
+            authenticated,
+        ) {
             Taken::Pending => None,
             Taken::Complete(opened) => {
                 ctx.out.stats.messages_reassembled += 1;

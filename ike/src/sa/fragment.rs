@@ -9,15 +9,39 @@
 //! message ID replaces what was collected, and an incomplete message is
 //! dropped [`EndpointConfig::reassembly_timeout`] after its first
 //! fragment. Memory per SA is therefore at most twice
-//! [`ReassemblyLimits::max_bytes`](crate::wire::ReassemblyLimits).
+//! [`ReassemblyLimits::max_bytes`](crate::wire::ReassemblyLimits), and
+//! [`PRE_AUTH_MAX_BYTES`] on a half-open SA: whoever sent an IKE_SA_INIT
+//! has its keys, so without this a flood of half-open SAs could each hold
+//! the full limit (64 MiB at the default 1000 half-open SAs).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::{EndpointConfig, MIN_FRAGMENT_SIZE};
-use crate::wire::{decode_chain, AddOutcome, EncryptedView, FragmentInfo, Header, Reassembler};
+use crate::wire::{
+    decode_chain, AddOutcome, EncryptedView, FragmentInfo, Header, Reassembler, ReassemblyLimits,
+};
 
 use super::sk::Opened;
+
+/// The most a half-open SA (the peer not authenticated yet) reassembles.
+/// The largest IKE_AUTH request a PSK peer can send is about 21 KB: two
+/// traffic selector payloads of 255 IPv6 selectors (40 bytes each, 255
+/// being the payload's limit), IDs, AUTH, SA and notifies.
+pub(crate) const PRE_AUTH_MAX_BYTES: usize = 24 * 1024;
+
+/// The reassembly limits for an SA whose peer is (or is not yet)
+/// authenticated.
+fn limits(config: &EndpointConfig, authenticated: bool) -> ReassemblyLimits {
+    if authenticated {
+        config.reassembly
+    } else {
+        ReassemblyLimits {
+            max_bytes: config.reassembly.max_bytes.min(PRE_AUTH_MAX_BYTES),
+            ..config.reassembly
+        }
+    }
+}
 
 /// One message being reassembled.
 struct Partial {
@@ -73,6 +97,7 @@ impl Fragmentation {
         view: &EncryptedView<'_>,
         fragment: FragmentInfo,
         content: &[u8],
+        authenticated: bool,
     ) -> Taken {
         let h = &view.header;
         let slot = if h.is_request() {
@@ -87,7 +112,7 @@ impl Fragmentation {
             *slot = Some(Partial {
                 mid: h.message_id,
                 started: now,
-                reassembler: Reassembler::new(config.reassembly),
+                reassembler: Reassembler::new(limits(config, authenticated)),
             });
         }
         let Some(p) = slot.as_mut() else {
@@ -132,5 +157,32 @@ impl Fragmentation {
                 *slot = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A half-open SA reassembles at most [`PRE_AUTH_MAX_BYTES`] whatever
+    /// the configured limit (before: the full limit, 64 KiB by default,
+    /// which 1000 half-open SAs of one flooder could each hold); an
+    /// authenticated one the configured limit, and a smaller configured
+    /// limit stays in force for both.
+    #[test]
+    fn half_open_sas_reassemble_less() {
+        let config = EndpointConfig::default();
+        assert_eq!(config.reassembly.max_bytes, 64 * 1024);
+        assert_eq!(limits(&config, false).max_bytes, PRE_AUTH_MAX_BYTES);
+        assert_eq!(limits(&config, true).max_bytes, 64 * 1024);
+        let small = EndpointConfig {
+            reassembly: ReassemblyLimits {
+                max_fragments: 4,
+                max_bytes: 8 * 1024,
+            },
+            ..EndpointConfig::default()
+        };
+        assert_eq!(limits(&small, false).max_bytes, 8 * 1024);
+        assert_eq!(limits(&small, false).max_fragments, 4);
     }
 }
