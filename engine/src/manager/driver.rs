@@ -86,8 +86,7 @@ pub async fn run(
         XfrmEvents::subscribe()
             .map_err(|e| anyhow::anyhow!("cannot subscribe to XFRM events: {e}"))?,
     );
-    let mut events_backoff = EVENTS_RETRY_FIRST;
-    let mut events_retry = tokio::time::Instant::now();
+    let mut resubscribe = Resubscribe::default();
     let leftovers = Leftovers::load(&xfrm).await.unwrap_or_else(|e| {
         tracing::warn!("cannot list the engine's kernel entries from before: {e}");
         Leftovers::default()
@@ -166,23 +165,22 @@ pub async fn run(
                     None => {
                         // Not resubscribed in a tight loop: a socket that
                         // keeps failing is retried with backoff.
-                        tracing::warn!("XFRM event stream ended; resubscribing in {events_backoff:?}");
+                        let wait = resubscribe.ended(Instant::now());
+                        tracing::warn!("XFRM event stream ended; resubscribing in {wait:?}");
                         events = None;
-                        events_retry = tokio::time::Instant::now() + events_backoff;
                     }
                 }
             },
-            _ = tokio::time::sleep_until(events_retry), if events.is_none() => {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(resubscribe.at)), if events.is_none() => {
                 match XfrmEvents::subscribe() {
                     Ok(e) => {
                         tracing::info!("XFRM events resubscribed");
                         events = Some(e);
-                        events_backoff = EVENTS_RETRY_FIRST;
+                        resubscribe.succeeded();
                     }
                     Err(e) => {
-                        events_backoff = (events_backoff * 2).min(EVENTS_RETRY_MAX);
-                        tracing::warn!("cannot resubscribe to XFRM events: {e}; again in {events_backoff:?}");
-                        events_retry = tokio::time::Instant::now() + events_backoff;
+                        let wait = resubscribe.failed(Instant::now());
+                        tracing::warn!("cannot resubscribe to XFRM events: {e}; again in {wait:?}");
                     }
                 }
             },
@@ -196,6 +194,46 @@ pub async fn run(
     }
     d.shutdown().await;
     Ok(())
+}
+
+/// When to subscribe to XFRM events again after the stream ended: after
+/// [`EVENTS_RETRY_FIRST`], doubled after each failed attempt up to
+/// [`EVENTS_RETRY_MAX`], back to the first delay once an attempt works.
+/// Never at once: a socket that keeps closing must not spin the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resubscribe {
+    backoff: Duration,
+    /// The next attempt (meaningful while unsubscribed).
+    pub at: Instant,
+}
+
+impl Default for Resubscribe {
+    fn default() -> Self {
+        Resubscribe {
+            backoff: EVENTS_RETRY_FIRST,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Resubscribe {
+    /// The stream ended at `now`: the wait before the first attempt.
+    pub fn ended(&mut self, now: Instant) -> Duration {
+        self.at = now + self.backoff;
+        self.backoff
+    }
+
+    /// An attempt failed at `now`: the (longer) wait before the next.
+    pub fn failed(&mut self, now: Instant) -> Duration {
+        self.backoff = (self.backoff * 2).min(EVENTS_RETRY_MAX);
+        self.at = now + self.backoff;
+        self.backoff
+    }
+
+    /// An attempt worked.
+    pub fn succeeded(&mut self) {
+        self.backoff = EVENTS_RETRY_FIRST;
+    }
 }
 
 /// Where the manager reports: connection status (control socket, Gateway
@@ -382,6 +420,23 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, fault 7: an XFRM event stream that keeps ending, and
+    /// subscriptions that keep failing, are retried after 1 s, then 2, 4,
+    /// ... up to 60 s, never at once; a working subscription starts the
+    /// delays over.
+    #[test]
+    fn xfrm_events_are_resubscribed_with_backoff() {
+        let t0 = Instant::now();
+        let mut r = Resubscribe::default();
+        assert_eq!(r.ended(t0), Duration::from_secs(1));
+        assert_eq!(r.at, t0 + Duration::from_secs(1));
+        let waits: Vec<u64> = (0..8).map(|_| r.failed(t0).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(r.at, t0 + Duration::from_secs(60));
+        r.succeeded();
+        assert_eq!(r.ended(t0), Duration::from_secs(1));
+    }
 
     /// Issue 13, fault 7: a netlink call that never answers froze the
     /// manager's loop. Every kernel operation now runs under
