@@ -207,7 +207,7 @@ pub fn ping_both_ways(left: &Netns, right: &Netns, a: &Addrs) {
 }
 
 pub fn xfrm_state(ns: &Netns) -> String {
-    ns.sh("ip xfrm state").unwrap_or_default()
+    ns.sh("ip xfrm state list nokeys").unwrap_or_default()
 }
 
 /// ESP states in a namespace's kernel, without the kernel's own larval

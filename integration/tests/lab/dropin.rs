@@ -41,7 +41,7 @@ fn assert_bytes_grow(d: &DropIn, left: &Netns, right: &Netns, a: &Addrs, cable: 
 
 /// Every policy and SA toward `peer` in `ns`.
 fn entries_toward(ns: &Netns, peer: &str) -> usize {
-    let st = ns.sh("ip xfrm state; ip xfrm policy").unwrap_or_default();
+    let st = ns.sh("ip xfrm state list nokeys; ip xfrm policy").unwrap_or_default();
     st.lines()
         .filter(|l| l.contains(peer) && (l.starts_with("src ") || l.contains("tmpl src")))
         .count()
@@ -157,7 +157,7 @@ fn dropin_disconnect() {
             t0.elapsed() < Duration::from_secs(20),
             "left after --delete of every pair:\n{}\n--- drop-in ---\n{}",
             t.left
-                .sh("ip xfrm state; ip xfrm policy")
+                .sh("ip xfrm state list nokeys; ip xfrm policy")
                 .unwrap_or_default(),
             d.log_text()
         );
@@ -321,7 +321,7 @@ fn dropin_nat_forceencaps() {
 
 /// The reqids of every SA and policy template in `ns`.
 fn reqids(ns: &Netns) -> Vec<u64> {
-    let text = ns.sh("ip xfrm state; ip xfrm policy").unwrap_or_default();
+    let text = ns.sh("ip xfrm state list nokeys; ip xfrm policy").unwrap_or_default();
     text.split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
@@ -377,7 +377,7 @@ fn dropin_replaces_libreswan() {
         foreign.is_empty(),
         "entries not the engine's left on the gateway: reqids {foreign:?}\n{}",
         t.left
-            .sh("ip xfrm state; ip xfrm policy")
+            .sh("ip xfrm state list nokeys; ip xfrm policy")
             .unwrap_or_default()
     );
     assert!(d.log_text().contains("a libreswan pluto left"));

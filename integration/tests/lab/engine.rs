@@ -160,7 +160,7 @@ fn engine_pair_connects() {
         xfrm_entries(&t.right),
         (0, 0),
         "XFRM entries left after SIGTERM:\n{}\n{}",
-        t.right.sh("ip xfrm state").unwrap_or_default(),
+        t.right.sh("ip xfrm state list nokeys").unwrap_or_default(),
         t.right.sh("ip xfrm policy").unwrap_or_default()
     );
 }
