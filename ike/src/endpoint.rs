@@ -200,9 +200,21 @@ impl Endpoint {
 
     /// Rekeys a Child SA now (make-before-break), e.g. on the kernel's soft
     /// EXPIRE: `spi` is either SPI of the pair (inbound or outbound).
-    /// Returns false if no Child SA has that SPI (or too much is queued).
+    /// Returns false if no Child SA has that SPI, it is not in use (being
+    /// rekeyed already, or replaced), its rekey is queued already (the
+    /// kernel reports the soft limit of both SAs of a pair), or too much
+    /// is queued.
     pub fn rekey_child(&mut self, now: Instant, spi: u32) -> bool {
-        self.child_task(now, spi, Task::RekeyChild)
+        let busy = self.sas.values().any(|s| {
+            s.children
+                .iter()
+                .find(|c| c.spi_in == spi || c.spi_out == spi)
+                .is_some_and(|c| {
+                    c.state != crate::child::ChildState::Active
+                        || s.tasks.contains(&Task::RekeyChild(c.spi_in))
+                })
+        });
+        !busy && self.child_task(now, spi, Task::RekeyChild)
     }
 
     /// Adds a traffic-selector pair to an IKE SA's peer and creates a Child

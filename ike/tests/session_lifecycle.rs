@@ -427,3 +427,27 @@ fn child_sa_rekeyed_by_a_peer_that_never_deletes_it_goes_after_a_grace() {
         net.ev_a
     );
 }
+
+/// The kernel reports the soft limit of both SAs of a pair, so the engine
+/// asks for the same rekey twice in a row. Before, the second call also
+/// said "rekeying" (and queued a task that later did nothing), so every
+/// soft limit was logged twice; now only the first is taken, and one
+/// rekey happens.
+#[test]
+fn a_rekey_asked_for_twice_is_taken_once() {
+    let mut s = established(1_000_000, 1_000_000);
+    let old = Net::children(&s.net.ev_a)[0].clone();
+    let now = s.net.now;
+    assert!(s.net.a.rekey_child(now, old.spi_in));
+    assert!(!s.net.a.rekey_child(now, old.spi_out), "asked twice");
+    s.run_until(Duration::from_secs(5), util::coin(1));
+    let rekeyed = Net::children(&s.net.ev_a)
+        .iter()
+        .filter(|c| c.rekey_of.is_some())
+        .count();
+    assert_eq!(rekeyed, 1);
+    // The new Child SA can be rekeyed in turn.
+    let new = *Net::children(&s.net.ev_a).last().unwrap();
+    let now = s.net.now;
+    assert!(s.net.a.rekey_child(now, new.spi_in));
+}

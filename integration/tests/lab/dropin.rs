@@ -41,7 +41,9 @@ fn assert_bytes_grow(d: &DropIn, left: &Netns, right: &Netns, a: &Addrs, cable: 
 
 /// Every policy and SA toward `peer` in `ns`.
 fn entries_toward(ns: &Netns, peer: &str) -> usize {
-    let st = ns.sh("ip xfrm state list nokeys; ip xfrm policy").unwrap_or_default();
+    let st = ns
+        .sh("ip xfrm state list nokeys; ip xfrm policy")
+        .unwrap_or_default();
     st.lines()
         .filter(|l| l.contains(peer) && (l.starts_with("src ") || l.contains("tmpl src")))
         .count()
@@ -321,7 +323,9 @@ fn dropin_nat_forceencaps() {
 
 /// The reqids of every SA and policy template in `ns`.
 fn reqids(ns: &Netns) -> Vec<u64> {
-    let text = ns.sh("ip xfrm state list nokeys; ip xfrm policy").unwrap_or_default();
+    let text = ns
+        .sh("ip xfrm state list nokeys; ip xfrm policy")
+        .unwrap_or_default();
     text.split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
