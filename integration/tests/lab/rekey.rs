@@ -414,3 +414,55 @@ fn rekey_on_kernel_soft_expire() {
         ),
     );
 }
+
+/// PFS on Child SA rekey (issue 13, item 9; the fixed name of issue 14's
+/// case): strongSwan with a DH group in its `esp_proposals` (PFS required,
+/// no NONE) rekeys every 20 s; each rekey carries a KE, and the engine,
+/// whose own proposals name no group, answers in the peer's group. Before,
+/// the engine refused every such rekey with NO_PROPOSAL_CHOSEN.
+#[test]
+fn pfs_rekey_strongswan() {
+    require_lab();
+    let case = "pfs_rekey_strongswan";
+    let p = strongswan_pair(
+        case,
+        |conn| {
+            conn.ike_extra = vec!["rekey_time = 45s".into(), "rand_time = 3s".into()];
+            conn.child_extra = vec![
+                "esp_proposals = aes256gcm16-ecp256".into(),
+                "rekey_time = 20s".into(),
+                "life_time = 30s".into(),
+                "rand_time = 3s".into(),
+            ];
+        },
+        &[],
+    );
+    let (t, sw, e) = (&p.t, &p.peer, &p.engine);
+    let run = ping_through_rekeys(&t.left, e, &|| sw.log_text());
+    let log = sw.log_text();
+    keep_logs(case, &[("charon", log.clone()), ("engine", e.log_text())]);
+    assert_rekeys_clean(&run, &t.left, &t.right, e);
+    sw.wait_up(Duration::from_secs(10))
+        .expect("strongSwan still up");
+    let pfs = log.matches("ESP:AES_GCM_16_256/ECP_256").count();
+    assert!(
+        pfs >= 3,
+        "{pfs} Child SAs with PFS in strongSwan's log:\n{log}"
+    );
+    assert!(!log.contains("NO_PROPOSAL_CHOSEN"), "{log}");
+    record(
+        case,
+        "strongSwan 5.9.8",
+        "strongSwan rekeys with PFS (esp_proposals aes256gcm16-ecp256)",
+        "none",
+        p.setup,
+        &format!(
+            "pass: {} Child + {} IKE SA rekeys in {:.0}s, {pfs} Child SAs negotiated with ECP_256 KE; pings every 0.1 s: {} sent, {} lost",
+            run.child_rekeys,
+            run.ike_rekeys,
+            run.took.as_secs_f64(),
+            run.tally.sent,
+            run.tally.lost()
+        ),
+    );
+}
