@@ -152,3 +152,38 @@ fn crossed_ike_rekeys_converge() {
     assert_eq!((net.a.sas().len(), net.b.sas().len()), (1, 1));
     assert_eq!(net.b.sas()[0].child_sas, 2);
 }
+
+/// RFC 7296 2.25.2 (issue 13, fault 3): while an IKE SA rekey of ours is
+/// outstanding, the peer's CREATE_CHILD_SA gets TEMPORARY_FAILURE, so its
+/// Child SA rekey is done again on the new IKE SA. Before, it was answered
+/// on the old IKE SA, which then went away under it (with a peer that
+/// answers both, the Child SA ended up on one side only).
+#[test]
+fn a_child_rekey_during_our_ike_rekey_waits_for_the_new_ike_sa() {
+    let (mut net, sa) = up(2);
+    let spi = Net::children(&net.ev_b)[0].spi_in;
+    let now = net.now;
+    assert!(net.a.rekey_ike(now, sa));
+    assert!(net.b.rekey_child(now, spi));
+    net.run(Duration::from_secs(100));
+    let (at, new_b) = net
+        .ev_b
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match e {
+            Event::IkeSaRekeyed { new, .. } => Some((i, *new)),
+            _ => None,
+        })
+        .expect("the IKE SA was rekeyed");
+    let (child_at, child_sa) = net
+        .ev_b
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match e {
+            Event::ChildSaEstablished(c) if c.rekey_of.is_some() => Some((i, c.sa)),
+            _ => None,
+        })
+        .expect("the Child SA was rekeyed");
+    assert!(child_at > at, "the Child SA was rekeyed on the old IKE SA");
+    assert_eq!(child_sa, new_b);
+}

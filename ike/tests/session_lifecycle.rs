@@ -451,3 +451,38 @@ fn a_rekey_asked_for_twice_is_taken_once() {
     let now = s.net.now;
     assert!(s.net.a.rekey_child(now, new.spi_in));
 }
+
+/// RFC 7296 2.25.1 (issue 13, fault 3): a rekey of a Child SA that the
+/// responder is closing gets TEMPORARY_FAILURE. The race: both sides rekey
+/// the same Child SA, A's request is lost, B completes its own rekey and
+/// deletes the old SA, and only then does A's retransmission reach B.
+/// Before, B answered it normally: A, whose old SA was gone by then, never
+/// deleted the redundant new one, and two Child SAs stayed for the pair
+/// (in about half of the nonce draws). Now exactly one pair remains.
+#[test]
+fn a_rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
+    for round in 0..32 {
+        let mut s = established(1_000_000, 1_000_000);
+        let old = Net::children(&s.net.ev_a)[0].clone();
+        let now = s.net.now;
+        assert!(s.net.a.rekey_child(now, old.spi_in));
+        assert!(s.net.b.rekey_child(now, old.spi_out));
+        s.drain();
+        let lost = s.ab.pop_front().expect("A's rekey request");
+        assert!(s.step(true), "B's request to A");
+        assert!(s.step(false), "A's answer to B");
+        assert!(s.step(true), "B's Delete of the old SA to A");
+        // A's request arrives now, while B's Delete is outstanding.
+        s.net
+            .b
+            .handle_datagram(now, lost.remote, lost.local, &lost.payload);
+        s.run_until(Duration::from_secs(200), || false);
+        assert_eq!(
+            (s.ka.inbound.len(), s.kb.inbound.len(), s.installed_pairs()),
+            (1, 1, 1),
+            "round {round}: {:?} / {:?}",
+            s.ka,
+            s.kb
+        );
+    }
+}

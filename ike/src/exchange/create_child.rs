@@ -19,7 +19,7 @@ use crate::crypto::{random_nonce, DhGroup, DhPrivateKey, Role, SecretBytes};
 use crate::event::{ChildSaInfo, Event, FailureReason, RejectedBy};
 use crate::exchange::errors::{first_error, reason_for};
 use crate::proposal::{check_esp_answer, esp_answer, esp_offer, select_esp};
-use crate::sa::{Ctx, IkeSa, PendingKind, Task};
+use crate::sa::{Ctx, IkeSa, PendingKind, Phase, Task};
 use crate::ts_narrow::is_subset;
 use crate::wire::{
     ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
@@ -154,6 +154,13 @@ impl IkeSa {
             &payloads,
             PendingKind::CreateChild(Box::new(req)),
         )
+    }
+
+    /// Whether we are deleting the Child SA with inbound SPI `spi_in`
+    /// (our Delete is outstanding or queued).
+    pub(crate) fn closing_child(&self, spi_in: u32) -> bool {
+        matches!(&self.window.pending, Some(p) if matches!(p.kind, PendingKind::DeleteChild(s) if s == spi_in))
+            || self.tasks.contains(&Task::DeleteChild(spi_in))
     }
 
     pub(crate) fn child_failed(
@@ -332,6 +339,21 @@ impl IkeSa {
             self.handle_rekey_ike_request(ctx, mid, payloads);
             return;
         }
+        // RFC 7296 2.25.2: no new or rekeyed Child SA while this IKE SA is
+        // being rekeyed by us or closed (it would end up on one side only).
+        let ike_busy = self.phase != Phase::Established
+            || self.replaced
+            || matches!(&self.window.pending, Some(p) if matches!(p.kind, PendingKind::RekeyIke(_)));
+        if ike_busy {
+            let n = NotifyPayload::new(NotifyType::TEMPORARY_FAILURE, Vec::new());
+            self.send_response(
+                ctx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                &[Payload::Notify(n)],
+            );
+            return;
+        }
         let (resp, event) = match self.respond_child(ctx, payloads, true) {
             Some(Ok((extra, info))) => (extra, Some(Event::ChildSaEstablished(Box::new(info)))),
             Some(Err((n, reason, pair_index))) => (
@@ -389,6 +411,12 @@ impl IkeSa {
         let rekeyed = match f.rekey {
             None => None,
             Some(spi) => match self.children.iter().find(|c| c.spi_out == spi) {
+                // RFC 7296 2.25.1: a rekey of a Child SA we are closing
+                // gets TEMPORARY_FAILURE (answering it made a Child SA the
+                // peer, its old one gone, would never delete).
+                Some(c) if self.closing_child(c.spi_in) => {
+                    return Err(refuse(NotifyType::TEMPORARY_FAILURE, None, None))
+                }
                 Some(c) => Some(c.spi_in),
                 None => return Err(refuse(NotifyType::CHILD_SA_NOT_FOUND, None, None)),
             },
