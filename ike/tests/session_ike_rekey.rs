@@ -187,3 +187,22 @@ fn a_child_rekey_during_our_ike_rekey_waits_for_the_new_ike_sa() {
     assert!(child_at > at, "the Child SA was rekeyed on the old IKE SA");
     assert_eq!(child_sa, new_b);
 }
+
+/// RFC 7296 2.25.2 (issue 13, fault 3): both sides delete the IKE SA at
+/// once. Each answers the other's Delete and forgets its own; each reports
+/// the SA closed once. Before, the side whose Delete crossed the peer's
+/// reported IkeSaClosed twice (Local, then DeletedByPeer).
+#[test]
+fn crossing_ike_deletes_report_one_close_each() {
+    let (mut net, sa) = up(1);
+    let sb = net.b.sas()[0].sa;
+    let now = net.now;
+    net.a.close(now, sa);
+    net.b.close(now, sb);
+    net.run(Duration::from_secs(60));
+    for (who, evs) in [("A", &net.ev_a), ("B", &net.ev_b)] {
+        let closed = Net::count(evs, |e| matches!(e, Event::IkeSaClosed { .. }));
+        assert_eq!(closed, 1, "{who}: {evs:?}");
+    }
+    assert!(net.a.sas().is_empty() && net.b.sas().is_empty());
+}

@@ -486,3 +486,28 @@ fn a_rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
         );
     }
 }
+
+/// RFC 7296 1.4.1 (issue 13, fault 3): when both sides delete the same
+/// Child SA at once, the responses "MUST NOT include Delete payloads for
+/// the deleted SAs". Before, each response carried one (a one-SPI Delete
+/// payload is 12 bytes, and AES-GCM adds no padding, so each response
+/// was as long as the request). Both sides end with no Child SA.
+#[test]
+fn crossing_child_deletes_are_answered_without_delete_payloads() {
+    let mut s = established(1_000_000, 1_000_000);
+    let c = Net::children(&s.net.ev_a)[0].clone();
+    let now = s.net.now;
+    assert!(s.net.a.delete_child(now, c.spi_in));
+    assert!(s.net.b.delete_child(now, c.spi_out));
+    s.drain();
+    let (req_a, req_b) = (s.ab[0].payload.len(), s.ba[0].payload.len());
+    assert!(s.step(false), "A's Delete to B");
+    let resp_b = s.ba.back().expect("B's answer").payload.len();
+    assert_eq!(resp_b + 12, req_a, "B's answer carries a Delete payload");
+    assert!(s.step(true), "B's Delete to A");
+    let resp_a = s.ab.back().expect("A's answer").payload.len();
+    assert_eq!(resp_a + 12, req_b, "A's answer carries a Delete payload");
+    s.run_until(Duration::from_secs(60), || false);
+    assert!(s.ka.inbound.is_empty() && s.kb.inbound.is_empty());
+    assert!(s.net.a.sas()[0].established && s.net.b.sas()[0].established);
+}

@@ -27,7 +27,14 @@ impl IkeSa {
                         if let Some(pos) = self.children.iter().position(|c| c.spi_out == spi) {
                             let c = self.children.remove(pos);
                             ctx.out.free_esp_spi(c.spi_in);
-                            deleted_in.push(c.spi_in);
+                            // Crossing Deletes (RFC 7296 1.4.1): no Delete
+                            // payload back for an SA whose Delete of ours
+                            // is outstanding.
+                            let ours_outstanding = matches!(&self.window.pending,
+                                Some(p) if matches!(p.kind, PendingKind::DeleteChild(s) if s == c.spi_in));
+                            if !ours_outstanding {
+                                deleted_in.push(c.spi_in);
+                            }
                             ctx.out.event(Event::ChildSaDeleted {
                                 sa: self.id,
                                 child: c.id,
@@ -42,7 +49,10 @@ impl IkeSa {
         }
         if delete_ike {
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, &[]);
-            if self.replaced {
+            // Replaced by a rekey, or closing already (crossing Deletes,
+            // RFC 7296 2.25.2: reply and forget our own request): its
+            // IkeSaClosed was reported then; not a second time.
+            if self.replaced || self.phase == Phase::Deleting {
                 self.die(ctx, None);
                 return;
             }
