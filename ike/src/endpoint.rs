@@ -684,4 +684,90 @@ mod tests {
         assert_eq!(sa.candidates.len(), 1);
         assert!(Arc::ptr_eq(&sa.candidates[0], &b.peers[0]));
     }
+
+    fn ts(s: &str) -> crate::wire::TsRange {
+        crate::wire::TsRange::from_cidr(s.parse::<crate::wire::Cidr>().unwrap())
+    }
+
+    /// Delivers every queued datagram both ways until both are quiet;
+    /// returns A's events.
+    fn pump(a: &mut Endpoint, b: &mut Endpoint, now: Instant) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(t) = a.poll_transmit() {
+                b.handle_datagram(now, t.remote, t.local, &t.payload);
+                moved = true;
+            }
+            while let Some(t) = b.poll_transmit() {
+                a.handle_datagram(now, t.remote, t.local, &t.payload);
+                moved = true;
+            }
+            while let Some(e) = a.poll_event() {
+                events.push(e);
+            }
+            while b.poll_event().is_some() {}
+            if !moved {
+                return events;
+            }
+        }
+    }
+
+    /// RFC 7296 2.25 (issue 13, fault 3): the peer answers our rekey with
+    /// CHILD_SA_NOT_FOUND: it has no such Child SA (lost, or deleted with
+    /// a Delete we missed). We delete ours silently and create the pair's
+    /// Child SA from scratch. Before, the SA stayed installed (traffic into
+    /// nothing) and its rekey was retried every 30 s for ever.
+    #[test]
+    fn child_sa_not_found_is_created_again() {
+        let (ia, ib) = (
+            Identity::Ipv4("10.0.0.1".parse().unwrap()),
+            Identity::Ipv4("10.0.0.2".parse().unwrap()),
+        );
+        let (la, lb) = (addr("192.0.2.1:4500"), addr("198.51.100.2:4500"));
+        let mut pa = PeerConfig::new("to-b", la, lb, ia.clone(), ib.clone(), PSK);
+        pa.children.push(crate::TsPair {
+            local: vec![ts("10.1.0.0/16")],
+            remote: vec![ts("10.2.0.0/16")],
+        });
+        let mut pb = PeerConfig::new("to-a", lb, la, ib, ia, PSK);
+        pb.children.push(crate::TsPair {
+            local: vec![ts("10.2.0.0/16")],
+            remote: vec![ts("10.1.0.0/16")],
+        });
+        let mut a = Endpoint::new(EndpointConfig::default()).unwrap();
+        let mut b = Endpoint::new(EndpointConfig::default()).unwrap();
+        b.add_peer(pb);
+        let now = Instant::now();
+        a.initiate(now, pa).unwrap();
+        let events = pump(&mut a, &mut b, now);
+        let old = events
+            .iter()
+            .find_map(|e| match e {
+                Event::ChildSaEstablished(c) => Some(c.spi_in),
+                _ => None,
+            })
+            .expect("a Child SA");
+        // B loses its Child SA without a word.
+        for sa in b.sas.values_mut() {
+            sa.children.clear();
+        }
+        assert!(a.rekey_child(now, old));
+        let events = pump(&mut a, &mut b, now);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::ChildSaDeleted { spi_in, .. } if *spi_in == old)),
+            "{events:?}"
+        );
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                Event::ChildSaEstablished(c) if c.pair_index == 0 && c.rekey_of.is_none()
+            )),
+            "{events:?}"
+        );
+        assert_eq!(a.sas()[0].child_sas, 1);
+        assert_eq!(b.sas()[0].child_sas, 1);
+    }
 }

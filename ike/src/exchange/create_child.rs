@@ -189,6 +189,10 @@ impl IkeSa {
             (Some(ni), Some(nr)) => self.finish_child(ctx, req, payloads, &ni, &nr),
             _ => {
                 ctx.out.free_esp_spi(req.spi_in);
+                if self.peer_lost_child(ctx, &req, payloads) {
+                    self.start_next_task(ctx);
+                    return;
+                }
                 if let Some(old) = req.rekey_of {
                     self.rekey_failed(ctx, old);
                 }
@@ -205,6 +209,45 @@ impl IkeSa {
             }
         }
         self.start_next_task(ctx);
+    }
+
+    /// RFC 7296 2.25: CHILD_SA_NOT_FOUND in answer to our rekey means the
+    /// peer has no such Child SA (it lost or deleted it, and we missed the
+    /// Delete): "silently delete the Child SA ... and send a request to
+    /// create a new Child SA from scratch". Unless the peer has rekeyed it
+    /// itself meanwhile (its replacement carries the pair). Returns whether
+    /// that was the case.
+    fn peer_lost_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: &ChildRequest,
+        payloads: &[Payload],
+    ) -> bool {
+        let Some(old) = req.rekey_of else {
+            return false;
+        };
+        let not_found =
+            first_error(payloads).is_some_and(|n| n.notify_type == NotifyType::CHILD_SA_NOT_FOUND);
+        let Some(pos) = self
+            .children
+            .iter()
+            .position(|c| c.spi_in == old && c.peer_rekey.is_none())
+        else {
+            return false;
+        };
+        if !not_found {
+            return false;
+        }
+        let c = self.children.remove(pos);
+        ctx.out.free_esp_spi(c.spi_in);
+        ctx.out.event(Event::ChildSaDeleted {
+            sa: self.id,
+            child: c.id,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+        });
+        self.tasks.push_back(Task::CreateChild(req.pair_index));
+        true
     }
 
     /// INVALID_KE_PAYLOAD naming another PFS group we offer: remember it
