@@ -397,6 +397,14 @@ impl Driver {
     }
 
     async fn shutdown(&mut self) {
+        if !self.cleanup_on_exit {
+            // The SAs stay for the next engine, which starts with
+            // INITIAL_CONTACT: the peers are not told to delete theirs
+            // (an IKE Delete would make them drop, or stop waiting for,
+            // SAs that still carry traffic meanwhile).
+            tracing::info!("shutdown: kernel SAs and policies left in place for the next engine; peers not told");
+            return;
+        }
         self.core.shutdown(Instant::now());
         while let Some(t) = self.core.poll_transmit() {
             let _ = self
@@ -404,15 +412,9 @@ impl Driver {
                 .send(t.remote, Some(t.local.ip()), &t.payload, t.non_esp_marker)
                 .await;
         }
-        if self.cleanup_on_exit {
-            match self.kernel.x.cleanup_owned().await {
-                Ok(r) => tracing::info!("shutdown: removed the engine's kernel state ({r:?})"),
-                Err(e) => {
-                    tracing::error!("shutdown: removing the engine's kernel state failed: {e}")
-                }
-            }
-        } else {
-            tracing::info!("shutdown: kernel SAs and policies left in place for the next engine");
+        match self.kernel.x.cleanup_owned().await {
+            Ok(r) => tracing::info!("shutdown: removed the engine's kernel state ({r:?})"),
+            Err(e) => tracing::error!("shutdown: removing the engine's kernel state failed: {e}"),
         }
     }
 }
