@@ -286,7 +286,9 @@ pub async fn run(flags: RunFlags) -> ExitCode {
         },
         Some(dir) => (
             SelectedSource::Directory(
-                DirSource::new(dir, &config.cluster_id).with_poll_interval(config.endpoints_poll),
+                DirSource::new(dir, &config.cluster_id)
+                    .with_hostname(node_hostname())
+                    .with_poll_interval(config.endpoints_poll),
             ),
             None,
         ),
@@ -457,6 +459,18 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
             ..ike::EndpointConfig::default()
         },
     }
+}
+
+/// This node's hostname, as the local Endpoint publishes it (the kernel's,
+/// else `NODE_NAME`; "" when neither is known): the directory source
+/// prefers the local cluster's Endpoints with it.
+fn node_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| process_env("NODE_NAME"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

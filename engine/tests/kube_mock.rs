@@ -406,6 +406,10 @@ async fn local_publisher_retries_and_republishes_on_change() {
     assert_eq!(again.body["spec"]["private_ip"], "172.18.0.5");
     let echo = again.body.clone();
     again.json(echo);
+    // Published: the stale local Endpoints are looked for (none here).
+    api.take("endpoints", false)
+        .await
+        .json(list("Endpoint", "30", vec![]));
 
     // A change (new private IP, and now the Cluster too) is published.
     tx.send(LocalObjects {
@@ -434,10 +438,109 @@ async fn local_publisher_retries_and_republishes_on_change() {
     );
     let echo = e.body.clone();
     e.json(echo);
+    api.take("endpoints", false)
+        .await
+        .json(list("Endpoint", "31", vec![]));
 
     // The sender gone, the task ends.
     drop(tx);
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
+
+/// Issue 13, fault 5: the local cluster's stale Endpoints (a previous
+/// gateway node's, this node's old IP's) were never deleted, so they
+/// lingered in every cluster that syncs them. Now, after each publish, the
+/// publisher deletes every Endpoint of the local cluster but its own, as
+/// Submariner's gateway does at start, and never another cluster's (not
+/// even one whose id starts with ours), nor one whose cluster it cannot
+/// read; a stale Endpoint already gone is fine.
+#[tokio::test]
+async fn stale_local_endpoints_are_deleted_after_publishing() {
+    let (client, mut api) = Server::new();
+    let (tx, rx) = watch::channel(LocalObjects {
+        endpoint: local_spec("172.18.0.5"),
+        cluster: None,
+    });
+    let task = spawn_local_publisher(client, NS.to_string(), rx);
+    let path = |name: &str| format!("/apis/submariner.io/v1/namespaces/{NS}/endpoints/{name}");
+    let own = "cluster1-submariner-cable-cluster1-172-18-0-5";
+
+    let patch = api.receive().await;
+    assert_eq!(
+        (&patch.method, patch.path.as_str()),
+        (&http::Method::PATCH, path(own).as_str())
+    );
+    let echo = patch.body.clone();
+    patch.json(echo);
+
+    let mut no_cluster = endpoint("cluster1", "172.18.0.3", "4");
+    no_cluster["metadata"]["name"] = json!("unreadable");
+    no_cluster["spec"]["cluster_id"] = json!(7);
+    let listing = api.take("endpoints", false).await;
+    assert_eq!(listing.method, http::Method::GET);
+    listing.json(list(
+        "Endpoint",
+        "40",
+        vec![
+            endpoint("cluster1", "172.18.0.4", "1"), // another node's: stale
+            endpoint("cluster1", "172.18.0.5", "2"), // this gateway's
+            endpoint("cluster10", "172.18.0.10", "3"), // another cluster
+            endpoint("cluster2", "172.18.0.7", "5"),
+            no_cluster,
+        ],
+    ));
+    let delete = api.receive().await;
+    assert_eq!(delete.method, http::Method::DELETE);
+    assert_eq!(
+        delete.path,
+        path("cluster1-submariner-cable-cluster1-172-18-0-4")
+    );
+    delete.json(status_ok());
+
+    // This node's IP changes: the new Endpoint is published, then the
+    // previous one (already gone: 404) is deleted.
+    tx.send(LocalObjects {
+        endpoint: local_spec("172.18.0.6"),
+        cluster: None,
+    })
+    .unwrap();
+    let patch = api.receive().await;
+    assert_eq!(
+        patch.path,
+        path("cluster1-submariner-cable-cluster1-172-18-0-6")
+    );
+    let echo = patch.body.clone();
+    patch.json(echo);
+    api.take("endpoints", false).await.json(list(
+        "Endpoint",
+        "41",
+        vec![
+            endpoint("cluster1", "172.18.0.5", "2"),
+            endpoint("cluster1", "172.18.0.6", "6"),
+            endpoint("cluster2", "172.18.0.7", "5"),
+        ],
+    ));
+    let delete = api.receive().await;
+    assert_eq!(delete.method, http::Method::DELETE);
+    assert_eq!(delete.path, path(own));
+    delete.respond(
+        StatusCode::NOT_FOUND,
+        serde_json::to_vec(&status_error(404, "NotFound")).unwrap(),
+    );
+
+    // Nothing else is deleted; the sender gone, the task ends.
+    drop(tx);
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    let rest = tokio::time::timeout(Duration::from_millis(200), api.handle.next_request()).await;
+    assert!(
+        matches!(rest, Ok(None) | Err(_)),
+        "an unexpected request after the task ended"
+    );
+    assert!(api.stash.is_empty());
+}
+
+fn status_ok() -> Value {
+    json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 200})
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::nullable::null_as_default;
+use super::nullable::{lenient_string, null_as_default};
 
 /// Kubernetes object metadata (the fields the engine reads or writes; the
 /// rest of what `kubectl get -o yaml` prints is ignored).
@@ -46,6 +46,16 @@ pub struct ObjectMeta {
         skip_serializing_if = "String::is_empty"
     )]
     pub resource_version: String,
+    /// Creation time, RFC 3339 as the API server writes it
+    /// (`2024-05-02T09:12:44Z`); "" when absent. Read leniently: a value
+    /// that is not a string (a hand-written file) reads as "", so the
+    /// Endpoint is still used, only without a known age.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub creation_timestamp: String,
     /// UID.
     #[serde(
         default,

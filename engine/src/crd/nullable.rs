@@ -11,3 +11,22 @@ where
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
+
+/// Deserialises a string as itself and anything else (`null`, a number, a
+/// map) as "": for metadata the engine only consults, where a wrong type
+/// must not make the whole object invalid.
+pub fn lenient_string<'de, D>(d: D) -> Result<String, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Lenient::deserialize(d)? {
+        Lenient::Text(s) => s,
+        Lenient::Other(_) => String::new(),
+    })
+}

@@ -10,11 +10,17 @@
 //! An Endpoint without `cable_name` gets Submariner's
 //! (`submariner-cable-<cluster>-<private IP with dashes>`).
 //!
-//! The local Endpoint is the one whose `cluster_id` is the local cluster id;
+//! The local Endpoint is one whose `cluster_id` is the local cluster id;
 //! every other Endpoint is a remote gateway, keyed by its cluster id. `Cluster`
 //! objects are matched to Endpoints by `spec.cluster_id` (or the object name
-//! when that is empty). When two objects claim the same place, the one in the
-//! file that sorts first wins and the other is reported.
+//! when that is empty). When several Endpoints claim one cluster, the rules
+//! of [`super::objects`] choose (issue 13, fault 5): for a remote cluster
+//! the newest (`metadata.creationTimestamp`, then `resourceVersion`, then
+//! the file that sorts first); for the local cluster the newest of those
+//! whose `spec.hostname` is this node's ([`DirSource::with_hostname`]), else
+//! the newest. The others are reported; stale local Endpoints are only
+//! reported, never removed (this source publishes nothing). When two
+//! Clusters claim one id, the one in the file that sorts first wins.
 //!
 //! **Change detection** is by polling (every [`DEFAULT_POLL_INTERVAL`]): each
 //! poll lists the directory, reads every candidate file and compares a hash of
@@ -42,7 +48,7 @@ use serde::Deserialize;
 use serde_norway::Value;
 
 use super::objects::{
-    assemble, cluster_object, describe, endpoint_object, keep_last_valid, Object,
+    assemble, cluster_object, describe, endpoint_object, keep_last_valid, LocalIdentity, Object,
 };
 use super::{DesiredState, EndpointSource, SourceError, SourceUpdate, SourceWarning, StateDiff};
 use crate::crd::{Cluster, Endpoint, API_VERSION, KIND_CLUSTER, KIND_ENDPOINT};
@@ -77,7 +83,7 @@ pub struct DirSource {
     /// a slow or hung file system (a network mount) never stalls the
     /// runtime's workers.
     read: Reader,
-    local_cluster_id: String,
+    local: LocalIdentity,
     poll_interval: Duration,
     files: BTreeMap<PathBuf, FileEntry>,
     state: DesiredState,
@@ -91,13 +97,22 @@ impl DirSource {
         DirSource {
             dir: dir.into(),
             read: read_snapshot,
-            local_cluster_id: local_cluster_id.into(),
+            local: LocalIdentity::cluster(local_cluster_id),
             poll_interval: DEFAULT_POLL_INTERVAL,
             files: BTreeMap::new(),
             state: DesiredState::default(),
             started: false,
             last_dir_error: None,
         }
+    }
+
+    /// This node's hostname: among several Endpoints of the local cluster,
+    /// those with this `spec.hostname` are preferred (an empty one is
+    /// ignored).
+    pub fn with_hostname(mut self, hostname: impl Into<String>) -> Self {
+        let hostname = hostname.into();
+        self.local.hostname = (!hostname.is_empty()).then_some(hostname);
+        self
     }
 
     /// Changes the polling interval (tests use a short one).
@@ -255,7 +270,7 @@ impl DirSource {
     /// Builds the desired state from every file's objects, in file order.
     fn assemble(&self, warnings: &mut Vec<SourceWarning>) -> DesiredState {
         let objects = self.files.values().flat_map(|e| e.objects.iter());
-        assemble(objects, &self.local_cluster_id, warnings)
+        assemble(objects, &self.local, warnings)
     }
 }
 

@@ -18,7 +18,12 @@
 //!   with kube-runtime's default backoff (0.8 s doubling to 30 s, with
 //!   jitter, reset after 2 minutes without errors); they are never fatal.
 //!
-//! [`publish`] writes the local Endpoint (and Cluster) the gateway announces;
+//! The local Endpoint is this gateway's own ([`KubeSource::with_own_endpoint`]:
+//! the one with the cable name it publishes); among several Endpoints of a
+//! remote cluster the newest is used (see [`super::objects`]).
+//!
+//! [`publish`] writes the local Endpoint (and Cluster) the gateway announces
+//! and deletes the local cluster's stale Endpoints;
 //! [`local_env`] builds the local Endpoint's inputs from the gateway pod's
 //! environment; [`services`] starts all of it for `run`; the Gateway status
 //! writer is in [`crate::status::gateway`].
@@ -34,13 +39,13 @@ use ::kube::runtime::watcher::{self, watcher};
 use ::kube::runtime::WatchStreamExt;
 use ::kube::Client;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::dir::DirSource;
 use super::watch::{ChannelSource, WatchEvent, WatchedKind};
 use super::{EndpointSource, SourceError, SourceUpdate};
-use crate::crd::{KIND_CLUSTER, KIND_ENDPOINT, KIND_GATEWAY};
+use crate::crd::{EndpointSpec, KIND_CLUSTER, KIND_ENDPOINT, KIND_GATEWAY};
 
 /// The API group of Submariner's resources.
 pub const GROUP: &str = "submariner.io";
@@ -104,6 +109,15 @@ impl KubeSource {
             inner: ChannelSource::new("kubernetes", local_cluster_id, rx),
             tasks,
         }
+    }
+
+    /// Follows the local Endpoint this gateway publishes: only the local
+    /// cluster's Endpoint with its cable name is local, the others are
+    /// stale (and deleted by the publisher, see [`publish`]). Without it
+    /// the newest Endpoint of the local cluster is local.
+    pub fn with_own_endpoint(mut self, own: watch::Receiver<EndpointSpec>) -> Self {
+        self.inner.set_own_endpoint(own);
+        self
     }
 }
 

@@ -1,8 +1,9 @@
 //! Where the engine learns about Endpoints and Clusters.
 //!
 //! A source produces the **full desired state** ([`DesiredState`]): the local
-//! Endpoint (chosen by the local cluster id) with the local Cluster, and every
-//! remote cluster's Endpoint with its Cluster. Each time that state changes it
+//! Endpoint (this gateway's own among the local cluster's) with the local
+//! Cluster, and every remote cluster's Endpoint (its newest) with its
+//! Cluster; [`objects`] says how one Endpoint is chosen among several. Each time that state changes it
 //! yields a [`SourceUpdate`] holding the new state and a [`StateDiff`] against
 //! the previous one, so the consumer can both reconcile level-triggered (from
 //! the state) and act only on what changed (from the diff).
@@ -45,10 +46,11 @@ pub struct Site {
 /// Everything the engine should be connected to, right now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DesiredState {
-    /// The local gateway: `None` until an Endpoint with the local cluster id
-    /// is known; without it no cable can be built.
+    /// The local gateway: `None` until this gateway's Endpoint is known
+    /// (see [`objects`]); without it no cable can be built.
     pub local: Option<Site>,
-    /// Remote gateways keyed by cluster id (one active gateway per cluster).
+    /// Remote gateways keyed by cluster id (one active gateway per cluster:
+    /// the newest Endpoint of the cluster).
     pub remotes: BTreeMap<String, Site>,
     /// Problems to show on a remote cluster's connection, by cluster id:
     /// its Endpoint's latest edit is invalid and the last valid version is

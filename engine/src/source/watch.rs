@@ -21,13 +21,13 @@
 
 use std::collections::BTreeMap;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::objects::{
-    assemble, cluster_object, describe, endpoint_object, keep_last_valid, Object,
+    assemble, cluster_object, describe, endpoint_object, keep_last_valid, LocalIdentity, Object,
 };
 use super::{DesiredState, EndpointSource, SourceError, SourceUpdate, SourceWarning, StateDiff};
-use crate::crd::{Cluster, Endpoint};
+use crate::crd::{Cluster, Endpoint, EndpointSpec};
 
 /// A watcher event for one object kind (kube-runtime's `watcher::Event`).
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ struct KindStore {
 /// The Endpoints and Clusters a set of watches reports, as a desired state.
 #[derive(Debug)]
 pub struct WatchedObjects {
-    local_cluster_id: String,
+    local: LocalIdentity,
     endpoints: KindStore,
     clusters: KindStore,
     state: DesiredState,
@@ -119,10 +119,11 @@ fn parse(
 }
 
 impl WatchedObjects {
-    /// Empty, choosing the local Endpoint by `local_cluster_id`.
+    /// Empty, choosing the local Endpoint by `local_cluster_id` (the
+    /// newest of that cluster's, until [`WatchedObjects::set_own_cable_name`]).
     pub fn new(local_cluster_id: impl Into<String>) -> Self {
         WatchedObjects {
-            local_cluster_id: local_cluster_id.into(),
+            local: LocalIdentity::cluster(local_cluster_id),
             endpoints: KindStore::default(),
             clusters: KindStore::default(),
             state: DesiredState::default(),
@@ -209,7 +210,28 @@ impl WatchedObjects {
             tracing::warn!(origin = %w.origin, "{}", w.message);
         }
         self.pending_warnings.append(&mut warnings);
-        if !(visible_change && self.is_synced()) {
+        if !visible_change {
+            return None;
+        }
+        self.reassemble()
+    }
+
+    /// The cable name of the Endpoint this gateway publishes: from now on
+    /// only the local cluster's Endpoint with this cable name is local (see
+    /// [`super::objects`]). Returns an update when that changes the state.
+    pub fn set_own_cable_name(&mut self, cable_name: impl Into<String>) -> Option<SourceUpdate> {
+        let cable_name = Some(cable_name.into());
+        if self.local.cable_name == cable_name {
+            return None;
+        }
+        self.local.cable_name = cable_name;
+        self.reassemble()
+    }
+
+    /// The desired state from the objects known; an update when it changed
+    /// (or, once, when both kinds are first listed).
+    fn reassemble(&mut self) -> Option<SourceUpdate> {
+        if !self.is_synced() {
             return None;
         }
         let objects = self
@@ -219,7 +241,7 @@ impl WatchedObjects {
             .chain(self.clusters.objects.values())
             .flatten();
         let mut assembly_warnings = Vec::new();
-        let state = assemble(objects, &self.local_cluster_id, &mut assembly_warnings);
+        let state = assemble(objects, &self.local, &mut assembly_warnings);
         for w in &assembly_warnings {
             tracing::warn!(origin = %w.origin, "{}", w.message);
         }
@@ -245,6 +267,10 @@ pub struct ChannelSource {
     name: &'static str,
     events: mpsc::Receiver<(WatchedKind, WatchEvent<serde_json::Value>)>,
     objects: WatchedObjects,
+    /// The Endpoint this gateway publishes, when it publishes one.
+    own: Option<watch::Receiver<EndpointSpec>>,
+    /// An update not yet returned (from [`ChannelSource::set_own_endpoint`]).
+    pending: Option<Box<SourceUpdate>>,
 }
 
 impl ChannelSource {
@@ -258,7 +284,26 @@ impl ChannelSource {
             name,
             events,
             objects: WatchedObjects::new(local_cluster_id),
+            own: None,
+            pending: None,
         }
+    }
+
+    /// Follows the Endpoint this gateway publishes (its value now and each
+    /// change): only the local cluster's Endpoint with its cable name is
+    /// local, so after a node IP change the new one is, not the old.
+    pub fn with_own_endpoint(mut self, own: watch::Receiver<EndpointSpec>) -> Self {
+        self.set_own_endpoint(own);
+        self
+    }
+
+    /// [`ChannelSource::with_own_endpoint`] in place.
+    pub fn set_own_endpoint(&mut self, mut own: watch::Receiver<EndpointSpec>) {
+        let cable_name = own.borrow_and_update().cable_name.clone();
+        if let Some(update) = self.objects.set_own_cable_name(cable_name) {
+            self.pending = Some(Box::new(update));
+        }
+        self.own = Some(own);
     }
 }
 
@@ -270,12 +315,37 @@ impl EndpointSource for ChannelSource {
     /// Waits until the events change the desired state; fails when every
     /// sender is gone.
     async fn next_update(&mut self) -> Result<SourceUpdate, SourceError> {
+        if let Some(update) = self.pending.take() {
+            return Ok(*update);
+        }
         loop {
-            let Some((kind, event)) = self.events.recv().await else {
-                return Err(SourceError::Closed(self.name));
+            let own_changed = async {
+                match self.own.as_mut() {
+                    Some(own) => own.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
             };
-            if let Some(update) = self.objects.handle(kind, event) {
-                return Ok(update);
+            tokio::select! {
+                event = self.events.recv() => {
+                    let Some((kind, event)) = event else {
+                        return Err(SourceError::Closed(self.name));
+                    };
+                    if let Some(update) = self.objects.handle(kind, event) {
+                        return Ok(update);
+                    }
+                }
+                alive = own_changed => {
+                    let Some(own) = self.own.as_mut() else { continue };
+                    if !alive {
+                        // The publisher is gone: its last value stays.
+                        self.own = None;
+                        continue;
+                    }
+                    let cable_name = own.borrow_and_update().cable_name.clone();
+                    if let Some(update) = self.objects.set_own_cable_name(cable_name) {
+                        return Ok(update);
+                    }
+                }
             }
         }
     }

@@ -306,12 +306,25 @@ fn lists_and_duplicates() {
     );
     assert_eq!(u.state.remotes.len(), 2);
     assert_eq!(u.warnings.len(), 2, "{:?}", u.warnings);
-    assert!(u.warnings[0].origin.ends_with("c-dup.yaml"));
-    assert!(u.warnings[0]
-        .message
-        .contains(r#"a second Endpoint for cluster "cluster2""#));
-    assert!(u.warnings[0].message.contains("a-list.yaml item 1"));
-    assert!(u.warnings[1].origin.ends_with("d-dup-local.json"));
+    let find = |file: &str| {
+        let w = u.warnings.iter().find(|w| w.origin.ends_with(file));
+        w.unwrap_or_else(|| panic!("no warning for {file}: {:?}", u.warnings))
+            .message
+            .clone()
+    };
+    // Neither has metadata saying which is newer: the first by name.
+    let dup = find("c-dup.yaml");
+    assert!(
+        dup.contains(r#"another Endpoint for cluster "cluster2"; skipped"#),
+        "{dup}"
+    );
+    assert!(dup.contains("a-list.yaml item 1"), "{dup}");
+    assert!(dup.contains("the first by name"), "{dup}");
+    let local = find("d-dup-local.json");
+    assert!(
+        local.contains(r#"a stale Endpoint of the local cluster "cluster1""#),
+        "{local}"
+    );
 }
 
 #[test]
@@ -487,4 +500,241 @@ fn slow_file_reads_do_not_block_the_runtime() {
         v
     });
     assert_eq!(order, ["timer", "read"]);
+}
+
+/// `endpoint_yaml` with `metadata.creationTimestamp` and
+/// `metadata.resourceVersion` (either left out when empty).
+fn aged(yaml: &str, created: &str, rv: &str) -> String {
+    let mut meta = String::new();
+    if !created.is_empty() {
+        meta.push_str(&format!("  creationTimestamp: \"{created}\"\n"));
+    }
+    if !rv.is_empty() {
+        meta.push_str(&format!("  resourceVersion: \"{rv}\"\n"));
+    }
+    yaml.replacen(
+        "  namespace: submariner-operator\n",
+        &format!("  namespace: submariner-operator\n{meta}"),
+        1,
+    )
+}
+
+/// Issue 13, fault 5: of two Endpoints of one remote cluster (a failover
+/// leaves the old gateway's behind) the one in the file that sorts first
+/// was used, whatever their age. Now the newest is, by creationTimestamp,
+/// then resourceVersion, then file name, whatever the file order, and the
+/// skipped one is reported with the one used and why.
+#[test]
+fn the_newest_endpoint_of_a_remote_cluster_wins() {
+    let d = Dir::new();
+    d.write(
+        "cluster1.yaml",
+        &endpoint_yaml("cluster1", "172.18.0.5", &["10.1.0.0/16"]),
+    );
+    // The old gateway's sorts first; the new one was created a day later.
+    d.write(
+        "a-old.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]),
+            "2024-05-01T09:00:00Z",
+            "9000",
+        ),
+    );
+    d.write(
+        "b-new.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.8", &["10.2.0.0/16"]),
+            "2024-05-02T09:00:00Z",
+            "1200",
+        ),
+    );
+    let mut s = d.source();
+    let u = s.poll().unwrap().unwrap();
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip, "172.18.0.8",
+        "the newest, not the first by name (nor the greater resourceVersion)"
+    );
+    assert_eq!(u.warnings.len(), 1, "{:?}", u.warnings);
+    let w = &u.warnings[0];
+    assert!(w.origin.ends_with("a-old.yaml"), "{w}");
+    assert!(
+        w.message
+            .starts_with(r#"another Endpoint for cluster "cluster2"; skipped: using the one in "#)
+            && w.message.contains("b-new.yaml, the newest (created 2024-05-02T09:00:00Z; the skipped one has created 2024-05-01T09:00:00Z)"),
+        "{w}"
+    );
+
+    // The same times (whole seconds): the later resourceVersion wins.
+    d.write(
+        "a-old.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]),
+            "2024-05-02T09:00:00Z",
+            "1100",
+        ),
+    );
+    let u = s.poll().unwrap();
+    assert_eq!(u, None, "b-new.yaml still wins: {u:?}");
+    d.write(
+        "a-old.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]),
+            "2024-05-02T09:00:00Z",
+            "1300",
+        ),
+    );
+    let u = s.poll().unwrap().expect("a-old.yaml now wins");
+    assert_eq!(u.diff.changed, ["cluster2"]);
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.7"
+    );
+    assert!(
+        u.warnings[0].origin.ends_with("b-new.yaml")
+            && u.warnings[0]
+                .message
+                .contains(r#"its resourceVersion "1300" is later than "1200""#),
+        "{:?}",
+        u.warnings
+    );
+
+    // One without a creationTimestamp (or with an unreadable one, or one
+    // that is not even a string) is older than one with: the dated one
+    // wins though it sorts last.
+    d.write(
+        "a-old.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]),
+            "",
+            "99999",
+        ),
+    );
+    d.write(
+        "c-bad.yaml",
+        &aged(
+            &endpoint_yaml("cluster2", "172.18.0.9", &["10.2.0.0/16"]),
+            "yesterday",
+            "99999",
+        ),
+    );
+    d.write(
+        "d-number.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.10", &["10.2.0.0/16"]).replacen(
+            "  namespace: submariner-operator\n",
+            "  namespace: submariner-operator\n  creationTimestamp: 12\n",
+            1,
+        ),
+    );
+    let u = s.poll().unwrap().expect("b-new.yaml wins again");
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.8"
+    );
+    assert_eq!(u.warnings.len(), 3, "{:?}", u.warnings);
+    assert!(
+        u.warnings.iter().any(|w| w
+            .message
+            .contains(r#"an unreadable creationTimestamp "yesterday""#)),
+        "{:?}",
+        u.warnings
+    );
+
+    // Without any metadata: the file that sorts first (deterministic).
+    for f in ["b-new.yaml", "c-bad.yaml", "d-number.yaml"] {
+        d.remove(f);
+    }
+    d.write(
+        "a-old.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.7", &["10.2.0.0/16"]),
+    );
+    d.write(
+        "b-other.yaml",
+        &endpoint_yaml("cluster2", "172.18.0.8", &["10.2.0.0/16"]),
+    );
+    let u = s.poll().unwrap().expect("changed");
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.7"
+    );
+    assert!(
+        u.warnings[0].message.contains("the first by name"),
+        "{:?}",
+        u.warnings
+    );
+}
+
+/// Issue 13, fault 5: of two Endpoints of the local cluster the one in the
+/// file that sorts first was local. Now this node's own (its hostname) is,
+/// else the newest; the other is reported as stale and left in place (the
+/// directory source writes nothing).
+#[test]
+fn the_local_endpoint_is_this_nodes_else_the_newest() {
+    let d = Dir::new();
+    two_clusters(&d);
+    // Another gateway node's Endpoint, newer, in a file that sorts first.
+    d.write(
+        "a-other-node.yaml",
+        &aged(
+            &endpoint_yaml("cluster1", "172.18.0.4", &["10.1.0.0/16"])
+                .replace("hostname: cluster1-gw", "hostname: cluster1-worker2"),
+            "2024-05-02T10:00:00Z",
+            "",
+        ),
+    );
+    d.write(
+        "cluster1.yaml",
+        &aged(
+            &endpoint_yaml("cluster1", "172.18.0.5", &["10.1.0.0/16"]),
+            "2024-05-02T09:00:00Z",
+            "",
+        ),
+    );
+    // This node is cluster1-gw: its own Endpoint, though older.
+    let u = d
+        .source()
+        .with_hostname("cluster1-gw")
+        .poll()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.5"
+    );
+    assert_eq!(u.warnings.len(), 1, "{:?}", u.warnings);
+    assert!(u.warnings[0].origin.ends_with("a-other-node.yaml"));
+    assert!(
+        u.warnings[0].message.starts_with(
+            r#"a stale Endpoint of the local cluster "cluster1" (cable "submariner-cable-cluster1-172-18-0-4", hostname "cluster1-worker2"); not used: this gateway's is the one in "#
+        ) && u.warnings[0]
+            .message
+            .ends_with(r#"cluster1.yaml: the hostname "cluster1-gw" is this node's"#),
+        "{}",
+        u.warnings[0]
+    );
+    // The stale file is left alone.
+    assert!(d.dir.path().join("a-other-node.yaml").exists());
+
+    // A node whose hostname matches neither: the newest.
+    let u = d
+        .source()
+        .with_hostname("elsewhere")
+        .poll()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.4"
+    );
+    assert!(u.warnings[0].origin.ends_with("/cluster1.yaml"));
+    assert!(
+        u.warnings[0].message.contains("the newest"),
+        "{:?}",
+        u.warnings
+    );
+    // Without a hostname too.
+    let u = d.source().poll().unwrap().unwrap();
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.4"
+    );
 }

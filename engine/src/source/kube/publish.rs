@@ -5,10 +5,20 @@
 //! Writes are server-side apply patches (`PATCH` with
 //! `application/apply-patch+yaml`, field manager [`FIELD_MANAGER`], forced):
 //! one request creates the object or updates it, whoever wrote it before.
+//!
+//! After each successful publish the publisher deletes the local cluster's
+//! **stale** Endpoints ([`delete_stale_local_endpoints`]), as Submariner's
+//! gateway does at start ("Ensuring we are the only endpoint active for
+//! this cluster"): every Endpoint in the namespace whose `spec.cluster_id`
+//! is this cluster's and whose name is not the one just published (an old
+//! node IP's, a previous gateway node's). Other clusters' Endpoints, and
+//! objects whose `spec.cluster_id` cannot be read, are never touched. A
+//! failure (no `list`/`delete` permission) is logged and publishing goes
+//! on; the source ignores stale Endpoints either way (issue 13, fault 5).
 
 use std::time::Duration;
 
-use ::kube::api::{Api, DynamicObject, Patch, PatchParams};
+use ::kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use ::kube::Client;
 use serde_json::json;
 use tokio::sync::watch;
@@ -112,6 +122,18 @@ pub fn spawn_local_publisher(
                 match publish_local_objects(client.clone(), &namespace, &objects).await {
                     Ok(name) => {
                         tracing::info!(namespace = %namespace, "published the local Endpoint {name}");
+                        if let Err(e) = delete_stale_local_endpoints(
+                            client.clone(),
+                            &namespace,
+                            &objects.endpoint,
+                        )
+                        .await
+                        {
+                            tracing::warn!(
+                                namespace = %namespace,
+                                "cannot delete the local cluster's stale Endpoints: {e}"
+                            );
+                        }
                         break true;
                     }
                     Err(e) => {
@@ -155,4 +177,49 @@ pub async fn publish_local_objects(
         publish_local_cluster(client.clone(), namespace, cluster).await?;
     }
     publish_local_endpoint(client, namespace, &objects.endpoint).await
+}
+
+/// Deletes the Endpoints of `namespace` that belong to `own`'s cluster but
+/// are not `own`'s object (see the module docs); returns the names deleted.
+/// A missing object is not an error.
+pub async fn delete_stale_local_endpoints(
+    client: Client,
+    namespace: &str,
+    own: &EndpointSpec,
+) -> Result<Vec<String>, ::kube::Error> {
+    let own_name = endpoint_object_name(&own.cluster_id, &own.cable_name);
+    let api = Api::<DynamicObject>::namespaced_with(client, namespace, &endpoint_resource());
+    let mut deleted = Vec::new();
+    for ep in api.list(&ListParams::default()).await?.items {
+        let Some(name) = ep.metadata.name.clone() else {
+            continue;
+        };
+        let cluster_id = ep
+            .data
+            .get("spec")
+            .and_then(|s| s.get("cluster_id"))
+            .and_then(|c| c.as_str());
+        if own.cluster_id.is_empty()
+            || cluster_id != Some(own.cluster_id.as_str())
+            || name == own_name
+        {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(::kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(e),
+        }
+        let cable = ep
+            .data
+            .get("spec")
+            .and_then(|s| s.get("cable_name"))
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
+        tracing::warn!(
+            "deleted the stale local Endpoint {namespace}/{name} (cable {cable:?}): this gateway's is {own_name}"
+        );
+        deleted.push(name);
+    }
+    Ok(deleted)
 }

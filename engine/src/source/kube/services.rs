@@ -148,7 +148,10 @@ pub async fn start_kubernetes(
             }
         }
     });
-    let source = KubeSource::new(client.clone(), &namespace, &config.cluster_id);
+    // Only the Endpoint this gateway publishes is local (it follows a
+    // node IP change); the publisher deletes the local cluster's others.
+    let source = KubeSource::new(client.clone(), &namespace, &config.cluster_id)
+        .with_own_endpoint(endpoint_rx.clone());
     Ok((
         source,
         KubeServices {

@@ -258,3 +258,192 @@ fn invalid_edit_is_noted_for_the_connection_until_fixed() {
         "172.18.0.9"
     );
 }
+
+/// `endpoint` with a creationTimestamp and resourceVersion.
+fn aged(cluster: &str, ip: &str, created: &str, rv: &str) -> Value {
+    let mut e = endpoint(cluster, ip, &["10.0.0.0/16"]);
+    e["metadata"]["creationTimestamp"] = json!(created);
+    e["metadata"]["resourceVersion"] = json!(rv);
+    e
+}
+
+/// Issue 13, fault 5, Kubernetes side: after a failover of a remote
+/// cluster, its new gateway's Endpoint (named after its own IP, here
+/// sorting after the old one) was skipped as "a second Endpoint" while
+/// the old one lingered: the first by `namespace/name` won. Now the newest
+/// wins, whatever the names and the order of events.
+#[test]
+fn the_newest_endpoint_of_a_remote_cluster_wins() {
+    let mut w = synced();
+    let mut old = endpoint("cluster2", "172.18.0.7", &["10.2.0.0/16"]);
+    old["metadata"]["creationTimestamp"] = json!("2024-05-02T09:00:00Z");
+    // Give the old one a timestamp first (no change of the state).
+    assert_eq!(w.handle(E, Apply(old.clone())), None);
+    let u = w
+        .handle(
+            E,
+            Apply(aged("cluster2", "172.18.0.8", "2024-05-02T09:30:00Z", "7")),
+        )
+        .expect("the new gateway's Endpoint is used");
+    assert_eq!(u.diff.changed, ["cluster2"]);
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.8"
+    );
+    let w0 = u
+        .warnings
+        .iter()
+        .find(|w| w.origin == "submariner-operator/cluster2-submariner-cable-cluster2-172-18-0-7")
+        .unwrap_or_else(|| panic!("{:?}", u.warnings));
+    assert!(
+        w0.message.contains(
+            "using the one in submariner-operator/cluster2-submariner-cable-cluster2-172-18-0-8, the newest (created 2024-05-02T09:30:00Z"
+        ),
+        "{w0}"
+    );
+    // An edit of the old one (a later resourceVersion) does not bring it
+    // back: it is still the older.
+    let mut edited = old.clone();
+    edited["metadata"]["resourceVersion"] = json!("99");
+    edited["spec"]["hostname"] = json!("edited");
+    assert_eq!(w.handle(E, Apply(edited.clone())), None);
+    assert_eq!(
+        w.state().remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.8"
+    );
+    // The new one deleted: the old one is the only one left.
+    let u = w
+        .handle(
+            E,
+            Delete(aged("cluster2", "172.18.0.8", "2024-05-02T09:30:00Z", "7")),
+        )
+        .expect("changed");
+    assert_eq!(
+        u.state.remotes["cluster2"].endpoint.private_ip,
+        "172.18.0.7"
+    );
+}
+
+/// Issue 13, fault 5, Kubernetes side: the local Endpoint was the local
+/// cluster's first by name, so another gateway node's Endpoint (or this
+/// node's old IP's) could be taken for this gateway's. Now, once the
+/// source knows the cable name this gateway publishes, only that Endpoint
+/// is local, and it follows a change of that name (a node IP change).
+#[test]
+fn the_local_endpoint_is_the_one_this_gateway_publishes() {
+    let mut w = synced();
+    assert_eq!(
+        w.set_own_cable_name("submariner-cable-cluster1-172-18-0-5"),
+        None,
+        "already the local one"
+    );
+    // A newer Endpoint of the local cluster, sorting first: not ours.
+    let other = aged("cluster1", "172.18.0.4", "2030-01-01T00:00:00Z", "50");
+    assert_eq!(w.handle(E, Apply(other.clone())), None);
+    assert_eq!(
+        w.state().local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.5"
+    );
+    let stale = w
+        .pending_warnings
+        .iter()
+        .find(|x| {
+            x.origin
+                .ends_with("cluster1-submariner-cable-cluster1-172-18-0-4")
+        })
+        .unwrap_or_else(|| panic!("{:?}", w.pending_warnings));
+    assert!(
+        stale
+            .message
+            .starts_with(r#"a stale Endpoint of the local cluster "cluster1""#)
+            && stale.message.contains(
+                r#"the cable name "submariner-cable-cluster1-172-18-0-5" is this gateway's"#
+            ),
+        "{stale}"
+    );
+
+    // This node's IP changes: its new Endpoint is not listed yet, and no
+    // other one stands in for it.
+    let u = w
+        .set_own_cable_name("submariner-cable-cluster1-172-18-0-6")
+        .expect("the local Endpoint goes");
+    assert!(u.diff.local_changed && u.state.local.is_none());
+    assert!(
+        u.warnings
+            .iter()
+            .any(|x| x.message.contains("is not listed yet")),
+        "{:?}",
+        u.warnings
+    );
+    let u = w
+        .handle(
+            E,
+            Apply(endpoint("cluster1", "172.18.0.6", &["10.1.0.0/16"])),
+        )
+        .expect("the new one is local");
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.6"
+    );
+    // The stale ones deleted (by the publisher): nothing changes.
+    assert_eq!(w.handle(E, Delete(other)), None);
+    assert_eq!(
+        w.handle(E, Delete(endpoint("cluster1", "172.18.0.5", &[]))),
+        None
+    );
+}
+
+/// The channel source follows the Endpoint this gateway publishes
+/// (`KubeSource::with_own_endpoint`): a new cable name is a new update.
+#[tokio::test]
+async fn channel_source_follows_the_published_endpoint() {
+    let spec = |ip: &str| -> EndpointSpec {
+        serde_json::from_value(endpoint("cluster1", ip, &["10.1.0.0/16"])["spec"].clone()).unwrap()
+    };
+    let (own_tx, own_rx) = tokio::sync::watch::channel(spec("172.18.0.5"));
+    let (tx, rx) = mpsc::channel(16);
+    let mut s = ChannelSource::new("kubernetes", "cluster1", rx).with_own_endpoint(own_rx);
+    for (k, e) in [
+        (E, Init),
+        // Sorts first and is newer, but is not this gateway's.
+        (
+            E,
+            InitApply(aged("cluster1", "172.18.0.4", "2030-01-01T00:00:00Z", "9")),
+        ),
+        (
+            E,
+            InitApply(endpoint("cluster1", "172.18.0.5", &["10.1.0.0/16"])),
+        ),
+        (E, InitDone),
+        (C, Init),
+        (C, InitDone),
+    ] {
+        tx.send((k, e)).await.unwrap();
+    }
+    let first = s.next_update().await.unwrap();
+    assert_eq!(
+        first.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.5"
+    );
+    own_tx.send(spec("172.18.0.6")).unwrap();
+    let u = s.next_update().await.unwrap();
+    assert!(u.state.local.is_none(), "{:?}", u.state.local);
+    tx.send((
+        E,
+        Apply(endpoint("cluster1", "172.18.0.6", &["10.1.0.0/16"])),
+    ))
+    .await
+    .unwrap();
+    let u = s.next_update().await.unwrap();
+    assert_eq!(
+        u.state.local.as_ref().unwrap().endpoint.private_ip,
+        "172.18.0.6"
+    );
+    // The publisher gone: the source goes on with the last cable name.
+    drop(own_tx);
+    tx.send((E, Delete(endpoint("cluster1", "172.18.0.6", &[]))))
+        .await
+        .unwrap();
+    let u = s.next_update().await.unwrap();
+    assert!(u.state.local.is_none());
+}
