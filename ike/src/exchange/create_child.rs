@@ -228,24 +228,14 @@ impl IkeSa {
         };
         let not_found =
             first_error(payloads).is_some_and(|n| n.notify_type == NotifyType::CHILD_SA_NOT_FOUND);
-        let Some(pos) = self
+        let lost = self
             .children
             .iter()
-            .position(|c| c.spi_in == old && c.peer_rekey.is_none())
-        else {
+            .position(|c| c.spi_in == old && c.peer_rekey.is_none());
+        let (true, Some(pos)) = (not_found, lost) else {
             return false;
         };
-        if !not_found {
-            return false;
-        }
-        let c = self.children.remove(pos);
-        ctx.out.free_esp_spi(c.spi_in);
-        ctx.out.event(Event::ChildSaDeleted {
-            sa: self.id,
-            child: c.id,
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-        });
+        self.remove_child(ctx, pos);
         self.tasks.push_back(Task::CreateChild(req.pair_index));
         true
     }

@@ -16,7 +16,6 @@
 use std::time::Duration;
 
 use crate::child::{ChildState, RekeyRecord};
-use crate::event::Event;
 use crate::sa::{Ctx, IkeSa, Task};
 
 /// Retry delay after a failed rekey.
@@ -108,14 +107,7 @@ impl IkeSa {
     /// The peer confirmed the deletion of our Child SA `spi`.
     pub(crate) fn handle_delete_child_response(&mut self, ctx: &mut Ctx<'_>, spi: u32) {
         if let Some(pos) = self.children.iter().position(|c| c.spi_in == spi) {
-            let c = self.children.remove(pos);
-            ctx.out.free_esp_spi(c.spi_in);
-            ctx.out.event(Event::ChildSaDeleted {
-                sa: self.id,
-                child: c.id,
-                spi_in: c.spi_in,
-                spi_out: c.spi_out,
-            });
+            self.remove_child(ctx, pos);
         }
         self.start_next_task(ctx);
     }

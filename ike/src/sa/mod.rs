@@ -186,6 +186,18 @@ impl IkeSa {
         })
     }
 
+    /// Removes the Child SA at `pos`: frees its SPI, reports it deleted.
+    pub(crate) fn remove_child(&mut self, ctx: &mut Ctx<'_>, pos: usize) {
+        let c = self.children.remove(pos);
+        ctx.out.free_esp_spi(c.spi_in);
+        ctx.out.event(Event::ChildSaDeleted {
+            sa: self.id,
+            child: c.id,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+        });
+    }
+
     /// Ends the SA: reports its Child SAs deleted, frees their SPIs and
     /// queues `event` (if any).
     pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, event: Option<Event>) {
