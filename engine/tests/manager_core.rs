@@ -661,3 +661,49 @@ fn source_notes_show_on_the_connection() {
     let c = w.a.core.connections(&|_| None);
     assert!(!c[0].status_message.contains("invalid"));
 }
+
+/// Seen in CI (`libreswan_three_by_two_subnets`, run of 15c0740): we
+/// answered libreswan's CREATE_CHILD_SA for a pair that had an SA pair,
+/// held the new outbound SA, and after the 3 s wait sent on it although
+/// libreswan never used it (its health-check replies kept arriving on the
+/// old SA): the pair's pings failed for the rest of the test. A peer that
+/// still sends on the old inbound SA, and not on the new one, has not
+/// taken the new Child SA: the held outbound SA waits on. Here B rekeys,
+/// A answers, the answer never reaches B, and B keeps sending on the old
+/// SA: A must keep sending where B receives.
+#[test]
+fn held_outbound_sa_waits_while_the_peer_sends_on_the_old_sa() {
+    let mut w = World::new(
+        endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16"]),
+        endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16"]),
+    );
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    assert!(w.usable("10.1.0.0/16", "10.2.0.0/16"));
+    let spi = w.b.kernel.inbound_spis(w.b.addr.ip())[0];
+    let now = w.now;
+    w.b.core.with_endpoint(now, |ep| {
+        assert!(ep.rekey_child(now, spi));
+    });
+    w.drain();
+    // B's request reaches A; A's answer (A holds its new outbound SA) and
+    // every later datagram between the two is lost.
+    assert!(w.step(true));
+    assert_eq!(w.a.kernel.sas.len(), 3, "A's new inbound SA only");
+    let start = w.now;
+    while w.now < start + Duration::from_secs(10) {
+        w.ab.clear();
+        w.ba.clear();
+        w.now += Duration::from_millis(100);
+        let now = w.now;
+        w.a.core.handle_timeout(now);
+        w.b.core.handle_timeout(now);
+        w.drain();
+        assert!(
+            w.usable("10.1.0.0/16", "10.2.0.0/16"),
+            "{:?} after A's answer, A sends on an SA B never installed",
+            w.now - start
+        );
+    }
+    assert_eq!(w.a.kernel.sas.len(), 3, "A's new outbound SA still waits");
+}

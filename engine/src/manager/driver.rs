@@ -281,10 +281,8 @@ impl Driver {
                         self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }
                     Ok(Done::Packets(n)) => {
-                        if let (super::core::KernelOp::ProbeInbound { child, .. }, true) =
-                            (&op, n > 0)
-                        {
-                            self.core.inbound_used(*child);
+                        if let super::core::KernelOp::ProbeInbound { child, sa } = &op {
+                            self.core.inbound_packets(*child, *sa, n);
                         }
                         self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }

@@ -36,6 +36,8 @@ pub struct FakeKernel {
     /// SPIs the other side sends on (its traffic never stops), so a read
     /// of one of our inbound SAs with such an SPI finds packets.
     pub peer_sending: std::collections::HashSet<u32>,
+    /// Packets counted on inbound SAs so far (by SPI).
+    pub packets: HashMap<u32, u64>,
 }
 
 impl FakeKernel {
@@ -104,6 +106,17 @@ impl FakeKernel {
             | KernelOp::ProbeInbound { .. } => {}
         }
         Ok(())
+    }
+
+    /// The packet counter of inbound SA `spi`: the peer's traffic on it
+    /// adds one packet between reads.
+    pub fn read_packets(&mut self, spi: u32) -> u64 {
+        let sending = self.peer_sending.contains(&spi);
+        let n = self.packets.entry(spi).or_default();
+        if sending {
+            *n += 1;
+        }
+        *n
     }
 
     /// Add or update an SA (an update keeps its age).
@@ -275,9 +288,8 @@ impl Side {
             }
             self.core.kernel_result(now, &op, r);
             if let KernelOp::ProbeInbound { child, sa } = &op {
-                if self.kernel.peer_sending.contains(&sa.spi) {
-                    self.core.inbound_used(*child);
-                }
+                let n = self.kernel.read_packets(sa.spi);
+                self.core.inbound_packets(*child, *sa, n);
             }
         }
         while self.core.poll_health_target().is_some() {}

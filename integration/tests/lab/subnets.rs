@@ -52,9 +52,28 @@ fn ping_all_pairs(t: &TwoSites, left: &[String], right: &[String]) -> Vec<String
 /// ways through the tunnel, also 30 s later, after the crossing initiations settled.
 #[test]
 fn libreswan_three_by_two_subnets() {
+    three_by_two("libreswan_three_by_two_subnets", None);
+}
+
+/// The same over a slow path (netem on both gateways' links: 300 ms each way, so
+/// every exchange outlasts libreswan's first 0.5 s retransmission).
+#[test]
+fn libreswan_three_by_two_subnets_slow_path() {
+    three_by_two(
+        "libreswan_three_by_two_subnets_slow_path",
+        Some("delay 300ms"),
+    );
+}
+
+fn three_by_two(case: &str, netem: Option<&str>) {
     require_lab();
-    let case = "libreswan_three_by_two_subnets";
     let t = TwoSites::new().expect("topology");
+    if let Some(netem) = netem {
+        for ns in [&t.left, &t.right] {
+            ns.sh(&format!("tc qdisc add dev wan root netem {netem}"))
+                .expect("netem");
+        }
+    }
     let a = two_sites_addrs();
     let (mut es, mut ps) = (engine_site(&a, false), peer_site(&a, false));
     es.subnets = vec![

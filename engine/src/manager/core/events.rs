@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use ike::{ChildSaInfo, CloseReason, Event, FailureReason, IkeSaInfo, RejectedBy, SaId};
 
-use super::held::{HeldOutbound, Lingering, OUTBOUND_DELAY, PROBE_INTERVAL};
+use super::held::{HeldOutbound, Lingering, OldInbound, OUTBOUND_DELAY, PROBE_INTERVAL};
 use super::ops::{pair_policies, sa_config, InstalledSas, KernelOp, PairPolicies};
 use super::selectors::negotiated_policies;
 use super::{worth_retrying, Core};
@@ -194,6 +194,14 @@ impl Core {
             self.counters.child_rekeys += 1;
         }
         if let Some(sa) = held {
+            // The pair's other Child SAs' inbound SAs: the peer sending
+            // there and not on the new one has not taken our answer.
+            let old = cable
+                .children
+                .values()
+                .filter(|r| r.selectors == pair_key)
+                .map(|r| OldInbound::new(r.sas.inbound))
+                .collect();
             self.held.outbound.push(HeldOutbound {
                 cable: key.cable.clone(),
                 child: info.child,
@@ -204,6 +212,8 @@ impl Core {
                 sa,
                 inbound: installed.inbound,
                 probe_at: now + PROBE_INTERVAL,
+                old,
+                prolonged: false,
             });
         }
         let Some(c) = self.cables.get_mut(&key.cable) else {

@@ -11,7 +11,10 @@
 //! request on that IKE SA, such as the Delete of the old Child SA, or its
 //! first packet arrived on the new inbound SA: the kernel's counter of that
 //! SA is read every [`PROBE_INTERVAL`] while the outbound one waits), or
-//! after [`OUTBOUND_DELAY`] (strongSwan waits the same way). libreswan
+//! after [`OUTBOUND_DELAY`] (strongSwan waits the same way) unless the
+//! peer still sends on the pair's older inbound SA (read alongside): a
+//! peer that sends on the old SA and not on the new one has not taken
+//! our answer (libreswan under load in CI), so the wait goes on. libreswan
 //! 4.x sends on a new SA as soon as it has it and, when its old SAs are
 //! already gone, sends no further request: without the probe our replies
 //! went into the old SA for the whole delay.
@@ -56,6 +59,47 @@ pub struct HeldOutbound {
     /// The Child SA's inbound SA, and when to read its counter next.
     pub inbound: xfrm::SaId,
     pub probe_at: Instant,
+    /// The inbound SAs of the pair's other Child SAs, read with it.
+    pub old: Vec<OldInbound>,
+    /// The wait was prolonged because the peer still sent on an old SA.
+    pub prolonged: bool,
+}
+
+/// An older inbound SA of a held outbound SA's pair and its packet counts:
+/// the first read since the wait began (or was last prolonged), and the
+/// latest.
+pub struct OldInbound {
+    pub sa: xfrm::SaId,
+    pub since: Option<u64>,
+    pub latest: Option<u64>,
+}
+
+impl OldInbound {
+    pub fn new(sa: xfrm::SaId) -> Self {
+        OldInbound {
+            sa,
+            since: None,
+            latest: None,
+        }
+    }
+}
+
+impl HeldOutbound {
+    /// Packets arrived on an older inbound SA of the pair since the wait
+    /// began (or was last prolonged).
+    fn peer_sends_on_old(&self) -> bool {
+        self.old
+            .iter()
+            .any(|o| matches!((o.since, o.latest), (Some(a), Some(b)) if b > a))
+    }
+
+    /// A read of inbound SA `sa` (an older one of the pair) found `packets`.
+    pub fn old_read(&mut self, sa: &xfrm::SaId, packets: u64) {
+        if let Some(o) = self.old.iter_mut().find(|o| o.sa == *sa) {
+            o.since.get_or_insert(packets);
+            o.latest = Some(packets);
+        }
+    }
 }
 
 /// The longest an SA of a deleted Child SA stays waiting for its pair to be
@@ -133,31 +177,59 @@ impl Held {
         }
     }
 
-    /// Held outbound SAs to install now: due, or their IKE SA's peer sent
-    /// another request since (`requests` says how many it has sent; `None`
-    /// when the IKE SA is gone, which releases it too: its Child SA is
-    /// deleted right after).
+    /// Held outbound SAs to install now: their IKE SA's peer sent another
+    /// request since (`requests` says how many it has sent; `None` when
+    /// the IKE SA is gone, which releases it too: its Child SA is deleted
+    /// right after), or due while the peer no longer sends on an older
+    /// inbound SA of the pair. One due while it still does waits another
+    /// [`OUTBOUND_DELAY`].
     pub fn take_released(
         &mut self,
         now: Instant,
         requests: impl Fn(SaId) -> Option<u32>,
     ) -> Vec<HeldOutbound> {
-        let (go, keep) = std::mem::take(&mut self.outbound)
-            .into_iter()
-            .partition(|h| h.due <= now || requests(h.ike_sa).is_none_or(|n| n > h.peer_requests));
-        self.outbound = keep;
+        let mut go = Vec::new();
+        for mut h in std::mem::take(&mut self.outbound) {
+            if requests(h.ike_sa).is_none_or(|n| n > h.peer_requests) {
+                go.push(h);
+            } else if h.due <= now && h.peer_sends_on_old() {
+                if !h.prolonged {
+                    tracing::info!(
+                        cable = %h.cable,
+                        "the peer still sends on the pair's old SA, not on the new one: the new outbound SA waits"
+                    );
+                }
+                h.prolonged = true;
+                h.due = now + OUTBOUND_DELAY;
+                for o in &mut h.old {
+                    o.since = o.latest;
+                }
+                self.outbound.push(h);
+            } else if h.due <= now {
+                go.push(h);
+            } else {
+                self.outbound.push(h);
+            }
+        }
         go
     }
 
-    /// The inbound SAs to read now (their held outbound SA waits), each
-    /// next read [`PROBE_INTERVAL`] later.
+    /// The inbound SAs to read now (their held outbound SA waits: its own
+    /// inbound SA and the pair's older ones), each next read
+    /// [`PROBE_INTERVAL`] later.
     pub fn take_probes(&mut self, now: Instant) -> Vec<(ChildId, xfrm::SaId)> {
         let mut v = Vec::new();
         for h in self.outbound.iter_mut().filter(|h| h.probe_at <= now) {
             h.probe_at = now + PROBE_INTERVAL;
             v.push((h.child, h.inbound));
+            v.extend(h.old.iter().map(|o| (h.child, o.sa)));
         }
         v
+    }
+
+    /// The held outbound SA of `child`, if one waits.
+    pub fn get_mut(&mut self, child: ChildId) -> Option<&mut HeldOutbound> {
+        self.outbound.iter_mut().find(|h| h.child == child)
     }
 
     /// The held outbound SA of `child`, taken out (its peer sends on the
@@ -273,6 +345,8 @@ mod tests {
                 mark: None,
             },
             probe_at: due,
+            old: Vec::new(),
+            prolonged: false,
         }
     }
 
@@ -316,6 +390,36 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(h.take_released(t0 + OUTBOUND_DELAY * 2, counts).is_empty());
         assert_eq!(h.next(), None, "no deadline outlives its entry");
+    }
+
+    #[test]
+    fn deadline_prolonged_while_the_peer_sends_on_the_old_sa() {
+        let t0 = Instant::now();
+        let mut h = Held::default();
+        let mut x = held(1, 7, 2, pair(2), t0 + OUTBOUND_DELAY);
+        let old = xfrm::SaId {
+            dst: "192.0.2.1".parse().unwrap(),
+            spi: 0x99,
+            mark: None,
+        };
+        x.old.push(OldInbound::new(old));
+        h.outbound.push(x);
+        let counts = |_: SaId| Some(2);
+        // Packets on the old inbound SA during the wait: prolonged.
+        h.outbound[0].old_read(&old, 10);
+        h.outbound[0].old_read(&old, 12);
+        assert!(h.take_released(t0 + OUTBOUND_DELAY, counts).is_empty());
+        assert_eq!(h.outbound[0].due, t0 + OUTBOUND_DELAY * 2);
+        // Unread or quiet since: released at the new deadline.
+        assert!(h
+            .take_released(t0 + OUTBOUND_DELAY * 2 - Duration::from_millis(1), counts)
+            .is_empty());
+        h.outbound[0].old_read(&old, 12);
+        assert_eq!(h.take_released(t0 + OUTBOUND_DELAY * 2, counts).len(), 1);
+        // A read of some other SA changes nothing.
+        let mut y = held(2, 7, 2, pair(3), t0);
+        y.old_read(&old, 5);
+        assert!(y.old.is_empty() && !y.peer_sends_on_old());
     }
 
     #[test]

@@ -309,10 +309,22 @@ impl Core {
         }
     }
 
-    /// Packets arrived on the inbound SA of `child` (a
-    /// [`KernelOp::ProbeInbound`] read): the peer has installed the Child
-    /// SA, so its held outbound SA goes in now.
-    pub fn inbound_used(&mut self, child: ike::ChildId) {
+    /// A [`KernelOp::ProbeInbound`] read for the held outbound SA of
+    /// `child`: inbound SA `sa` has seen `packets`.
+    pub fn inbound_packets(&mut self, child: ike::ChildId, sa: xfrm::SaId, packets: u64) {
+        let Some(h) = self.held.get_mut(child) else {
+            return;
+        };
+        if h.inbound != sa {
+            h.old_read(&sa, packets);
+        } else if packets > 0 {
+            self.inbound_used(child);
+        }
+    }
+
+    /// Packets arrived on the inbound SA of `child`: the peer has
+    /// installed the Child SA, so its held outbound SA goes in now.
+    fn inbound_used(&mut self, child: ike::ChildId) {
         let Some(h) = self.held.take_child(child) else {
             return;
         };

@@ -106,9 +106,10 @@ pub enum KernelOp {
         pairs: HashSet<(IpAddr, IpAddr)>,
         planned: HashSet<PolicyId>,
     },
-    /// Read the packet counter of the inbound SA of a Child SA whose
-    /// outbound SA is held ([`super::held`]); packets there release it
-    /// ([`super::Core::inbound_used`]).
+    /// Read the packet counter of an inbound SA for a Child SA whose
+    /// outbound SA is held ([`super::held`]): its own (packets there
+    /// release it) or an older one of its pair (packets there prolong the
+    /// wait); the count goes to [`super::Core::inbound_packets`].
     ProbeInbound { child: ChildId, sa: SaId },
     /// Read the byte counters of a cable's SAs
     /// ([`super::Core::set_byte_counters`]).
