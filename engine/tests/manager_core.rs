@@ -707,3 +707,46 @@ fn held_outbound_sa_waits_while_the_peer_sends_on_the_old_sa() {
     }
     assert_eq!(w.a.kernel.sas.len(), 3, "A's new outbound SA still waits");
 }
+
+/// Issue 13, item 11: inbound SPIs are reserved by the kernel
+/// (XFRM_MSG_ALLOCSPI) ahead of need, from the moment a cable is planned,
+/// and each Child SA's inbound SA replaces its SPI's larval SA; with
+/// several Child SAs, rekeys and a new IKE SA, no random SPI is needed.
+#[test]
+fn inbound_spis_are_reserved_by_the_kernel() {
+    let mut w = World::new(
+        endpoint("cluster-a", "192.0.2.1", &["10.1.0.0/16", "10.11.0.0/16"]),
+        endpoint("cluster-b", "192.0.2.2", &["10.2.0.0/16", "10.12.0.0/16"]),
+    );
+    w.apply_plans();
+    w.run(Duration::from_secs(10), || false, |_| {});
+    for s in [&w.a, &w.b] {
+        let local = s.addr.ip();
+        let inbound = s.kernel.inbound_spis(local);
+        assert!(inbound.len() >= 4);
+        assert!(
+            inbound
+                .iter()
+                .all(|spi| (0xc000_0000..0xc100_0000).contains(spi)),
+            "{inbound:x?}"
+        );
+        assert!(s.kernel.reserved_installs >= 4);
+        assert_eq!(s.core.endpoint().stats().esp_spis_random, 0);
+    }
+    let installs = (w.a.kernel.reserved_installs, w.b.kernel.reserved_installs);
+    // Child SA rekeys take reserved SPIs too, refilled as they are used.
+    let spis = w.a.kernel.inbound_spis(w.a.addr.ip());
+    let now = w.now;
+    w.a.core.with_endpoint(now, |ep| {
+        for spi in &spis {
+            assert!(ep.rekey_child(now, *spi));
+        }
+    });
+    w.run(Duration::from_secs(30), || false, |_| {});
+    assert!(w.usable("10.11.0.0/16", "10.12.0.0/16"));
+    let n = spis.len();
+    assert_eq!(w.a.kernel.reserved_installs, installs.0 + n);
+    assert_eq!(w.b.kernel.reserved_installs, installs.1 + n);
+    assert_eq!(w.a.core.endpoint().stats().esp_spis_random, 0);
+    assert_eq!(w.b.core.endpoint().stats().esp_spis_random, 0);
+}

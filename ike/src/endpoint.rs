@@ -464,6 +464,22 @@ impl Endpoint {
         }
     }
 
+    /// Inbound ESP SPIs reserved in the kernel (`XFRM_MSG_ALLOCSPI`) for
+    /// SAs whose destination is `local`, at `now`. Child SAs to `local`
+    /// take them oldest first while they are younger than
+    /// [`SPI_POOL_MAX_AGE`](crate::SPI_POOL_MAX_AGE) (the kernel
+    /// drops an unused reservation after 30 s); with none left, an SPI is
+    /// drawn at random (counted in [`Stats::esp_spis_random`]).
+    pub fn supply_esp_spis(&mut self, local: IpAddr, now: Instant, spis: &[u32]) {
+        self.out.supply_esp_spis(local, now, spis);
+    }
+
+    /// How many reserved SPIs for `local` are still usable at `now`
+    /// (stale ones are forgotten).
+    pub fn fresh_esp_spis(&mut self, local: IpAddr, now: Instant) -> usize {
+        self.out.fresh_esp_spis(local, now)
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.out.stats

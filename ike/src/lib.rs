@@ -89,5 +89,5 @@ pub use event::{
     ChildId, ChildSaInfo, CloseReason, Encapsulation, Event, FailureReason, IkeAlgorithms,
     IkeSaInfo, RejectedBy, SaId,
 };
-pub use outbox::Transmit;
+pub use outbox::{Transmit, SPI_POOL_MAX_AGE};
 pub use stats::{DropReason, Stats};

@@ -2,8 +2,9 @@
 //! ([`Transmit`]), events, counters, plus the endpoint-wide allocators
 //! (inbound ESP SPIs, Child SA identifiers) they need.
 
-use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use ring::rand::SecureRandom;
 
@@ -39,8 +40,16 @@ pub(crate) struct Outbox {
     pub stats: Stats,
     pub last_drop: Option<(SocketAddr, DropReason)>,
     esp_spis: HashSet<u32>,
+    /// Inbound SPIs the owner reserved in the kernel, per local address,
+    /// oldest first, with when each was supplied.
+    spi_pool: HashMap<IpAddr, VecDeque<(u32, Instant)>>,
     next_child: u32,
 }
+
+/// How long a supplied SPI stays usable: the kernel drops an unused
+/// reserved SPI (its larval SA) after `net.core.xfrm_acq_expires`, 30 s by
+/// default; one taken later would find nothing to replace.
+pub const SPI_POOL_MAX_AGE: Duration = Duration::from_secs(20);
 
 impl Outbox {
     /// Queues a datagram.
@@ -76,9 +85,28 @@ impl Outbox {
         self.last_drop = Some((remote, reason));
     }
 
-    /// A fresh inbound ESP SPI: random, at least 256 (1..=255 are
-    /// reserved, RFC 4303 2.1) and not in use by another of our SAs.
-    pub(crate) fn alloc_esp_spi(&mut self, rng: &dyn SecureRandom) -> Option<u32> {
+    /// A fresh inbound ESP SPI for an SA whose destination is `local`:
+    /// the oldest one supplied for that address and still fresh (see
+    /// [`Outbox::supply_esp_spis`]), else random, at least 256 (1..=255
+    /// are reserved, RFC 4303 2.1) and not in use by another of our SAs.
+    pub(crate) fn alloc_esp_spi(
+        &mut self,
+        local: IpAddr,
+        now: Instant,
+        rng: &dyn SecureRandom,
+    ) -> Option<u32> {
+        if let Some(pool) = self.spi_pool.get_mut(&local) {
+            while let Some((spi, at)) = pool.pop_front() {
+                if now.saturating_duration_since(at) < SPI_POOL_MAX_AGE
+                    && spi >= 256
+                    && self.esp_spis.insert(spi)
+                {
+                    self.stats.esp_spis_reserved_used += 1;
+                    return Some(spi);
+                }
+            }
+        }
+        self.stats.esp_spis_random += 1;
         for _ in 0..16 {
             let mut b = [0u8; 4];
             rng.fill(&mut b).ok()?;
@@ -93,6 +121,22 @@ impl Outbox {
     /// Returns an inbound SPI to the pool.
     pub(crate) fn free_esp_spi(&mut self, spi: u32) {
         self.esp_spis.remove(&spi);
+    }
+
+    /// SPIs the owner reserved in the kernel for SAs to `local`, at `now`.
+    pub(crate) fn supply_esp_spis(&mut self, local: IpAddr, now: Instant, spis: &[u32]) {
+        let pool = self.spi_pool.entry(local).or_default();
+        pool.extend(spis.iter().map(|s| (*s, now)));
+    }
+
+    /// How many supplied SPIs for `local` are still fresh at `now`; stale
+    /// ones are dropped.
+    pub(crate) fn fresh_esp_spis(&mut self, local: IpAddr, now: Instant) -> usize {
+        let Some(pool) = self.spi_pool.get_mut(&local) else {
+            return 0;
+        };
+        pool.retain(|(_, at)| now.saturating_duration_since(*at) < SPI_POOL_MAX_AGE);
+        pool.len()
     }
 
     /// A fresh IKE SA handle.

@@ -65,6 +65,11 @@ pub struct Stats {
     pub fragments_received: u64,
     /// Fragmented messages reassembled and processed.
     pub messages_reassembled: u64,
+    /// Inbound ESP SPIs taken from those the owner reserved in the kernel
+    /// ([`crate::Endpoint::supply_esp_spis`]).
+    pub esp_spis_reserved_used: u64,
+    /// Inbound ESP SPIs drawn at random (none reserved and fresh).
+    pub esp_spis_random: u64,
     /// Dropped datagrams, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }

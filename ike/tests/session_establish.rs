@@ -353,3 +353,42 @@ fn pfs_on_rekey_follows_the_peer() {
     assert_eq!(ca[2].pfs, Some(DhGroup::Ecp256), "A's rekey dropped PFS");
     assert_mirrored(ca[2], cb[2]);
 }
+
+/// Issue 13, item 11: inbound SPIs come from those the owner reserved in
+/// the kernel (XFRM_MSG_ALLOCSPI) for the SA's local address, oldest
+/// first, both as initiator (IKE_AUTH, CREATE_CHILD_SA) and responder;
+/// stale or exhausted reservations fall back to random SPIs, counted.
+#[test]
+fn inbound_spis_come_from_the_reserved_pool() {
+    let mut net = Net::default_pair();
+    let (a, b) = peers(3);
+    let a_ip = net.a_addr.ip();
+    let b_ip = net.b_addr.ip();
+    let now = net.now;
+    // A: two fresh ones, after one that will be stale when used.
+    net.a.supply_esp_spis(a_ip, now, &[0xc000_0001]);
+    net.now += ike::SPI_POOL_MAX_AGE;
+    let now = net.now;
+    net.a
+        .supply_esp_spis(a_ip, now, &[0xc000_0002, 0xc000_0003]);
+    // Another local address's reservations are not A's.
+    net.a
+        .supply_esp_spis("203.0.113.9".parse().unwrap(), now, &[0xc000_0009]);
+    net.b
+        .supply_esp_spis(b_ip, now, &[0xc000_0101, 0xc000_0102, 0xc000_0103]);
+    assert_eq!(net.a.fresh_esp_spis(a_ip, now), 2, "the stale one is gone");
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1) + ike::SPI_POOL_MAX_AGE);
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (3, 3));
+    let a_in: Vec<u32> = ca.iter().map(|c| c.spi_in).collect();
+    let b_in: Vec<u32> = cb.iter().map(|c| c.spi_in).collect();
+    assert_eq!(&a_in[..2], &[0xc000_0002, 0xc000_0003]);
+    assert!(!a_in[2..].contains(&0xc000_0009) && !a_in.contains(&0xc000_0001));
+    assert_eq!(b_in, vec![0xc000_0101, 0xc000_0102, 0xc000_0103]);
+    assert_eq!(net.a.stats().esp_spis_reserved_used, 2);
+    assert_eq!(net.a.stats().esp_spis_random, 1);
+    assert_eq!(net.b.stats().esp_spis_random, 0);
+    assert_eq!(net.b.fresh_esp_spis(b_ip, net.now), 0);
+}

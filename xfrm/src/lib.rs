@@ -79,7 +79,7 @@ pub use client::XfrmClient;
 pub use error::{KernelDetail, XfrmError};
 pub use events::{AcquireEvent, ExpireEvent, MappingEvent, XfrmEvent, XfrmEvents};
 pub use lifetime::{LifetimeLimits, Lifetimes};
-pub use ownership::{CleanupReport, ReqId};
+pub use ownership::{CleanupReport, ReqId, MAX_OWNED_INDEX};
 pub use policy::{
     Direction, PolicyAction, PolicyConfig, PolicyId, PolicyInfo, TemplateInfo, TunnelTemplate,
 };

@@ -286,6 +286,11 @@ impl Driver {
                         }
                         self.core.kernel_result(Instant::now(), &op, Ok(()));
                     }
+                    Ok(Done::Spis(spis)) => {
+                        if let super::core::KernelOp::ReserveSpis { local, .. } = &op {
+                            self.core.spis_reserved(Instant::now(), *local, &spis);
+                        }
+                    }
                     Ok(Done::Nothing) => self.core.kernel_result(Instant::now(), &op, Ok(())),
                     Err(e) => self.core.kernel_result(Instant::now(), &op, Err(e)),
                 }

@@ -2,6 +2,7 @@
 //! in the order they come (see [`super::core::ops`] for why the order
 //! matters), and holds what an earlier engine left ([`Leftovers`]).
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use xfrm::{SaConfig, XfrmClient, XfrmError};
@@ -21,6 +22,8 @@ const SLOW_INSTALL: Duration = Duration::from_secs(1);
 /// What executing an op gave back besides success.
 pub enum Done {
     Nothing,
+    /// SPIs reserved ([`KernelOp::ReserveSpis`]).
+    Spis(Vec<u32>),
     /// Packets through one SA ([`KernelOp::ProbeInbound`]).
     Packets(u64),
     /// Bytes through the inbound and outbound SAs ([`KernelOp::ReadCounters`]).
@@ -62,18 +65,28 @@ impl Kernel {
                 cable,
                 name,
                 inbound,
+                reserved,
                 outbound,
                 policies,
                 encapsulation,
                 ..
             } => {
                 let started = Instant::now();
-                // Never UPDSA an inbound SA: its SPI is ours to choose, and
-                // an SA already there under it (kept from an earlier run,
-                // or another program's) must not be overwritten. The
-                // Child SA fails instead and is asked for again with
-                // another SPI.
-                if let Err(e) = x.add_sa(inbound).await {
+                // A reserved SPI's larval SA is replaced (UPDSA); if the
+                // kernel dropped it meanwhile, the SA is added. Otherwise
+                // never UPDSA an inbound SA: an SA already there under a
+                // random SPI (kept from an earlier run, or another
+                // program's) must not be overwritten. The Child SA fails
+                // instead and is asked for again with another SPI.
+                let installed = if *reserved {
+                    match x.update_sa(inbound).await {
+                        Err(e) if e.is_not_found() => x.add_sa(inbound).await,
+                        other => other,
+                    }
+                } else {
+                    x.add_sa(inbound).await
+                };
+                if let Err(e) = installed {
                     if e.is_already_exists() {
                         tracing::warn!(
                             cable = %cable, child = %name,
@@ -172,6 +185,24 @@ impl Kernel {
                     );
                 }
                 Ok(Done::Nothing)
+            }
+            KernelOp::ReserveSpis { local, count } => {
+                let any = if local.is_ipv4() {
+                    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                };
+                let reqid = xfrm::ReqId::owned(xfrm::MAX_OWNED_INDEX)?;
+                let req = xfrm::SpiRequest::new(any, *local, reqid);
+                let mut spis = Vec::with_capacity(*count);
+                for _ in 0..*count {
+                    match x.allocate_spi(&req).await {
+                        Ok(spi) => spis.push(spi),
+                        Err(e) if spis.is_empty() => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                Ok(Done::Spis(spis))
             }
             KernelOp::ProbeInbound { sa, .. } => {
                 let sa = x.get_sa(sa).await?;

@@ -38,6 +38,12 @@ pub struct FakeKernel {
     pub peer_sending: std::collections::HashSet<u32>,
     /// Packets counted on inbound SAs so far (by SPI).
     pub packets: HashMap<u32, u64>,
+    /// Reserved SPIs' larval SAs (destination, SPI), and the last SPI.
+    pub larval: std::collections::HashSet<(IpAddr, u32)>,
+    next_spi: u32,
+    just_reserved: Vec<u32>,
+    /// Child SAs installed over a reserved SPI.
+    pub reserved_installs: usize,
 }
 
 impl FakeKernel {
@@ -47,6 +53,7 @@ impl FakeKernel {
         match op {
             KernelOp::InstallChild {
                 inbound,
+                reserved,
                 outbound,
                 policies,
                 ..
@@ -54,6 +61,18 @@ impl FakeKernel {
                 if self.fail_installs > 0 {
                     self.fail_installs -= 1;
                     return Err("No buffer space available (os error 105)".into());
+                }
+                // UPDSA over the larval SA, or ADDSA.
+                let larval = self.larval.remove(&(inbound.dst, inbound.spi));
+                if *reserved {
+                    self.reserved_installs += 1;
+                    assert!(
+                        larval,
+                        "inbound SPI {:#x} said reserved, but no larval SA",
+                        inbound.spi
+                    );
+                } else {
+                    assert!(!larval, "ADDSA over a larval SA {:#x}", inbound.spi);
                 }
                 self.add_sa(inbound);
                 if let Some(o) = outbound {
@@ -104,6 +123,20 @@ impl FakeKernel {
             KernelOp::RemoveUnplanned { .. }
             | KernelOp::ReadCounters { .. }
             | KernelOp::ProbeInbound { .. } => {}
+            KernelOp::ReserveSpis { local, count } => {
+                // Each kernel its own SPIs: 0xc0XX0001... with XX the
+                // address's last byte.
+                let last = match local {
+                    IpAddr::V4(a) => a.octets()[3],
+                    IpAddr::V6(a) => a.octets()[15],
+                };
+                for _ in 0..*count {
+                    self.next_spi += 1;
+                    let spi = 0xc000_0000 | u32::from(last) << 16 | self.next_spi;
+                    self.larval.insert((*local, spi));
+                    self.just_reserved.push(spi);
+                }
+            }
         }
         Ok(())
     }
@@ -287,6 +320,11 @@ impl Side {
                 self.failures.push(e.clone());
             }
             self.core.kernel_result(now, &op, r);
+            if let KernelOp::ReserveSpis { local, count } = &op {
+                let spis = std::mem::take(&mut self.kernel.just_reserved);
+                assert_eq!(spis.len(), *count);
+                self.core.spis_reserved(now, *local, &spis);
+            }
             if let KernelOp::ProbeInbound { child, sa } = &op {
                 let n = self.kernel.read_packets(sa.spi);
                 self.core.inbound_packets(*child, *sa, n);

@@ -102,8 +102,10 @@ impl IkeSa {
                     .and_then(|p| p.dh.first())
                     .copied()
             });
-        let (Some(spi_in), Ok(nonce)) = (ctx.out.alloc_esp_spi(ctx.rng), random_nonce(ctx.rng))
-        else {
+        let (Some(spi_in), Ok(nonce)) = (
+            ctx.out.alloc_esp_spi(self.local.ip(), ctx.now, ctx.rng),
+            random_nonce(ctx.rng),
+        ) else {
             self.child_failed(ctx, Some(index), FailureReason::Internal("no SPI or nonce"));
             return false;
         };
@@ -504,7 +506,7 @@ impl IkeSa {
         };
         let spi_in = ctx
             .out
-            .alloc_esp_spi(ctx.rng)
+            .alloc_esp_spi(self.local.ip(), ctx.now, ctx.rng)
             .ok_or(internal("no free SPI"))?;
         let keys = match self
             .sk

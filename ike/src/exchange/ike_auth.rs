@@ -66,7 +66,7 @@ impl IkeSa {
         }
         let mut child = None;
         if let Some(pair) = peer.children.first() {
-            let Some(spi_in) = ctx.out.alloc_esp_spi(ctx.rng) else {
+            let Some(spi_in) = ctx.out.alloc_esp_spi(self.local.ip(), ctx.now, ctx.rng) else {
                 self.fail(ctx, FailureReason::Internal("no free SPI"));
                 return;
             };

@@ -56,7 +56,7 @@ fn wait_metric_at_least(ns: &Netns, name: &str, min: f64, engine: &Engine) -> f6
 fn assert_esp_gcm(ns: &Netns, who: &str, key_bits: usize) -> usize {
     // The key lengths need the keys; failure messages show the dump
     // without them.
-    let with_keys = ns.sh("ip xfrm state").unwrap_or_default();
+    let with_keys = xfrm_state_keys(ns);
     let st = xfrm_state(ns);
     let esp = with_keys.matches("proto esp").count();
     let want_hex = (key_bits + 32) / 4;

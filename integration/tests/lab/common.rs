@@ -206,8 +206,33 @@ pub fn ping_both_ways(left: &Netns, right: &Netns, a: &Addrs) {
     }
 }
 
+/// A namespace's XFRM states, without keys and without the engine's
+/// reserved SPIs (see [`strip_reserved`]).
 pub fn xfrm_state(ns: &Netns) -> String {
-    ns.sh("ip xfrm state list nokeys").unwrap_or_default()
+    strip_reserved(&ns.sh("ip xfrm state list nokeys").unwrap_or_default())
+}
+
+/// The same with keys (tests that measure them).
+pub fn xfrm_state_keys(ns: &Netns) -> String {
+    strip_reserved(&ns.sh("ip xfrm state").unwrap_or_default())
+}
+
+/// An `ip xfrm state` dump without the larval SAs of SPIs the engine
+/// reserved ahead of need (XFRM_MSG_ALLOCSPI, source `0.0.0.0`/`::`,
+/// up to 30 s each): they carry no traffic and come and go on their own.
+pub fn strip_reserved(dump: &str) -> String {
+    let mut out = String::new();
+    let mut keep = true;
+    for line in dump.lines() {
+        if line.starts_with("src ") {
+            keep = !(line.starts_with("src 0.0.0.0 ") || line.starts_with("src :: "));
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// ESP states in a namespace's kernel, without the kernel's own larval

@@ -1,6 +1,7 @@
 //! Two `cable-engine` daemons, configured only through endpoints directories
 //! and CE_IPSEC_PSK, build a real tunnel.
 
+use crate::common::xfrm_state;
 use integration::lab::require_lab;
 use integration::sites::{all_connected, http_get, Engine, Site};
 use integration::topo::TwoSites;
@@ -30,7 +31,7 @@ pub(crate) fn sites() -> (Site, Site) {
 }
 
 fn xfrm_entries(ns: &integration::topo::Netns) -> (usize, usize) {
-    let states = ns.sh("ip xfrm state").unwrap_or_default();
+    let states = xfrm_state(ns);
     let policies = ns.sh("ip xfrm policy").unwrap_or_default();
     let states = states.lines().filter(|l| l.starts_with("src ")).count();
     // Per-socket policies (the IKE socket's bypass) show as "socket in/out"
@@ -396,8 +397,7 @@ fn engine_pair_preferred_server_both_ways() {
 
 /// The SPIs of a namespace's ESP states.
 fn spis(ns: &integration::topo::Netns) -> std::collections::BTreeSet<String> {
-    ns.sh("ip xfrm state")
-        .unwrap_or_default()
+    xfrm_state(ns)
         .split_whitespace()
         .skip_while(|w| *w != "spi")
         .collect::<Vec<_>>()

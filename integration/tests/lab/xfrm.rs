@@ -764,6 +764,7 @@ fn inbound_spi_collision_keeps_the_existing_sa() {
             0x22,
             None,
         )),
+        reserved: false,
         outbound: None,
         policies: Vec::new(),
         encapsulation: ike::Encapsulation::None,
@@ -778,4 +779,86 @@ fn inbound_spi_collision_keeps_the_existing_sa() {
         .err()
         .expect("installing over a taken inbound SPI succeeded");
     assert!(err.is_already_exists(), "{err}");
+}
+
+/// Issue 13, item 11: the engine's SPI reservation (XFRM_MSG_ALLOCSPI)
+/// makes larval SAs with distinct SPIs from the engine's range, owned
+/// (removed by the owned-entries cleanup); a Child SA installed over a
+/// reserved SPI replaces its larval SA in place, and one whose larval SA
+/// the kernel already dropped is added.
+#[test]
+fn reserved_spis_are_replaced_by_the_child_sa() {
+    use cable_engine::manager::core::KernelOp;
+    use cable_engine::manager::kernel::{Done, Kernel};
+    require_lab();
+    let ns = Netns::new("xalloc").expect("namespace");
+    let rt = runtime();
+    let mut kernel = Kernel {
+        x: client_in(&ns, &rt),
+        leftovers: Default::default(),
+    };
+    let local = ip("192.0.2.1");
+    let spis = match rt.block_on(kernel.execute(&KernelOp::ReserveSpis { local, count: 3 })) {
+        Ok(Done::Spis(s)) => s,
+        other => panic!("reserving SPIs: {:?}", other.map(|_| ())),
+    };
+    assert_eq!(spis.len(), 3);
+    let distinct: std::collections::BTreeSet<u32> = spis.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "{spis:x?}");
+    assert!(
+        spis.iter().all(|s| xfrm::DEFAULT_SPI_RANGE.contains(s)),
+        "{spis:x?}"
+    );
+    let states = ns.sh("ip xfrm state").expect("ip xfrm state");
+    for spi in &spis {
+        assert!(
+            states.contains(&format!("spi {spi:#010x}")),
+            "{spi:#x}:\n{states}"
+        );
+    }
+    let install = |spi: u32, key: u8| KernelOp::InstallChild {
+        cable: "cable".into(),
+        child: ike::ChildId(spi),
+        name: "cable-0-0".into(),
+        inbound: Box::new(tunnel_sa(ip("192.0.2.2"), local, spi, key, None)),
+        reserved: true,
+        outbound: None,
+        policies: Vec::new(),
+        encapsulation: ike::Encapsulation::None,
+    };
+    rt.block_on(kernel.execute(&install(spis[0], 0x31)))
+        .expect("install over a reserved SPI");
+    // The kernel dropped this one's larval SA (as after 30 s unused).
+    ns.sh(&format!(
+        "ip xfrm state delete src 0.0.0.0 dst {local} proto esp spi {:#x}",
+        spis[1]
+    ))
+    .expect("drop the larval SA");
+    rt.block_on(kernel.execute(&install(spis[1], 0x32)))
+        .expect("install after the larval SA expired");
+    let states = ns.sh("ip xfrm state").expect("ip xfrm state");
+    let blocks: Vec<&str> = states.split("src ").filter(|b| !b.is_empty()).collect();
+    let with = |spi: u32| -> Vec<&str> {
+        blocks
+            .iter()
+            .copied()
+            .filter(|b| b.contains(&format!("spi {spi:#010x}")))
+            .collect()
+    };
+    for (spi, key) in [(spis[0], "31"), (spis[1], "32")] {
+        let b = with(spi);
+        assert_eq!(b.len(), 1, "one SA under {spi:#x}:\n{states}");
+        assert!(b[0].starts_with("192.0.2.2 "), "{}", b[0]);
+        assert!(b[0].contains(&format!("0x{}", key.repeat(36))), "{}", b[0]);
+    }
+    assert_eq!(
+        with(spis[2]).len(),
+        1,
+        "the unused reservation stays:\n{states}"
+    );
+    let report = rt
+        .block_on(kernel.x.cleanup_owned())
+        .expect("cleanup of owned entries");
+    let left = ns.sh("ip xfrm state").expect("ip xfrm state");
+    assert!(left.trim().is_empty(), "{report:?}:\n{left}");
 }

@@ -180,6 +180,7 @@ impl Core {
             child: info.child,
             name: pair_plan.name.clone(),
             inbound: Box::new(inbound),
+            reserved: self.reserved_spis.take(info.local_addr, info.spi_in),
             outbound: outbound_now,
             policies,
             encapsulation: info.encapsulation,

@@ -22,6 +22,7 @@ pub mod held;
 pub mod ops;
 pub mod plans;
 pub mod selectors;
+pub mod spis;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +77,8 @@ pub struct Core {
     health: VecDeque<(String, Option<IpAddr>)>,
     counters: IkeCounters,
     ticks: u64,
+    /// Inbound SPIs reserved in the kernel (see [`spis`]).
+    reserved_spis: spis::ReservedSpis,
 }
 
 impl Core {
@@ -95,6 +98,7 @@ impl Core {
             health: VecDeque::new(),
             counters: IkeCounters::default(),
             ticks: 0,
+            reserved_spis: spis::ReservedSpis::default(),
         }
     }
 
@@ -136,6 +140,7 @@ impl Core {
         self.ticks += 1;
         self.release_held(now);
         self.reconcile(now);
+        self.reserve_spis(now);
         // Not `is_multiple_of`: the workspace supports Rust 1.85.
         #[allow(clippy::manual_is_multiple_of)]
         if self.ticks % COUNTER_TICKS == 0 {
@@ -306,7 +311,33 @@ impl Core {
             KernelOp::ProbeInbound { .. } => {
                 tracing::debug!("reading a new inbound SA's counter: {e}");
             }
+            KernelOp::ReserveSpis { local, .. } => {
+                tracing::warn!(
+                    "reserving inbound SPIs for {local} in the kernel failed: {e}; random SPIs meanwhile"
+                );
+                self.spis_reserved(now, *local, &[]);
+            }
         }
+    }
+
+    /// Keep [`spis::POOL_TARGET`] fresh reserved SPIs for every local
+    /// address a cable uses (one reservation asked for at a time each).
+    pub(super) fn reserve_spis(&mut self, now: Instant) {
+        let locals: std::collections::BTreeSet<IpAddr> =
+            self.cables.values().map(|c| c.plan.local_address).collect();
+        for local in locals {
+            let fresh = self.ep.fresh_esp_spis(local, now);
+            if let Some(count) = self.reserved_spis.wanted(local, fresh, now) {
+                self.ops.push_back(KernelOp::ReserveSpis { local, count });
+            }
+        }
+    }
+
+    /// SPIs reserved in the kernel for SAs to `local` (the answer to a
+    /// [`KernelOp::ReserveSpis`]; empty when the kernel refused).
+    pub fn spis_reserved(&mut self, now: Instant, local: IpAddr, spis: &[u32]) {
+        self.reserved_spis.add(local, spis, now);
+        self.ep.supply_esp_spis(local, now, spis);
     }
 
     /// A [`KernelOp::ProbeInbound`] read for the held outbound SA of

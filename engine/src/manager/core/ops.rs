@@ -65,6 +65,9 @@ pub enum KernelOp {
         /// The pair's name (logs).
         name: String,
         inbound: Box<SaConfig>,
+        /// The inbound SPI was reserved in the kernel
+        /// ([`KernelOp::ReserveSpis`]): its larval SA is replaced.
+        reserved: bool,
         outbound: Option<Box<SaConfig>>,
         policies: Vec<PolicyConfig>,
         encapsulation: Encapsulation,
@@ -106,6 +109,10 @@ pub enum KernelOp {
         pairs: HashSet<(IpAddr, IpAddr)>,
         planned: HashSet<PolicyId>,
     },
+    /// Reserve `count` inbound SPIs in the kernel for SAs to `local`
+    /// (`XFRM_MSG_ALLOCSPI`: each a larval SA that the Child SA's inbound
+    /// SA later replaces); they go to [`super::Core::spis_reserved`].
+    ReserveSpis { local: IpAddr, count: usize },
     /// Read the packet counter of an inbound SA for a Child SA whose
     /// outbound SA is held ([`super::held`]): its own (packets there
     /// release it) or an older one of its pair (packets there prolong the

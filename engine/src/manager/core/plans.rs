@@ -68,6 +68,7 @@ impl Core {
             self.first_plans_seen = true;
             self.drop_unplanned_leftovers();
         }
+        self.reserve_spis(now);
         self.drain_events(now);
     }
 
