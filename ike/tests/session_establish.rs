@@ -138,6 +138,7 @@ fn libreswan_style_esp_proposal_without_esn_transform() {
     // An offer with no ESN transform at all, as libreswan 4.10 sends.
     a.esp_proposals = vec![EspProposal {
         encr: vec![Encr::AesGcm16_128],
+        integ: vec![],
         esn: vec![],
         dh: vec![],
     }];
