@@ -4,8 +4,9 @@
 //! traffic-selector pairs to establish).
 //!
 //! Defaults follow what Submariner's libreswan driver does on the wire
-//! (see `docs/interop-notes.md`): AES-GCM-16 only (ring has no CBC), PRF
-//! HMAC-SHA2, ECP-256/ECP-384/Curve25519, retransmission 500 ms doubling
+//! (see `docs/interop-notes.md`), with the fast algorithms first: AES-GCM-16
+//! then AES-CBC with HMAC-SHA2, PRF HMAC-SHA2, the ECP groups and
+//! Curve25519 then MODP 2048/3072/4096, retransmission 500 ms doubling
 //! for 60 s, IKE on the NAT-T port from the first message; IKE
 //! fragmentation (RFC 7383) announced, used above 1280-byte datagrams
 //! (see [`DEFAULT_FRAGMENT_SIZE`]).
@@ -13,7 +14,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::crypto::{DhGroup, Encr, Prf, SecretBytes};
+use crate::crypto::{DhGroup, Encr, Integ, Prf, SecretBytes};
 use crate::wire::{Identity, ReassemblyLimits, TsRange};
 
 /// Default of [`EndpointConfig::fragment_size`]: the largest IP datagram
@@ -70,12 +71,45 @@ impl Default for RetransmitConfig {
     }
 }
 
+/// Default encryption algorithms: AEAD first (what peers prefer, and one
+/// transform less), then AES-CBC.
+pub const DEFAULT_ENCR: [Encr; 4] = [
+    Encr::AesGcm16_256,
+    Encr::AesGcm16_128,
+    Encr::AesCbc256,
+    Encr::AesCbc128,
+];
+
+/// Default integrity algorithms, used with AES-CBC only.
+pub const DEFAULT_INTEG: [Integ; 3] = [
+    Integ::HmacSha256_128,
+    Integ::HmacSha384_192,
+    Integ::HmacSha512_256,
+];
+
+/// Default IKE groups: the ECP groups and Curve25519 (fast), then the MODP
+/// groups. The first is the initiator's first KE.
+pub const DEFAULT_DH: [DhGroup; 7] = [
+    DhGroup::Ecp256,
+    DhGroup::Ecp384,
+    DhGroup::Curve25519,
+    DhGroup::Ecp521,
+    DhGroup::Modp2048,
+    DhGroup::Modp3072,
+    DhGroup::Modp4096,
+];
+
 /// One IKE SA proposal: every combination of the listed algorithms is
-/// acceptable. Lists are in preference order.
+/// acceptable. Lists are in preference order. AEAD and CBC ciphers listed
+/// together are offered as two proposals on the wire, AEAD first (see
+/// `proposal.rs`); `integ` applies to the CBC ones only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IkeProposal {
-    /// Encryption (AEAD) algorithms.
+    /// Encryption algorithms.
     pub encr: Vec<Encr>,
+    /// Integrity algorithms for the non-AEAD ciphers (a CBC cipher is not
+    /// offered without one).
+    pub integ: Vec<Integ>,
     /// Pseudo-random functions.
     pub prf: Vec<Prf>,
     /// Diffie-Hellman groups; the initiator's first KE uses the first one.
@@ -85,9 +119,10 @@ pub struct IkeProposal {
 impl Default for IkeProposal {
     fn default() -> Self {
         IkeProposal {
-            encr: vec![Encr::AesGcm16_256, Encr::AesGcm16_128],
+            encr: DEFAULT_ENCR.to_vec(),
+            integ: DEFAULT_INTEG.to_vec(),
             prf: vec![Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512],
-            dh: vec![DhGroup::Ecp256, DhGroup::Ecp384, DhGroup::Curve25519],
+            dh: DEFAULT_DH.to_vec(),
         }
     }
 }
@@ -96,8 +131,12 @@ impl Default for IkeProposal {
 /// accepted (Child SAs created in IKE_AUTH never carry KE anyway).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EspProposal {
-    /// AEAD algorithms in preference order.
+    /// Encryption algorithms in preference order (AEAD and CBC are offered
+    /// as separate proposals, AEAD first, as for [`IkeProposal`]).
     pub encr: Vec<Encr>,
+    /// Integrity algorithms for the non-AEAD ciphers (the kernel's
+    /// `hmac(sha*)` with the RFC 4868 truncation).
+    pub integ: Vec<Integ>,
     /// Extended sequence numbers, in preference order (`true` = ESN).
     /// A received proposal without ESN transform counts as "no ESN".
     pub esn: Vec<bool>,
@@ -108,7 +147,8 @@ pub struct EspProposal {
 impl Default for EspProposal {
     fn default() -> Self {
         EspProposal {
-            encr: vec![Encr::AesGcm16_256, Encr::AesGcm16_128],
+            encr: DEFAULT_ENCR.to_vec(),
+            integ: DEFAULT_INTEG.to_vec(),
             esn: vec![true, false],
             dh: Vec::new(),
         }

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Lifetimes;
-use crate::crypto::{DhGroup, Encr, Prf, SecretBytes};
+use crate::crypto::{DhGroup, Encr, Integ, Prf, SecretBytes};
 use crate::wire::{NotifyType, TsRange};
 
 /// Handle of one IKE SA inside an [`Endpoint`](crate::Endpoint).
@@ -81,6 +81,8 @@ pub enum Encapsulation {
 pub struct IkeAlgorithms {
     /// SK payload cipher.
     pub encr: Encr,
+    /// SK payload integrity (`None` with an AEAD cipher).
+    pub integ: Option<Integ>,
     /// PRF.
     pub prf: Prf,
     /// Diffie-Hellman group of IKE_SA_INIT.
@@ -130,12 +132,21 @@ pub struct ChildSaInfo {
     pub spi_in: u32,
     /// SPI of the outbound ESP SA (us -> peer).
     pub spi_out: u32,
-    /// AEAD algorithm (kernel name `rfc4106(gcm(aes))`, ICV 128 bits).
+    /// Encryption algorithm: AEAD `rfc4106(gcm(aes))` (ICV 128 bits), or
+    /// `cbc(aes)` with [`integ`](Self::integ).
     pub encr: Encr,
-    /// Inbound key, kernel layout AES key || 4-byte salt.
+    /// Integrity algorithm with AES-CBC (kernel `hmac(sha256|384|512)`
+    /// as `XFRMA_ALG_AUTH_TRUNC`, RFC 4868 truncation); `None` for AEAD.
+    pub integ: Option<Integ>,
+    /// Inbound encryption key: AES key || 4-byte salt for GCM, the AES
+    /// key for CBC.
     pub key_in: SecretBytes,
-    /// Outbound key, kernel layout AES key || 4-byte salt.
+    /// Outbound encryption key (layout as `key_in`).
     pub key_out: SecretBytes,
+    /// Inbound integrity key (CBC only; empty for AEAD).
+    pub auth_key_in: SecretBytes,
+    /// Outbound integrity key (CBC only; empty for AEAD).
+    pub auth_key_out: SecretBytes,
     /// Extended sequence numbers negotiated.
     pub esn: bool,
     /// PFS group used when the SA was created (None for IKE_AUTH children).
@@ -166,17 +177,24 @@ impl ChildSaInfo {
         self.encr.key_len_bits()
     }
 
-    /// The kernel's AEAD algorithm name for `XFRMA_ALG_AEAD`.
-    pub fn kernel_aead_name(&self) -> &'static str {
-        "rfc4106(gcm(aes))"
+    /// The kernel's encryption algorithm name: `rfc4106(gcm(aes))` for
+    /// `XFRMA_ALG_AEAD`, `cbc(aes)` for `XFRMA_ALG_CRYPT`.
+    pub fn kernel_encr_name(&self) -> &'static str {
+        if self.encr.is_aead() {
+            "rfc4106(gcm(aes))"
+        } else {
+            "cbc(aes)"
+        }
     }
 
-    /// ICV length in bits for `XFRMA_ALG_AEAD`.
+    /// ICV length in bits: the GCM tag, or the truncated HMAC.
     pub fn icv_bits(&self) -> u32 {
-        128
+        let bytes = self.integ.map_or(Encr::ICV_LEN, Integ::icv_len);
+        u32::try_from(bytes * 8).unwrap_or(u32::MAX)
     }
 
-    /// Bits of `key_in`/`key_out` as the kernel wants them (key + salt).
+    /// Bits of `key_in`/`key_out` as the kernel wants them (key + salt
+    /// for GCM, the key for CBC).
     pub fn kernel_key_bits(&self) -> u32 {
         u32::try_from(self.encr.keymat_len() * 8).unwrap_or(u32::MAX)
     }

@@ -32,7 +32,7 @@
 //!   sleep until [`Endpoint::poll_timeout`] and call
 //!   [`Endpoint::handle_timeout`].
 //! * [`Event::ChildSaEstablished`]: install both SAs (`spi_in`/`key_in`,
-//!   `spi_out`/`key_out`, [`ChildSaInfo::kernel_aead_name`], ESN, UDP
+//!   `spi_out`/`key_out`, [`ChildSaInfo::kernel_encr_name`], ESN, UDP
 //!   encapsulation) and the policies for `ts_local`/`ts_remote`, with a
 //!   reqid that is stable per (peer, `pair_index`). A rekey reports a new
 //!   [`ChildId`] with `rekey_of` set; the old pair goes with its own

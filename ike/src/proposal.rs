@@ -3,14 +3,20 @@
 //! preference (responder), and checking a peer's choice against what we
 //! offered (initiator).
 //!
-//! Only AEAD ciphers exist here, so an acceptable proposal carries no
-//! integrity transform (or only `NONE`). A proposal with a transform type
-//! we do not know is never accepted (RFC 7296 3.3.6); a transform with
-//! unknown attributes is skipped. An ESP proposal without any ESN transform
-//! means "no ESN" (libreswan 4.10 sends those).
+//! AEAD ciphers (AES-GCM) and AES-CBC never share a proposal on the wire:
+//! a configured proposal listing both is offered as an AEAD proposal
+//! followed by a CBC one with the integrity algorithms (RFC 7296 3.3: a
+//! proposal with a combined-mode cipher offers no integrity transform, or
+//! only `NONE`). The responder splits its own proposals the same way, so
+//! an AEAD choice is preferred to a CBC one whatever the peer's order, and
+//! within a proposal the local order of groups puts the ECP groups before
+//! the MODP ones. A proposal with a transform type we do not know is never
+//! accepted (RFC 7296 3.3.6); a transform with unknown attributes is
+//! skipped. An ESP proposal without any ESN transform means "no ESN"
+//! (libreswan 4.10 sends those).
 
 use crate::config::{EspProposal, IkeProposal};
-use crate::crypto::{DhGroup, Encr, Prf};
+use crate::crypto::{DhGroup, Encr, Integ, Prf};
 use crate::event::IkeAlgorithms;
 use crate::wire::{self, EsnId, Proposal, ProtocolId, SaPayload, Transform, TransformType};
 
@@ -20,6 +26,8 @@ pub(crate) struct IkeChoice {
     /// Proposal number of the peer's proposal.
     pub number: u8,
     pub encr: Encr,
+    /// `None` with an AEAD `encr`.
+    pub integ: Option<Integ>,
     pub prf: Prf,
     /// Groups of that proposal we accept, our preference first.
     pub dh_candidates: Vec<DhGroup>,
@@ -30,6 +38,8 @@ pub(crate) struct IkeChoice {
 pub(crate) struct EspChoice {
     pub number: u8,
     pub encr: Encr,
+    /// `None` with an AEAD `encr`.
+    pub integ: Option<Integ>,
     pub esn: bool,
     pub dh: Option<DhGroup>,
     /// The SPI of the proposal (the peer's inbound SPI).
@@ -41,6 +51,10 @@ pub(crate) struct EspChoice {
 
 fn encr_transform(e: Encr) -> Transform {
     Transform::encr(wire::EncrId(e.transform_id()), Some(e.key_len_bits()))
+}
+
+fn integ_transform(i: Integ) -> Transform {
+    Transform::integ(wire::IntegId(i.transform_id()))
 }
 
 fn prf_transform(p: Prf) -> Transform {
@@ -59,14 +73,72 @@ fn number(i: usize) -> u8 {
     u8::try_from(i + 1).unwrap_or(u8::MAX)
 }
 
+/// The cipher lists of a configured proposal, for [`split`].
+trait CipherLists: Clone {
+    fn encr(&self) -> &[Encr];
+    fn integ(&self) -> &[Integ];
+    /// A copy with other cipher lists.
+    fn with(&self, encr: Vec<Encr>, integ: Vec<Integ>) -> Self;
+}
+
+impl CipherLists for IkeProposal {
+    fn encr(&self) -> &[Encr] {
+        &self.encr
+    }
+    fn integ(&self) -> &[Integ] {
+        &self.integ
+    }
+    fn with(&self, encr: Vec<Encr>, integ: Vec<Integ>) -> Self {
+        IkeProposal {
+            encr,
+            integ,
+            ..self.clone()
+        }
+    }
+}
+
+impl CipherLists for EspProposal {
+    fn encr(&self) -> &[Encr] {
+        &self.encr
+    }
+    fn integ(&self) -> &[Integ] {
+        &self.integ
+    }
+    fn with(&self, encr: Vec<Encr>, integ: Vec<Integ>) -> Self {
+        EspProposal {
+            encr,
+            integ,
+            ..self.clone()
+        }
+    }
+}
+
+/// The wire-level proposals of configured proposals: each split into its
+/// AEAD part (no integrity) and its CBC part (with the integrity
+/// algorithms; left out without any), in that order.
+fn split<P: CipherLists>(props: &[P]) -> Vec<P> {
+    let mut out = Vec::new();
+    for p in props {
+        let (aead, cbc): (Vec<Encr>, Vec<Encr>) = p.encr().iter().partition(|e| e.is_aead());
+        if !aead.is_empty() {
+            out.push(p.with(aead, Vec::new()));
+        }
+        if !cbc.is_empty() && !p.integ().is_empty() {
+            out.push(p.with(cbc, p.integ().to_vec()));
+        }
+    }
+    out
+}
+
 /// Our IKE SA offer (IKE_SA_INIT: no SPI in the proposals).
 pub(crate) fn ike_offer(props: &[IkeProposal]) -> SaPayload {
     SaPayload {
-        proposals: props
+        proposals: split(props)
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let mut t: Vec<Transform> = p.encr.iter().copied().map(encr_transform).collect();
+                t.extend(p.integ.iter().copied().map(integ_transform));
                 t.extend(p.prf.iter().copied().map(prf_transform));
                 t.extend(p.dh.iter().copied().map(dh_transform));
                 Proposal::new(number(i), ProtocolId::IKE, t)
@@ -91,11 +163,12 @@ pub(crate) fn ike_rekey_offer(props: &[IkeProposal], spi: [u8; 8]) -> SaPayload 
 /// the group the peer used).
 pub(crate) fn esp_offer(props: &[EspProposal], spi: u32, pfs: Option<DhGroup>) -> SaPayload {
     SaPayload {
-        proposals: props
+        proposals: split(props)
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let mut t: Vec<Transform> = p.encr.iter().copied().map(encr_transform).collect();
+                t.extend(p.integ.iter().copied().map(integ_transform));
                 if let Some(g) = pfs {
                     t.push(dh_transform(g));
                     t.extend(p.dh.iter().copied().filter(|d| *d != g).map(dh_transform));
@@ -123,10 +196,35 @@ fn known_types_only(p: &Proposal) -> bool {
     })
 }
 
-/// AEAD proposals carry no integrity algorithm (or only NONE).
-fn integ_ok(p: &Proposal) -> bool {
+/// Whether an AEAD cipher may be taken from `p`: it carries no integrity
+/// algorithm, or offers NONE.
+fn aead_ok(p: &Proposal) -> bool {
     let mut integ = p.transforms_of(TransformType::INTEG).peekable();
     integ.peek().is_none() || p.transforms_of(TransformType::INTEG).any(|t| t.id == 0)
+}
+
+fn offered_integs(p: &Proposal) -> Vec<Integ> {
+    p.transforms_of(TransformType::INTEG)
+        .filter_map(|t| Integ::from_transform_id(t.id))
+        .collect()
+}
+
+/// The first of our ciphers `p` offers that can be used with it, with its
+/// integrity algorithm: an AEAD cipher needs a proposal without integrity
+/// (or with NONE), AES-CBC an integrity algorithm we both have.
+fn pick_encr(ours: &[Encr], our_integ: &[Integ], p: &Proposal) -> Option<(Encr, Option<Integ>)> {
+    let theirs = offered_encrs(p);
+    let their_integ = offered_integs(p);
+    ours.iter()
+        .copied()
+        .filter(|e| theirs.contains(e))
+        .find_map(|e| {
+            if e.is_aead() {
+                aead_ok(p).then_some((e, None))
+            } else {
+                first_common(our_integ, &their_integ).map(|i| (e, Some(i)))
+            }
+        })
 }
 
 fn offered_encrs(p: &Proposal) -> Vec<Encr> {
@@ -155,15 +253,15 @@ fn first_common<T: Copy + PartialEq>(ours: &[T], theirs: &[T]) -> Option<T> {
 /// Responder: the first acceptable (local proposal, peer proposal) pair,
 /// local proposals outermost, each algorithm by local preference.
 pub(crate) fn select_ike(local: &[IkeProposal], offer: &SaPayload) -> Option<IkeChoice> {
-    for ours in local {
+    for ours in &split(local) {
         for p in &offer.proposals {
-            if p.protocol != ProtocolId::IKE || !known_types_only(p) || !integ_ok(p) {
+            if p.protocol != ProtocolId::IKE || !known_types_only(p) {
                 continue;
             }
             if p.transforms_of(TransformType::ESN).next().is_some() {
                 continue;
             }
-            let Some(encr) = first_common(&ours.encr, &offered_encrs(p)) else {
+            let Some((encr, integ)) = pick_encr(&ours.encr, &ours.integ, p) else {
                 continue;
             };
             let Some(prf) = first_common(&ours.prf, &offered_prfs(p)) else {
@@ -182,6 +280,7 @@ pub(crate) fn select_ike(local: &[IkeProposal], offer: &SaPayload) -> Option<Ike
             return Some(IkeChoice {
                 number: p.number,
                 encr,
+                integ,
                 prf,
                 dh_candidates,
             });
@@ -192,16 +291,12 @@ pub(crate) fn select_ike(local: &[IkeProposal], offer: &SaPayload) -> Option<Ike
 
 /// The SA payload of our IKE_SA_INIT response.
 pub(crate) fn ike_answer(choice: &IkeChoice, dh: DhGroup) -> SaPayload {
+    let mut t = vec![encr_transform(choice.encr)];
+    t.extend(choice.integ.map(integ_transform));
+    t.push(prf_transform(choice.prf));
+    t.push(dh_transform(dh));
     SaPayload {
-        proposals: vec![Proposal::new(
-            choice.number,
-            ProtocolId::IKE,
-            vec![
-                encr_transform(choice.encr),
-                prf_transform(choice.prf),
-                dh_transform(dh),
-            ],
-        )],
+        proposals: vec![Proposal::new(choice.number, ProtocolId::IKE, t)],
     }
 }
 
@@ -213,16 +308,16 @@ pub(crate) fn select_esp(
     offer: &SaPayload,
     allow_dh: bool,
 ) -> Option<EspChoice> {
-    for ours in local {
+    for ours in &split(local) {
         for p in &offer.proposals {
-            if p.protocol != ProtocolId::ESP || !known_types_only(p) || !integ_ok(p) {
+            if p.protocol != ProtocolId::ESP || !known_types_only(p) {
                 continue;
             }
             if p.transforms_of(TransformType::PRF).next().is_some() {
                 continue;
             }
             let Some(spi) = p.spi_u32() else { continue };
-            let Some(encr) = first_common(&ours.encr, &offered_encrs(p)) else {
+            let Some((encr, integ)) = pick_encr(&ours.encr, &ours.integ, p) else {
                 continue;
             };
             let theirs_esn: Vec<bool> = p.esn_choices().iter().map(|e| *e == EsnId::ESN).collect();
@@ -254,6 +349,7 @@ pub(crate) fn select_esp(
             return Some(EspChoice {
                 number: p.number,
                 encr,
+                integ,
                 esn,
                 dh,
                 spi,
@@ -267,6 +363,7 @@ pub(crate) fn select_esp(
 /// The SA payload answering an ESP offer, with our inbound SPI.
 pub(crate) fn esp_answer(choice: &EspChoice, our_spi: u32) -> SaPayload {
     let mut t = vec![encr_transform(choice.encr)];
+    t.extend(choice.integ.map(integ_transform));
     if let Some(g) = choice.dh {
         t.push(dh_transform(g));
     }
@@ -310,12 +407,30 @@ pub(crate) fn check_ike_answer(
 ) -> Result<IkeAlgorithms, &'static str> {
     let p = answered(sent, resp)?;
     let encr = offered_encrs(p).first().copied().ok_or("no ENCR chosen")?;
+    let integ = chosen_integ(encr, p)?;
     let prf = offered_prfs(p).first().copied().ok_or("no PRF chosen")?;
     let dh = offered_dhs(p)
         .first()
         .copied()
         .ok_or("no DH group chosen")?;
-    Ok(IkeAlgorithms { encr, prf, dh })
+    Ok(IkeAlgorithms {
+        encr,
+        integ,
+        prf,
+        dh,
+    })
+}
+
+/// The integrity algorithm of an answer: none (or NONE) with AEAD, one
+/// with AES-CBC.
+fn chosen_integ(encr: Encr, p: &Proposal) -> Result<Option<Integ>, &'static str> {
+    let integ = offered_integs(p).first().copied();
+    match (encr.is_aead(), integ) {
+        (true, None) if aead_ok(p) => Ok(None),
+        (false, Some(i)) => Ok(Some(i)),
+        (true, _) => Err("integrity algorithm chosen with an AEAD cipher"),
+        (false, None) => Err("no INTEG chosen for AES-CBC"),
+    }
 }
 
 /// Initiator: the responder's ESP choice and SPI.
@@ -325,6 +440,7 @@ pub(crate) fn check_esp_answer(
 ) -> Result<EspChoice, &'static str> {
     let p = answered(sent, resp)?;
     let encr = offered_encrs(p).first().copied().ok_or("no ENCR chosen")?;
+    let integ = chosen_integ(encr, p)?;
     let esn = p
         .transforms_of(TransformType::ESN)
         .next()
@@ -336,6 +452,7 @@ pub(crate) fn check_esp_answer(
     Ok(EspChoice {
         number: p.number,
         encr,
+        integ,
         esn,
         dh: offered_dhs(p).first().copied(),
         spi,
@@ -351,11 +468,13 @@ mod tests {
     fn responder_prefers_local_order() {
         let offer = ike_offer(&[IkeProposal {
             encr: vec![Encr::AesGcm16_128, Encr::AesGcm16_256],
+            integ: Vec::new(),
             prf: vec![Prf::HmacSha512, Prf::HmacSha256],
             dh: vec![DhGroup::Ecp256, DhGroup::Curve25519],
         }]);
         let local = IkeProposal {
             encr: vec![Encr::AesGcm16_256],
+            integ: Vec::new(),
             prf: vec![Prf::HmacSha256, Prf::HmacSha512],
             dh: vec![DhGroup::Curve25519, DhGroup::Ecp256],
         };
@@ -371,9 +490,10 @@ mod tests {
     #[test]
     fn esp_without_esn_transform_means_no_esn() {
         let mut offer = esp_offer(&[EspProposal::default()], 0x1234, None);
-        offer.proposals[0]
-            .transforms
-            .retain(|t| t.transform_type != TransformType::ESN);
+        for p in &mut offer.proposals {
+            p.transforms
+                .retain(|t| t.transform_type != TransformType::ESN);
+        }
         let only_esn = EspProposal {
             esn: vec![true],
             ..EspProposal::default()
@@ -387,9 +507,10 @@ mod tests {
     #[test]
     fn unknown_transform_type_rejects_proposal() {
         let mut offer = ike_offer(&[IkeProposal::default()]);
-        offer.proposals[0]
-            .transforms
-            .push(Transform::new(TransformType(77), 1));
+        assert!(select_ike(&[IkeProposal::default()], &offer).is_some());
+        for p in &mut offer.proposals {
+            p.transforms.push(Transform::new(TransformType(77), 1));
+        }
         assert!(select_ike(&[IkeProposal::default()], &offer).is_none());
     }
 
@@ -401,9 +522,169 @@ mod tests {
         }]);
         let forged = ike_offer(&[IkeProposal {
             encr: vec![Encr::AesGcm16_256],
+            integ: Vec::new(),
             prf: vec![Prf::HmacSha256],
             dh: vec![DhGroup::Ecp256],
         }]);
         assert!(check_ike_answer(&offer, &forged).is_err());
+    }
+
+    fn transforms_of(p: &Proposal, ty: TransformType) -> Vec<u16> {
+        p.transforms_of(ty).map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn default_offer_is_aead_and_ecp_first_then_cbc_and_modp() {
+        let offer = ike_offer(&[IkeProposal::default()]);
+        let [aead, cbc] = offer.proposals.as_slice() else {
+            panic!("two proposals expected: {offer:?}");
+        };
+        assert_eq!((aead.number, cbc.number), (1, 2));
+        // AEAD: GCM-256, GCM-128, no integrity (RFC 7296 3.3).
+        assert_eq!(
+            offered_encrs(aead),
+            vec![Encr::AesGcm16_256, Encr::AesGcm16_128]
+        );
+        assert!(transforms_of(aead, TransformType::INTEG).is_empty());
+        // CBC: AES-CBC-256, -128 with HMAC-SHA2-256-128, 384-192, 512-256.
+        assert_eq!(offered_encrs(cbc), vec![Encr::AesCbc256, Encr::AesCbc128]);
+        assert_eq!(transforms_of(cbc, TransformType::INTEG), vec![12, 13, 14]);
+        // Both: the ECP groups and Curve25519 first, then MODP 2048/3072/4096.
+        for p in [aead, cbc] {
+            assert_eq!(
+                transforms_of(p, TransformType::DH),
+                vec![19, 20, 31, 21, 14, 15, 16]
+            );
+        }
+        let esp = esp_offer(&[EspProposal::default()], 7, None);
+        let [aead, cbc] = esp.proposals.as_slice() else {
+            panic!("two ESP proposals expected: {esp:?}");
+        };
+        assert!(transforms_of(aead, TransformType::INTEG).is_empty());
+        assert_eq!(offered_encrs(cbc), vec![Encr::AesCbc256, Encr::AesCbc128]);
+        assert_eq!(transforms_of(cbc, TransformType::INTEG), vec![12, 13, 14]);
+        assert_eq!(cbc.spi_u32(), Some(7));
+    }
+
+    /// What strongSwan sends for `proposals = aes256-sha256-modp2048`.
+    fn strongswan_cbc_modp2048() -> SaPayload {
+        SaPayload {
+            proposals: vec![Proposal::new(
+                1,
+                ProtocolId::IKE,
+                vec![
+                    Transform::encr(wire::EncrId::AES_CBC, Some(256)),
+                    Transform::integ(wire::IntegId::HMAC_SHA2_256_128),
+                    Transform::prf(wire::PrfId::HMAC_SHA2_256),
+                    Transform::dh(wire::DhGroup::MODP2048),
+                ],
+            )],
+        }
+    }
+
+    #[test]
+    fn a_cbc_modp_only_peer_is_accepted_and_answered_with_integrity() {
+        let c = select_ike(&[IkeProposal::default()], &strongswan_cbc_modp2048()).unwrap();
+        assert_eq!(c.encr, Encr::AesCbc256);
+        assert_eq!(c.integ, Some(Integ::HmacSha256_128));
+        assert_eq!(c.dh_candidates, vec![DhGroup::Modp2048]);
+        let ans = ike_answer(&c, DhGroup::Modp2048);
+        assert_eq!(
+            transforms_of(&ans.proposals[0], TransformType::INTEG),
+            vec![12]
+        );
+        // As the initiator of that offer would check our answer.
+        let algs = check_ike_answer(&strongswan_cbc_modp2048(), &ans).unwrap();
+        assert_eq!(algs.integ, Some(Integ::HmacSha256_128));
+        assert_eq!(algs.dh, DhGroup::Modp2048);
+    }
+
+    #[test]
+    fn aead_is_chosen_before_cbc_whatever_the_peers_order() {
+        // strongSwan's default: a CBC proposal first, then an AEAD one.
+        let mut offer = strongswan_cbc_modp2048();
+        offer.proposals.push(Proposal::new(
+            2,
+            ProtocolId::IKE,
+            vec![
+                Transform::encr(wire::EncrId::AES_GCM_16, Some(128)),
+                Transform::prf(wire::PrfId::HMAC_SHA2_256),
+                Transform::dh(wire::DhGroup::MODP2048),
+                Transform::dh(wire::DhGroup::ECP256),
+            ],
+        ));
+        let c = select_ike(&[IkeProposal::default()], &offer).unwrap();
+        assert_eq!((c.number, c.encr, c.integ), (2, Encr::AesGcm16_128, None));
+        // ECP before MODP among the groups the peer offers.
+        assert_eq!(c.dh_candidates, vec![DhGroup::Ecp256, DhGroup::Modp2048]);
+    }
+
+    #[test]
+    fn cbc_needs_a_common_integrity_and_aead_refuses_one() {
+        // CBC with only HMAC-SHA1-96: nothing we run.
+        let mut offer = strongswan_cbc_modp2048();
+        offer.proposals[0].transforms[1] = Transform::integ(wire::IntegId::HMAC_SHA1_96);
+        assert!(select_ike(&[IkeProposal::default()], &offer).is_none());
+        // GCM with a real integrity algorithm: not acceptable (RFC 7296 3.3).
+        let offer = SaPayload {
+            proposals: vec![Proposal::new(
+                1,
+                ProtocolId::IKE,
+                vec![
+                    Transform::encr(wire::EncrId::AES_GCM_16, Some(256)),
+                    Transform::integ(wire::IntegId::HMAC_SHA2_256_128),
+                    Transform::prf(wire::PrfId::HMAC_SHA2_256),
+                    Transform::dh(wire::DhGroup::ECP256),
+                ],
+            )],
+        };
+        assert!(select_ike(&[IkeProposal::default()], &offer).is_none());
+        // A local proposal without integrity algorithms offers no CBC.
+        let aead_only = IkeProposal {
+            integ: Vec::new(),
+            ..IkeProposal::default()
+        };
+        assert_eq!(
+            ike_offer(std::slice::from_ref(&aead_only)).proposals.len(),
+            1
+        );
+        assert!(select_ike(&[aead_only], &strongswan_cbc_modp2048()).is_none());
+    }
+
+    #[test]
+    fn esp_cbc_choice_and_answers_are_checked() {
+        // strongSwan `esp_proposals = aes256-sha256`.
+        let offer = SaPayload {
+            proposals: vec![{
+                let mut p = Proposal::new(
+                    1,
+                    ProtocolId::ESP,
+                    vec![
+                        Transform::encr(wire::EncrId::AES_CBC, Some(256)),
+                        Transform::integ(wire::IntegId::HMAC_SHA2_256_128),
+                        Transform::esn(EsnId::NO_ESN),
+                    ],
+                );
+                p.spi = 0xabcd_0001u32.to_be_bytes().to_vec();
+                p
+            }],
+        };
+        let c = select_esp(&[EspProposal::default()], &offer, false).unwrap();
+        assert_eq!(
+            (c.encr, c.integ, c.esn),
+            (Encr::AesCbc256, Some(Integ::HmacSha256_128), false)
+        );
+        let ans = esp_answer(&c, 0x1111);
+        let back = check_esp_answer(&offer, &ans).unwrap();
+        assert_eq!(back.integ, Some(Integ::HmacSha256_128));
+        // An answer dropping the integrity transform of a CBC choice.
+        let mut bad = ans.clone();
+        bad.proposals[0]
+            .transforms
+            .retain(|t| t.transform_type != TransformType::INTEG);
+        assert_eq!(
+            check_esp_answer(&offer, &bad).err(),
+            Some("no INTEG chosen for AES-CBC")
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use ike::crypto::{
     compute_psk_auth, psk_auth_data, verify_psk_auth, ChildSaKeys, CryptoError, DhGroup,
-    DhPrivateKey, Encr, IkeSaKeys, Prf, Role, SecretBytes,
+    DhPrivateKey, Encr, IkeSaKeys, Integ, Prf, Role, SecretBytes,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -24,6 +24,18 @@ fn assert_child_keys_match(i: &ChildSaKeys, r: &ChildSaKeys) {
     assert_eq!(i.inbound(Role::Initiator), r.outbound(Role::Responder));
     assert_ne!(i.outbound(Role::Initiator), i.inbound(Role::Initiator));
     assert_eq!(i.outbound(Role::Initiator).len(), i.encr().keymat_len());
+    let a = i.integ().map_or(0, Integ::key_len);
+    assert_eq!(i.outbound_auth(Role::Initiator).len(), a);
+    assert_eq!(
+        i.outbound_auth(Role::Initiator),
+        r.inbound_auth(Role::Responder)
+    );
+    if a > 0 {
+        assert_ne!(
+            i.outbound_auth(Role::Initiator),
+            i.inbound_auth(Role::Initiator)
+        );
+    }
 }
 
 #[test]
@@ -50,8 +62,8 @@ fn full_lifetime_both_sides_agree() {
 
     let g_i = ke_i.agree(&pub_r).unwrap();
     let g_r = ke_r.agree(&pub_i).unwrap();
-    let keys_i = IkeSaKeys::derive(prf, encr, &g_i, &ni, &nr, &spi_i, &spi_r).unwrap();
-    let keys_r = IkeSaKeys::derive(prf, encr, &g_r, &ni, &nr, &spi_i, &spi_r).unwrap();
+    let keys_i = IkeSaKeys::derive(prf, encr, None, &g_i, &ni, &nr, &spi_i, &spi_r).unwrap();
+    let keys_r = IkeSaKeys::derive(prf, encr, None, &g_r, &ni, &nr, &spi_i, &spi_r).unwrap();
     assert_eq!(keys_i, keys_r);
     assert_ne!(keys_i.sk_ei(), keys_i.sk_er());
     assert_eq!(
@@ -104,10 +116,10 @@ fn full_lifetime_both_sides_agree() {
 
     // First Child SA (IKE_AUTH): nonces of IKE_SA_INIT, no PFS.
     let c_i = keys_i
-        .child_sa_keys(Encr::AesGcm16_128, None, &ni, &nr)
+        .child_sa_keys(Encr::AesGcm16_128, None, None, &ni, &nr)
         .unwrap();
     let c_r = keys_r
-        .child_sa_keys(Encr::AesGcm16_128, None, &ni, &nr)
+        .child_sa_keys(Encr::AesGcm16_128, None, None, &ni, &nr)
         .unwrap();
     assert_child_keys_match(&c_i, &c_r);
 
@@ -121,13 +133,13 @@ fn full_lifetime_both_sides_agree() {
     let pfs_b = ke_b.agree(&pa).unwrap();
     assert_eq!(pfs_a.len(), 48);
     let c2_a = keys_r
-        .child_sa_keys(encr, Some(&pfs_a), &cni, &cnr)
+        .child_sa_keys(encr, None, Some(&pfs_a), &cni, &cnr)
         .unwrap();
     let c2_b = keys_i
-        .child_sa_keys(encr, Some(&pfs_b), &cni, &cnr)
+        .child_sa_keys(encr, None, Some(&pfs_b), &cni, &cnr)
         .unwrap();
     assert_child_keys_match(&c2_a, &c2_b);
-    let c2_nopfs = keys_i.child_sa_keys(encr, None, &cni, &cnr).unwrap();
+    let c2_nopfs = keys_i.child_sa_keys(encr, None, None, &cni, &cnr).unwrap();
     assert_ne!(c2_nopfs, c2_a);
 
     // IKE SA rekey (new SPIs, new nonces, new DH, maybe new algorithms).
@@ -142,6 +154,7 @@ fn full_lifetime_both_sides_agree() {
         .derive_rekeyed(
             Prf::HmacSha512,
             Encr::AesGcm16_128,
+            None,
             &g_a,
             &rni,
             &rnr,
@@ -153,6 +166,7 @@ fn full_lifetime_both_sides_agree() {
         .derive_rekeyed(
             Prf::HmacSha512,
             Encr::AesGcm16_128,
+            None,
             &g_b,
             &rni,
             &rnr,
@@ -173,24 +187,44 @@ fn full_lifetime_both_sides_agree() {
     );
 }
 
+/// AES-GCM alone and AES-CBC with each integrity algorithm.
+fn suites() -> Vec<(Encr, Option<Integ>)> {
+    let mut v = vec![(Encr::AesGcm16_256, None), (Encr::AesGcm16_128, None)];
+    for encr in [Encr::AesCbc256, Encr::AesCbc128] {
+        v.extend(Integ::ALL.iter().map(|i| (encr, Some(*i))));
+    }
+    v
+}
+
 #[test]
 fn every_algorithm_combination_derives_matching_keys() {
     let rng = SystemRandom::new();
     for group in DhGroup::ALL {
+        let a = DhPrivateKey::generate(group, &rng).unwrap();
+        let b = DhPrivateKey::generate(group, &rng).unwrap();
+        let (pa, pb) = (a.public_value().to_vec(), b.public_value().to_vec());
+        let (ga, gb) = (a.agree(&pb).unwrap(), b.agree(&pa).unwrap());
+        assert_eq!(ga, gb, "{group:?}");
+        assert_eq!(ga.len(), group.shared_secret_len());
         for prf in Prf::ALL {
-            for encr in Encr::ALL {
-                let a = DhPrivateKey::generate(group, &rng).unwrap();
-                let b = DhPrivateKey::generate(group, &rng).unwrap();
-                let (pa, pb) = (a.public_value().to_vec(), b.public_value().to_vec());
+            for (encr, integ) in suites() {
                 let (ni, nr) = (random::<16>(&rng), random::<64>(&rng));
                 let (si, sr) = (random::<8>(&rng), [0u8; 8]);
-                let ka = IkeSaKeys::derive(prf, encr, &a.agree(&pb).unwrap(), &ni, &nr, &si, &sr)
-                    .unwrap();
-                let kb = IkeSaKeys::derive(prf, encr, &b.agree(&pa).unwrap(), &ni, &nr, &si, &sr)
-                    .unwrap();
-                assert_eq!(ka, kb, "{group:?} {prf:?} {encr:?}");
+                let ka = IkeSaKeys::derive(prf, encr, integ, &ga, &ni, &nr, &si, &sr).unwrap();
+                let kb = IkeSaKeys::derive(prf, encr, integ, &gb, &ni, &nr, &si, &sr).unwrap();
+                assert_eq!(ka, kb, "{group:?} {prf:?} {encr:?} {integ:?}");
                 assert_eq!(ka.sk_pi().len(), prf.output_len());
                 assert_eq!(ka.sk_er().len(), encr.keymat_len());
+                assert_eq!(ka.sk_ar().len(), integ.map_or(0, Integ::key_len));
+                // Each side's SK ciphers talk to the other's.
+                let mut tx = ka.outbound_cipher(Role::Initiator).unwrap();
+                let rx = kb.inbound_cipher(Role::Responder).unwrap();
+                let body = tx.seal(b"hdr", b"IDi AUTH SA TSi TSr").unwrap();
+                assert_eq!(rx.open(b"hdr", &body).unwrap(), b"IDi AUTH SA TSi TSr");
+                // Child SA keys in CBC+HMAC layout agree as well.
+                let ca = ka.child_sa_keys(encr, integ, None, &ni, &nr).unwrap();
+                let cb = kb.child_sa_keys(encr, integ, None, &ni, &nr).unwrap();
+                assert_child_keys_match(&ca, &cb);
             }
         }
     }

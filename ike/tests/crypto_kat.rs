@@ -1,7 +1,10 @@
 //! Known-answer tests for `ike::crypto` against published vectors:
 //! RFC 4231 (HMAC-SHA2), RFC 5903 (ECDH P-256/P-384, including the shared
 //! secret being the X coordinate and the KE payload layout), RFC 7748
-//! (X25519), and the GCM specification's test cases (McGrew & Viega,
+//! (X25519), RFC 4868 (HMAC-SHA2 truncations), RFC 3602 (AES-CBC, through
+//! the SK payload), RFC 3526 (MODP, with Python-computed values), RFC 5114
+//! (ECP-521), an IKEv2 key derivation with CBC+HMAC and MODP, and the GCM
+//! specification's test cases (McGrew & Viega,
 //! test cases 3, 4, 15, 16) run through `SkCipher` with the RFC 5282 nonce
 //! split salt || explicit IV. All expected values were also recomputed with
 //! an independent implementation (Python's hmac module and the
@@ -20,7 +23,7 @@
 #![allow(deprecated)] // ring::test::rand::FixedSliceRandom, see above.
 
 use hex_literal::hex;
-use ike::crypto::{prf, DhGroup, DhPrivateKey, Encr, Prf, SecretBytes, SkCipher};
+use ike::crypto::{prf, DhGroup, DhPrivateKey, Encr, IkeSaKeys, Integ, Prf, SecretBytes, SkCipher};
 use ring::test::rand::FixedSliceRandom;
 
 // ---------------------------------------------------------------- RFC 4231
@@ -348,4 +351,322 @@ fn gcm_vector_padding_is_stripped_by_open() {
             plaintext_len: 64
         })
     ));
+}
+
+// ------------------------------------------------------- RFC 4868 (issue 14)
+
+/// RFC 4868 2.7.2.1-2.7.2.3, test cases 1 and 2 of each: the integrity
+/// transforms' ICVs are the HMAC truncated to half the hash (the PRF
+/// vectors of the same section are the full HMAC, covered by RFC 4231
+/// above).
+#[test]
+fn rfc4868_hmac_sha2_truncations() {
+    type Case = (Integ, &'static [u8], &'static [u8], &'static [u8]);
+    let cases: [Case; 6] = [
+        (
+            Integ::HmacSha256_128,
+            &[0x0b; 32],
+            b"Hi There",
+            &hex!("198a607eb44bfbc69903a0f1cf2bbdc5"),
+        ),
+        (
+            Integ::HmacSha256_128,
+            b"JefeJefeJefeJefeJefeJefeJefeJefe",
+            b"what do ya want for nothing?",
+            &hex!("167f928588c5cc2eef8e3093caa0e87c"),
+        ),
+        (
+            Integ::HmacSha384_192,
+            &[0x0b; 48],
+            b"Hi There",
+            &hex!("b6a8d5636f5c6a7224f9977dcf7ee6c7fb6d0c48cbdee973"),
+        ),
+        (
+            Integ::HmacSha384_192,
+            b"JefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefe",
+            b"what do ya want for nothing?",
+            &hex!("2c7353974f1842fd66d53c452ca42122b28c0b594cfb184d"),
+        ),
+        (
+            Integ::HmacSha512_256,
+            &[0x0b; 64],
+            b"Hi There",
+            &hex!("637edc6e01dce7e6742a99451aae82df23da3e92439e590e43e761b33e910fb8"),
+        ),
+        (
+            Integ::HmacSha512_256,
+            b"JefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefeJefe",
+            b"what do ya want for nothing?",
+            &hex!("cb370917ae8a7ce28cfd1d8f4705d6141c173b2a9362c15df235dfb251b15454"),
+        ),
+    ];
+    for (integ, key, data, icv) in cases {
+        assert_eq!(key.len(), integ.key_len());
+        assert_eq!(integ.icv(key, &[data]), icv, "{integ:?}");
+        // Split input gives the same ICV (the SK payload feeds AAD, IV and
+        // ciphertext as separate parts).
+        let (a, b) = data.split_at(3);
+        assert_eq!(integ.icv(key, &[a, b]), icv);
+    }
+}
+
+/// RFC 3602 case 2 through the public SK payload API: an SK body of
+/// `IV | ciphertext | ICV` with the RFC's key, IV and ciphertext opens to
+/// the RFC's plaintext once the ICV (HMAC-SHA2-256-128 over AAD, IV and
+/// ciphertext) is right, and not otherwise.
+#[test]
+fn rfc3602_vector_through_sk_cipher() {
+    let key = SecretBytes::from_slice(&hex!("c286696d887c9aa0611bbb3e2025a45a"));
+    let auth = SecretBytes::from_slice(&[0x5c; 32]);
+    let rx =
+        SkCipher::with_integ(Encr::AesCbc128, Some(Integ::HmacSha256_128), &key, &auth).unwrap();
+    let mut body = hex!("562e17996d093d28ddb3ba695a2e6f58").to_vec(); // IV
+    body.extend_from_slice(&hex!(
+        "d296cd94c2cccf8a3a863028b5e1dc0a7586602d253cfff91b8266bea6d61ab1"
+    ));
+    let aad = b"IKE header and SK payload header";
+    let icv = Integ::HmacSha256_128.icv(&[0x5c; 32], &[aad, &body]);
+    let mut good = body.clone();
+    good.extend_from_slice(&icv);
+    let plain: Vec<u8> = (0u8..32).collect();
+    assert_eq!(rx.open_raw(aad, &good).unwrap(), plain);
+    // 0x1f as Pad Length: the whole plaintext but its last byte is padding.
+    assert_eq!(rx.open(aad, &good), Ok(Vec::new()));
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        rx.open_raw(aad, &bad),
+        Err(ike::crypto::CryptoError::IntegrityCheckFailed)
+    );
+}
+
+// --------------------------------------------- RFC 3526 MODP (issue 14)
+
+/// RFC 3526 groups 14 and 16 with fixed 512-bit exponents, expected
+/// values computed with Python's `pow` (an independent implementation):
+/// public values g^x mod p padded to the modulus, and both sides' g^xy.
+#[test]
+fn rfc3526_modp_dh_round_trip() {
+    let xa: Vec<u8> = (1u8..=64).collect();
+    let xb: Vec<u8> = (0x81u8..=0xc0).collect();
+    let a = DhPrivateKey::generate(DhGroup::Modp2048, &FixedSliceRandom { bytes: &xa }).unwrap();
+    let b = DhPrivateKey::generate(DhGroup::Modp2048, &FixedSliceRandom { bytes: &xb }).unwrap();
+    assert_eq!(
+        a.public_value(),
+        hex!(
+            "ca737546c70b3a25a43d745a3e31526b3fc9f28dca1b890fed9c1cc46a1d2302"
+            "2c597a3f9dcc6de91383f788f139e35c290558305a7935d242e1ca4d830a0b94"
+            "abdc8b3f1bc6b0c43c6e8330b29a5f61ae8ac3ebddebbd69206d41fe819e975e"
+            "982b4d290a93c8ecb87ec2c2e363544fe5b9f44af371e15c9f5d3c83e7904001"
+            "bb9cf1667538acd767c24f2bed29ae165c5e3ad7ca009d9c801eb75febd18c50"
+            "477ac0ae9562c684efd4d0c696046f8a95603d228c6c407f8d15d6aba62f433c"
+            "6b023e8f2d9722cd34bd355dc2496693ee66a3cdc55d1ee1d7766554428a0b12"
+            "99b5882359f9de57ca7a3ba3c3ca2d552ac6584a7ce9fd4846140888a7b411f8"
+        )
+    );
+    assert_eq!(
+        b.public_value(),
+        hex!(
+            "dff4bf5ae11874ef6297d7ac5d71adf692d434ed72f30d0d821d7bc8bbd8feb5"
+            "f1343a8d04839ee3819846e092f862ad3a425c9eb3eccf7a8800fe81dcd549cf"
+            "0ddc0c693fd224a1876fbe49e40484f844866da29af3bbf48ac1cd7d04be05e0"
+            "1fd24048e91f999e43426eb1dfee087cb2edda54e7b111e2b43cf2f2f327c89e"
+            "051ef96fdd23468f766476f9a2dde4e7ad611e14b50e28ac5361df1b45245bf8"
+            "ce53fc5cbef05cb158aae1fc8fd790a6f0528fb3d43fcb4d45ce933ce256153d"
+            "13768858316f94ff71a649116f2f6d2446d78bf58118a33cd5e2452fb6065ab6"
+            "968e2d5a6ef5a677fd1fbfa653c4303f54726bb9c4df7f0c2a284297621ec61f"
+        )
+    );
+    let (pa, pb) = (a.public_value().to_vec(), b.public_value().to_vec());
+    let shared = hex!(
+        "78975fdff588bb2037b15843f8eca3d8312f2cf379b8ab2f17c0699379205105"
+        "ffb20f655d64777ffd9e356a1a6bf3c0c4bedc257d627bb063cb723f2c224ab0"
+        "7c775db11005dc779258c19018e72988ad94b37d19b6cd870ab9b1ae601c7b2b"
+        "c9ddf5f0d82444174d72c06018b62742e2f4c02d04df0e927404b27914d77bf0"
+        "fc5630b7eca6dd7739e9e561125f62c13a188b63f9ce2c4e420d0fb98e12aed1"
+        "2b0e9196995b87f9ff75c8d00369e7b3f03157e70f4501ac9d9f9a027e74cc72"
+        "27640adc9e314c1eed85315c8f3b17b1d8247b78952526332ccc4bae1e18da9a"
+        "897329d113bab62dfd75dff5402b58d7ca85e5ba9bbbb2cb397bb10817f345fe"
+    );
+    assert_eq!(a.agree(&pb).unwrap().expose(), shared);
+    assert_eq!(b.agree(&pa).unwrap().expose(), shared);
+
+    let a = DhPrivateKey::generate(DhGroup::Modp4096, &FixedSliceRandom { bytes: &xa }).unwrap();
+    let b = DhPrivateKey::generate(DhGroup::Modp4096, &FixedSliceRandom { bytes: &xb }).unwrap();
+    assert_eq!(a.public_value().len(), 512);
+    let pb = b.public_value().to_vec();
+    let shared = a.agree(&pb).unwrap();
+    assert_eq!(shared.expose(), MODP4096_SHARED);
+}
+
+const MODP4096_SHARED: [u8; 512] = hex!(
+    "ff7cc22dfdf5ead2dae446b2ca19a309c4b93d8ff7064ad8a803d323c3a30964"
+    "f540e31f2b33b694df8aea17da282511a494ce512f4a3bf1eff196e67f914fbb"
+    "735488bedc6fecd2f5794ecc324ec327e354c9d810a6d7a2b52199efbea69586"
+    "d098b11cdd34508fc7072edcccecfb750cfc341a996e6f164660e0c14538fdf3"
+    "6c5b5a3a562544a17880214b955ad6fbebb6c5119e916672aab80a7a60b75a11"
+    "4b78ae5a25b2f4a8f82aae65484a9b1a1bf3ef2fffa37e3391188f739e6fa9bf"
+    "aa524ca845331030451ce2f63e07c60ee7e058d32dea13cdb06914a6e528aaac"
+    "409576db8a31b5eaf3d8a557a7e93eed493fd792320706102af48a79bbc52c46"
+    "ff0a7ba3d23970d775b15ab0a95434d5a1fe482d5902283ecc9651eb7d53a7eb"
+    "dd925eb88ace9900763a33af983498e29f54a9ad829bd94f4011ae26af928df9"
+    "ad17f4c6486408b8f6cf4235b61c82ae990a604c3c0c9b2e2be7e25fd11249b4"
+    "bfd37b5259e8891f28a666786510ca140d010c27674200686b70bbfb49aabd34"
+    "2ebbe51720d1210f5ea7b528e38a1b656c27530308a4761c53be6b30182f735a"
+    "5d833f12d034eba0c1dbf960d4ae0269c489ad0af8c07b39ea9a983d0647c96c"
+    "dbc5af21630c4b4dcaa7f94ff8639adab5221f8992f434263e6e62afc77d9b7a"
+    "c2bb3765626d65e138ea542eb797f20b45b22b42e07961e176e451bd598ece9e"
+);
+
+// ----------------------------------------- RFC 5114 ECP-521 (issue 14)
+
+/// RFC 5114 appendix A.8 (521-bit random ECP group, the IKE test data):
+/// both private keys give the RFC's public points (KE layout X || Y,
+/// 66 bytes each) and the same shared X coordinate. Fed through
+/// `FixedSliceRandom` as the scalar's 66 bytes, as for ring's groups above.
+#[test]
+fn rfc5114_ecp521() {
+    let d_a = hex!(
+        "0113f82da825735e3d97276683b2b74277bad27335ea71664af2430cc4f33459"
+        "b9669ee78b3ffb9b8683015d344dcbfef6fb9af4c6c470be254516cd3c1a1fb4"
+        "7362"
+    );
+    let q_a = hex!(
+        "01ebb34dd75721abf8adc9dbed17889cbb9765d90a7c60f2cef007bb0f2b26e1"
+        "4881fd4442e689d61cb2dd046ee30e3ffd20f9a45bbdf6413d583a2dbf59924f"
+        "d35c"
+        "00f6b632d194c0388e22d8437e558c552ae195adfd153f92d74908351b2f8c4e"
+        "da94edb0916d1b53c020b5eecaed1a5fc38a233e4830587bb2ee3489b3b42a5a"
+        "86a4"
+    );
+    let d_b = hex!(
+        "00cee3480d8645a17d249f2776d28bae616952d1791fdb4b70f7c3378732aa1b"
+        "22928448bcd1dc2496d435b01048066ebe4f72903c361b1a9dc1193dc2c9d089"
+        "1b96"
+    );
+    let q_b = hex!(
+        "010ebfafc6e85e08d24bfffcc1a4511db0e634beeb1b6dec8c5939ae44766201"
+        "af6200430ba97c8ac6a0e9f08b33ce7e9feeb5ba4ee5e0d81510c24295b8a08d"
+        "0235"
+        "00a4a6ec300df9e257b0372b5e7abfef093436719a77887ebb0b18cf8099b9f4"
+        "212b6e30a1419c18e029d36863cc9d448f4dba4d2a0e60711be572915fbd4fef"
+        "2695"
+    );
+    let z = hex!(
+        "00cdea89621cfa46b132f9e4cfe2261cde2d4368eb5656634c7cc98c7a00cde5"
+        "4ed1866a0dd3e6126c9d2f845daff82ceb1da08f5d87521bb0ebeca77911169c"
+        "20cc"
+    );
+    let a = DhPrivateKey::generate(DhGroup::Ecp521, &FixedSliceRandom { bytes: &d_a }).unwrap();
+    let b = DhPrivateKey::generate(DhGroup::Ecp521, &FixedSliceRandom { bytes: &d_b }).unwrap();
+    assert_eq!(a.public_value(), q_a);
+    assert_eq!(b.public_value(), q_b);
+    assert_eq!(a.agree(&q_b).unwrap().expose(), z);
+    assert_eq!(b.agree(&q_a).unwrap().expose(), z);
+}
+
+// ------------------------------- IKEv2 key derivation, CBC+HMAC (issue 14)
+
+/// RFC 7296 2.14/2.17 with the new transforms, expected values computed
+/// with Python's `hmac` module: g^ir from the MODP-2048 vector above,
+/// PRF HMAC-SHA2-256, AES-CBC-256 with HMAC-SHA2-384-192 (SK_ai/SK_ar of
+/// 48 bytes, SK_ei/SK_er the bare 32-byte AES keys); then a Child SA with
+/// AES-CBC-128 and HMAC-SHA2-512-256 and PFS (g^ir of the MODP-4096
+/// vector): KEYMAT = i->r enc | i->r auth | r->i enc | r->i auth.
+#[test]
+fn ikev2_kdf_with_cbc_hmac_and_modp() {
+    let g_ir = SecretBytes::from_slice(&hex!(
+        "78975fdff588bb2037b15843f8eca3d8312f2cf379b8ab2f17c0699379205105"
+        "ffb20f655d64777ffd9e356a1a6bf3c0c4bedc257d627bb063cb723f2c224ab0"
+        "7c775db11005dc779258c19018e72988ad94b37d19b6cd870ab9b1ae601c7b2b"
+        "c9ddf5f0d82444174d72c06018b62742e2f4c02d04df0e927404b27914d77bf0"
+        "fc5630b7eca6dd7739e9e561125f62c13a188b63f9ce2c4e420d0fb98e12aed1"
+        "2b0e9196995b87f9ff75c8d00369e7b3f03157e70f4501ac9d9f9a027e74cc72"
+        "27640adc9e314c1eed85315c8f3b17b1d8247b78952526332ccc4bae1e18da9a"
+        "897329d113bab62dfd75dff5402b58d7ca85e5ba9bbbb2cb397bb10817f345fe"
+    ));
+    let (ni, nr) = ([0xa1u8; 32], [0xb2u8; 32]);
+    let (spi_i, spi_r) = ([1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]);
+    assert_eq!(
+        prf(Prf::HmacSha256, &[ni, nr].concat(), &[g_ir.expose()]).expose(),
+        hex!("0d2803d6297881953017e5868b0ca21a40e3cf6a44a103797e5f4706386f7991")
+    );
+    let keys = IkeSaKeys::derive(
+        Prf::HmacSha256,
+        Encr::AesCbc256,
+        Some(Integ::HmacSha384_192),
+        &g_ir,
+        &ni,
+        &nr,
+        &spi_i,
+        &spi_r,
+    )
+    .unwrap();
+    assert_eq!(
+        keys.sk_d().expose(),
+        hex!("3ceddb7d0df19be1be6e761f27b87b29c90ebe13f19a6a6e7ced67ad7d6ef4da")
+    );
+    assert_eq!(
+        keys.sk_ai().expose(),
+        hex!(
+            "8cf6dcc0729763e91ee1fbbeec4123c8d2f4f90398f2b53849789ad250fb4b25"
+            "3fde0f99ebe03f2c6426da6c536cca90"
+        )
+    );
+    assert_eq!(
+        keys.sk_ar().expose(),
+        hex!(
+            "fd2608b41a6f36477fdabe44bb6caa8d53fa642cfba9b011eaf259659b528ed6"
+            "40e755841b2d47de89b25556a4d5438c"
+        )
+    );
+    assert_eq!(
+        keys.sk_ei().expose(),
+        hex!("5f97ac207072873f26958de3859940db08ce7189b92c0be8ae1f6a886efca1ea")
+    );
+    assert_eq!(
+        keys.sk_er().expose(),
+        hex!("aa9b8e31877b706b84870cea42e629df98b1a43f49957d191d527e8fcb0ceb30")
+    );
+    assert_eq!(
+        keys.sk_pi().expose(),
+        hex!("5b2e66cbf9cc03144d5365630e0476af4a27ca753f2fdd009d130f283b052362")
+    );
+    assert_eq!(
+        keys.sk_pr().expose(),
+        hex!("b6f60413431c179c2b2c922f02838ec67d7b6e0678114b95fbaf138860d9f9a4")
+    );
+    let pfs = SecretBytes::from_slice(&MODP4096_SHARED);
+    let child = keys
+        .child_sa_keys(
+            Encr::AesCbc128,
+            Some(Integ::HmacSha512_256),
+            Some(&pfs),
+            &[0xc3; 32],
+            &[0xd4; 32],
+        )
+        .unwrap();
+    assert_eq!(
+        child.initiator_to_responder().expose(),
+        hex!("45f08ec611e10b830edf41eb26dfb8c5")
+    );
+    assert_eq!(
+        child.initiator_to_responder_auth().expose(),
+        hex!(
+            "af785b9f5b9d1b5c0a10e9176b1b941405fd5adb8c2bfcf0e6987792b31a61a4"
+            "b54804ad137486735a06b402a5dffc40a6ec2ca0a0ae8488b1471b5f4e122c00"
+        )
+    );
+    assert_eq!(
+        child.responder_to_initiator().expose(),
+        hex!("789b3f10ce077772d9751aab0642ddf0")
+    );
+    assert_eq!(
+        child.responder_to_initiator_auth().expose(),
+        hex!(
+            "a78ee89c0fb61aee639316709643bf70113e1032d914d479d713b8decd58456a"
+            "573bc33f4a6cc129a02ab86a3c7f30f8660c3d5e60afbfbbb4e45126aead281d"
+        )
+    );
 }

@@ -3,7 +3,7 @@
 //! or the ICV makes `open` fail with `IntegrityCheckFailed`; truncated,
 //! extended and random inputs give typed errors and never panic.
 
-use ike::crypto::{CryptoError, Encr, SecretBytes, SkCipher};
+use ike::crypto::{CryptoError, Encr, Integ, SecretBytes, SkCipher};
 
 /// A plausible IKE header (28 bytes) followed by an SK generic header (4).
 fn aad(body_len: usize) -> Vec<u8> {
@@ -21,22 +21,37 @@ fn aad(body_len: usize) -> Vec<u8> {
 }
 
 fn pair(encr: Encr) -> (SkCipher, SkCipher) {
+    pair_with(encr, None)
+}
+
+fn pair_with(encr: Encr, integ: Option<Integ>) -> (SkCipher, SkCipher) {
     let keymat: Vec<u8> = (0..encr.keymat_len() as u8).collect();
     let key = SecretBytes::new(keymat);
+    let auth = SecretBytes::new((100..100 + integ.map_or(0, |i| i.key_len() as u8)).collect());
     (
-        SkCipher::new(encr, &key).unwrap(),
-        SkCipher::new(encr, &key).unwrap(),
+        SkCipher::with_integ(encr, integ, &key, &auth).unwrap(),
+        SkCipher::with_integ(encr, integ, &key, &auth).unwrap(),
     )
+}
+
+/// AES-GCM alone and AES-CBC with each integrity algorithm.
+fn suites() -> Vec<(Encr, Option<Integ>)> {
+    let mut v = vec![(Encr::AesGcm16_256, None), (Encr::AesGcm16_128, None)];
+    for encr in [Encr::AesCbc256, Encr::AesCbc128] {
+        v.extend(Integ::ALL.iter().map(|i| (encr, Some(*i))));
+    }
+    v
 }
 
 #[test]
 fn every_bit_flip_is_detected() {
     let payloads = b"IDi | AUTH | SA | TSi | TSr payloads of some length";
-    for encr in Encr::ALL {
-        let (mut tx, rx) = pair(encr);
-        let body_len = SkCipher::body_len(payloads.len(), 3);
+    for (encr, integ) in suites() {
+        let (mut tx, rx) = pair_with(encr, integ);
+        // 51 bytes + 12 + Pad Length: four whole AES blocks for CBC.
+        let body_len = tx.body_len(payloads.len(), 12);
         let aad = aad(body_len);
-        let body = tx.seal_padded(&aad, payloads, 3).unwrap();
+        let body = tx.seal_padded(&aad, payloads, 12).unwrap();
         assert_eq!(body.len(), body_len);
         assert_eq!(rx.open(&aad, &body).unwrap(), payloads);
 

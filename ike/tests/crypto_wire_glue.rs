@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use ike::crypto::{
     compute_psk_auth, random_ike_spi, random_nonce, verify_psk_auth, CryptoError, DhGroup,
-    DhPrivateKey, Encr, IkeSaKeys, Prf, Role, SkCipher,
+    DhPrivateKey, Encr, IkeSaKeys, Integ, Prf, Role,
 };
 use ike::wire::{
     encode_chain, pad_plaintext, AuthMethod, AuthPayload, EncryptedView, ExchangeType, Flags,
@@ -22,17 +22,29 @@ const PSK: &[u8] = b"c3VibWFyaW5lci1wc2stdGV4dC1hcy1zZW50LWJ5LWJyb2tlci1pbmZvLXN
 
 #[test]
 fn ike_auth_request_through_codec_and_cipher() {
+    glue(Encr::AesGcm16_128, None);
+}
+
+/// The same with AES-CBC and HMAC-SHA2: the codec pads to 16-byte blocks,
+/// the IV is 16 bytes and the ICV the truncated HMAC.
+#[test]
+fn ike_auth_request_through_codec_and_cbc_cipher() {
+    glue(Encr::AesCbc256, Some(Integ::HmacSha256_128));
+    glue(Encr::AesCbc128, Some(Integ::HmacSha384_192));
+    glue(Encr::AesCbc256, Some(Integ::HmacSha512_256));
+}
+
+fn glue(encr: Encr, integ: Option<Integ>) {
     let rng = SystemRandom::new();
     let a = DhPrivateKey::generate(DhGroup::Curve25519, &rng).unwrap();
     let b = DhPrivateKey::generate(DhGroup::Curve25519, &rng).unwrap();
     let (pa, pb) = (a.public_value().to_vec(), b.public_value().to_vec());
     let (ni, nr) = (random_nonce(&rng).unwrap(), random_nonce(&rng).unwrap());
     let (spi_i, spi_r) = (random_ike_spi(&rng).unwrap(), random_ike_spi(&rng).unwrap());
-    let (prf, encr) = (Prf::HmacSha256, Encr::AesGcm16_128);
-    let keys_i =
-        IkeSaKeys::derive(prf, encr, &a.agree(&pb).unwrap(), &ni, &nr, &spi_i, &spi_r).unwrap();
-    let keys_r =
-        IkeSaKeys::derive(prf, encr, &b.agree(&pa).unwrap(), &ni, &nr, &spi_i, &spi_r).unwrap();
+    let prf = Prf::HmacSha256;
+    let (g_a, g_b) = (a.agree(&pb).unwrap(), b.agree(&pa).unwrap());
+    let keys_i = IkeSaKeys::derive(prf, encr, integ, &g_a, &ni, &nr, &spi_i, &spi_r).unwrap();
+    let keys_r = IkeSaKeys::derive(prf, encr, integ, &g_b, &ni, &nr, &spi_i, &spi_r).unwrap();
     let msg1 = b"the IKE_SA_INIT request datagram";
 
     // Initiator builds IKE_AUTH { IDi, AUTH }.
@@ -53,7 +65,9 @@ fn ike_auth_request_through_codec_and_cipher() {
         }),
     ];
     let (first, plain) = encode_chain(&inner).unwrap();
-    let padded = pad_plaintext(&plain, 1);
+    let mut tx = keys_i.outbound_cipher(Role::Initiator).unwrap();
+    let padded = pad_plaintext(&plain, tx.block_len());
+    assert_eq!(padded.len() % tx.block_len(), 0);
     let header = Header::new(
         u64::from_be_bytes(spi_i),
         u64::from_be_bytes(spi_r),
@@ -61,8 +75,7 @@ fn ike_auth_request_through_codec_and_cipher() {
         Flags::INITIATOR,
         1,
     );
-    let frame = SealFrame::sk(&header, first, SkCipher::encrypted_len(padded.len())).unwrap();
-    let mut tx = keys_i.outbound_cipher(Role::Initiator).unwrap();
+    let frame = SealFrame::sk(&header, first, tx.encrypted_len(padded.len())).unwrap();
     let sealed = tx.seal_raw(frame.aad(), &padded).unwrap();
     let datagram = frame.finish(&sealed).unwrap();
 

@@ -6,8 +6,8 @@ mod util;
 
 use std::time::Duration;
 
-use ike::crypto::{DhGroup, Encr};
-use ike::{Encapsulation, EndpointConfig, EspProposal, Event, TsPair};
+use ike::crypto::{DhGroup, Encr, Integ, Prf};
+use ike::{Encapsulation, EndpointConfig, EspProposal, Event, IkeProposal, TsPair};
 use util::{assert_mirrored, peers, ts, Net};
 
 fn establish(n: usize) -> Net {
@@ -138,6 +138,7 @@ fn libreswan_style_esp_proposal_without_esn_transform() {
     // An offer with no ESN transform at all, as libreswan 4.10 sends.
     a.esp_proposals = vec![EspProposal {
         encr: vec![Encr::AesGcm16_128],
+        integ: vec![],
         esn: vec![],
         dh: vec![],
     }];
@@ -391,4 +392,101 @@ fn inbound_spis_come_from_the_reserved_pool() {
     assert_eq!(net.a.stats().esp_spis_random, 1);
     assert_eq!(net.b.stats().esp_spis_random, 0);
     assert_eq!(net.b.fresh_esp_spis(b_ip, net.now), 0);
+}
+
+fn ike_up(evs: &[Event]) -> ike::IkeSaInfo {
+    evs.iter()
+        .find_map(|e| match e {
+            Event::IkeSaEstablished(i) => Some(i.clone()),
+            _ => None,
+        })
+        .expect("IKE SA established")
+}
+
+/// Issue 14: a peer configured like strongSwan's `proposals =
+/// aes256-sha256-modp2048` and `esp_proposals = aes256-sha256` (PFS with
+/// MODP-3072) against our defaults: the IKE SA and every Child SA come up
+/// with AES-CBC + HMAC-SHA2-256-128, keys and integrity keys mirrored.
+#[test]
+fn a_cbc_and_modp_only_peer_gets_cbc_and_modp() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(2);
+    a.ike_proposals = vec![IkeProposal {
+        encr: vec![Encr::AesCbc256],
+        integ: vec![Integ::HmacSha256_128],
+        prf: vec![Prf::HmacSha256],
+        dh: vec![DhGroup::Modp2048],
+    }];
+    a.esp_proposals = vec![EspProposal {
+        encr: vec![Encr::AesCbc256],
+        integ: vec![Integ::HmacSha256_128],
+        esn: vec![false],
+        dh: vec![DhGroup::Modp3072],
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ia, ib) = (ike_up(&net.ev_a), ike_up(&net.ev_b));
+    assert_eq!(ia.algorithms, ib.algorithms);
+    assert_eq!(ia.algorithms.encr, Encr::AesCbc256);
+    assert_eq!(ia.algorithms.integ, Some(Integ::HmacSha256_128));
+    assert_eq!(ia.algorithms.dh, DhGroup::Modp2048);
+    assert_eq!(net.b.stats().invalid_ke_sent, 0, "MODP2048 taken at once");
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!((ca.len(), cb.len()), (2, 2));
+    for (x, y) in ca.iter().zip(&cb) {
+        assert_eq!(
+            (x.encr, x.integ),
+            (Encr::AesCbc256, Some(Integ::HmacSha256_128))
+        );
+        assert_eq!(x.kernel_encr_name(), "cbc(aes)");
+        assert_eq!(x.icv_bits(), 128);
+        assert_mirrored(x, y);
+    }
+    assert_eq!(ca[1].pfs, Some(DhGroup::Modp3072));
+}
+
+/// Issue 14: ECP-521 with AES-CBC-128 and HMAC-SHA2-512-256, and
+/// HMAC-SHA2-384-192 for ESP; with the defaults on both sides the choice
+/// stays AES-GCM and ECP-256.
+#[test]
+fn ecp521_with_cbc_and_the_defaults_still_choose_gcm() {
+    let mut net = Net::default_pair();
+    let (mut a, b) = peers(1);
+    a.ike_proposals = vec![IkeProposal {
+        encr: vec![Encr::AesCbc128],
+        integ: vec![Integ::HmacSha512_256],
+        prf: vec![Prf::HmacSha512],
+        dh: vec![DhGroup::Ecp521],
+    }];
+    a.esp_proposals = vec![EspProposal {
+        encr: vec![Encr::AesCbc128],
+        integ: vec![Integ::HmacSha384_192],
+        ..EspProposal::default()
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    let (ia, ib) = (ike_up(&net.ev_a), ike_up(&net.ev_b));
+    assert_eq!(ia.algorithms, ib.algorithms);
+    assert_eq!(
+        (ia.algorithms.encr, ia.algorithms.integ, ia.algorithms.dh),
+        (
+            Encr::AesCbc128,
+            Some(Integ::HmacSha512_256),
+            DhGroup::Ecp521
+        )
+    );
+    let (ca, cb) = (Net::children(&net.ev_a), Net::children(&net.ev_b));
+    assert_eq!(ca[0].integ, Some(Integ::HmacSha384_192));
+    assert_eq!(ca[0].icv_bits(), 192);
+    assert_mirrored(ca[0], cb[0]);
+
+    let net = establish(1);
+    let ia = ike_up(&net.ev_a);
+    assert_eq!(
+        (ia.algorithms.encr, ia.algorithms.integ, ia.algorithms.dh),
+        (Encr::AesGcm16_256, None, DhGroup::Ecp256)
+    );
+    assert_eq!(Net::children(&net.ev_a)[0].integ, None);
 }

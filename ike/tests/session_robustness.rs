@@ -19,7 +19,7 @@ use ike::wire::{
     NotifyPayload, NotifyType, Payload, PayloadType, PrfId, Proposal, ProtocolId, SaPayload,
     SealFrame, Transform, TsPayload,
 };
-use ike::{Endpoint, EndpointConfig, Event, Transmit};
+use ike::{DropReason, Endpoint, EndpointConfig, Event, Transmit};
 use ring::rand::SystemRandom;
 use util::{addr, peers, ts, Dir, Net, PSK};
 
@@ -226,8 +226,8 @@ impl Manual {
 fn seal(keys: &IkeSaKeys, tx: &mut SkCipher, h: Header, inner: &[Payload]) -> Vec<u8> {
     let _ = keys;
     let (first, plain) = encode_chain(inner).unwrap();
-    let padded = pad_plaintext(&plain, 1);
-    let frame = SealFrame::sk(&h, first, SkCipher::encrypted_len(padded.len())).unwrap();
+    let padded = pad_plaintext(&plain, tx.block_len());
+    let frame = SealFrame::sk(&h, first, tx.encrypted_len(padded.len())).unwrap();
     let sealed = tx.seal_raw(frame.aad(), &padded).unwrap();
     frame.finish(&sealed).unwrap()
 }
@@ -254,23 +254,31 @@ fn libreswan_style_initiator_against_our_responder() {
     let now = std::time::Instant::now();
     let (l, r) = (me.remote, me.local);
 
-    // 1. MODP2048 first: we cannot do MODP, so INVALID_KE(ECP256).
-    let modp = KePayload {
-        group: wire::DhGroup::MODP2048,
-        data: vec![0x5a; 256],
-    };
-    b.handle_datagram(now, l, r, &me.init(modp));
-    let t = only_transmit(&mut b);
-    let ans = Message::decode(&t.payload).unwrap();
-    assert_eq!(ans.header.spi_r, 0);
-    let n = ans.notify(NotifyType::INVALID_KE_PAYLOAD).unwrap();
-    assert_eq!(n.invalid_ke_group(), Some(wire::DhGroup::ECP256));
-    assert!(b.sas().is_empty(), "no state for a wrong KE");
+    // 1. MODP2048 (libreswan's first choice) with values no peer may send:
+    // 1, 0, p-1 and a short value. Unprotected, so no INVALID_SYNTAX
+    // (RFC 7296 3.10.1): dropped as malformed, and no state kept.
+    let mut one = vec![0u8; 256];
+    one[255] = 1;
+    let bad_values = [one, vec![0u8; 256], vec![0x5a; 255], vec![0x5a; 257]];
+    for (i, data) in bad_values.into_iter().enumerate() {
+        let modp = KePayload {
+            group: wire::DhGroup::MODP2048,
+            data,
+        };
+        b.handle_datagram(now, l, r, &me.init(modp));
+        assert!(b.poll_transmit().is_none(), "bad KE value {i} answered");
+        assert!(b.sas().is_empty(), "state for a bad KE value {i}");
+        assert_eq!(
+            b.stats().dropped.get(&DropReason::Malformed),
+            Some(&(i as u64 + 1))
+        );
+    }
 
-    // 2. Retry with ECP256; all the status notifies are tolerated.
-    let dh = DhPrivateKey::generate(DhGroup::Ecp256, &me.rng).unwrap();
+    // 2. A real MODP2048 value is taken at once: no INVALID_KE round trip
+    // (issue 14); all the status notifies are tolerated.
+    let dh = DhPrivateKey::generate(DhGroup::Modp2048, &me.rng).unwrap();
     let ke = KePayload {
-        group: wire::DhGroup::ECP256,
+        group: wire::DhGroup::MODP2048,
         data: dh.public_value().to_vec(),
     };
     let req1 = me.init(ke);
@@ -301,6 +309,7 @@ fn libreswan_style_initiator_against_our_responder() {
     let keys = IkeSaKeys::derive(
         Prf::HmacSha256,
         Encr::AesGcm16_256,
+        None,
         &g,
         &me.ni,
         &nr.nonce,
@@ -414,7 +423,7 @@ fn libreswan_style_initiator_against_our_responder() {
     assert_eq!(c.spi_out, 0xc0ffee01);
     assert_eq!(c.spi_in, spi_r_esp);
     let child = keys
-        .child_sa_keys(Encr::AesGcm16_256, None, &me.ni, &nr.nonce)
+        .child_sa_keys(Encr::AesGcm16_256, None, None, &me.ni, &nr.nonce)
         .unwrap();
     assert_eq!(c.key_in.expose(), child.outbound(Role::Initiator).expose());
     assert_eq!(c.key_out.expose(), child.inbound(Role::Initiator).expose());

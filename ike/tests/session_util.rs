@@ -182,6 +182,14 @@ pub fn assert_mirrored(x: &ChildSaInfo, y: &ChildSaInfo) {
     assert_ne!(x.key_in.expose(), x.key_out.expose());
     assert_eq!(x.key_out.len(), x.encr.keymat_len());
     assert_eq!(x.encr, y.encr);
+    assert_eq!(x.integ, y.integ);
+    assert_eq!(x.auth_key_out.expose(), y.auth_key_in.expose());
+    assert_eq!(x.auth_key_in.expose(), y.auth_key_out.expose());
+    let auth_len = x.integ.map_or(0, ike::crypto::Integ::key_len);
+    assert_eq!(x.auth_key_out.len(), auth_len);
+    if auth_len > 0 {
+        assert_ne!(x.auth_key_in.expose(), x.auth_key_out.expose());
+    }
     assert_eq!(x.esn, y.esn);
     assert_eq!(x.ts_local, y.ts_remote);
     assert_eq!(x.ts_remote, y.ts_local);

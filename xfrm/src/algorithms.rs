@@ -4,8 +4,8 @@
 //!   (`Debug` shows `<redacted N bytes>`).
 //! - [`EspTransform`]: the two families the engine negotiates:
 //!   AEAD `rfc4106(gcm(aes))` (key = AES key || 4-byte salt, 128-bit ICV)
-//!   and `cbc(aes)` + HMAC-SHA2-256/512 sent as `XFRMA_ALG_AUTH_TRUNC` with
-//!   the RFC 4868 truncation (128 / 256 bits). Plain `XFRMA_ALG_AUTH` is never
+//!   and `cbc(aes)` + HMAC-SHA2-256/384/512 sent as `XFRMA_ALG_AUTH_TRUNC`
+//!   with the RFC 4868 truncation (128 / 192 / 256 bits). Plain `XFRMA_ALG_AUTH` is never
 //!   used because the kernel would pick a 96-bit default truncation.
 //! - [`AlgorithmInfo`]: what an SA read back from the kernel uses (names and
 //!   lengths only, never keys).
@@ -26,6 +26,8 @@ pub const AES_GCM_NAME: &str = "rfc4106(gcm(aes))";
 pub const AES_CBC_NAME: &str = "cbc(aes)";
 /// Kernel name of HMAC-SHA2-256.
 pub const HMAC_SHA256_NAME: &str = "hmac(sha256)";
+/// Kernel name of HMAC-SHA2-384.
+pub const HMAC_SHA384_NAME: &str = "hmac(sha384)";
 /// Kernel name of HMAC-SHA2-512.
 pub const HMAC_SHA512_NAME: &str = "hmac(sha512)";
 
@@ -35,7 +37,8 @@ pub const GCM_SALT_LEN: usize = 4;
 pub const GCM_ICV_BITS: u32 = 128;
 
 /// Secret key bytes. Zeroised on drop, never shown by `Debug`, and not
-/// comparable (no `PartialEq`, so no variable-time comparisons).
+/// comparable with `==` (no `PartialEq`, so no variable-time comparisons;
+/// [`SecretKey::ct_eq`] compares in constant time).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey(Vec<u8>);
 
@@ -60,6 +63,12 @@ impl SecretKey {
         self.0.is_empty()
     }
 
+    /// Constant-time comparison with `bytes` (lengths are not secret).
+    pub fn ct_eq(&self, bytes: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == bytes.len() && bool::from(self.0.ct_eq(bytes))
+    }
+
     /// The key bytes. Only the message builder needs them.
     pub(crate) fn expose(&self) -> &[u8] {
         &self.0
@@ -77,6 +86,8 @@ impl fmt::Debug for SecretKey {
 pub enum Integrity {
     /// HMAC-SHA2-256 truncated to 128 bits (RFC 4868), 32-byte key.
     HmacSha256_128,
+    /// HMAC-SHA2-384 truncated to 192 bits (RFC 4868), 48-byte key.
+    HmacSha384_192,
     /// HMAC-SHA2-512 truncated to 256 bits (RFC 4868), 64-byte key.
     HmacSha512_256,
 }
@@ -86,6 +97,7 @@ impl Integrity {
     pub fn kernel_name(self) -> &'static str {
         match self {
             Integrity::HmacSha256_128 => HMAC_SHA256_NAME,
+            Integrity::HmacSha384_192 => HMAC_SHA384_NAME,
             Integrity::HmacSha512_256 => HMAC_SHA512_NAME,
         }
     }
@@ -94,6 +106,7 @@ impl Integrity {
     pub fn truncation_bits(self) -> u32 {
         match self {
             Integrity::HmacSha256_128 => 128,
+            Integrity::HmacSha384_192 => 192,
             Integrity::HmacSha512_256 => 256,
         }
     }
@@ -102,6 +115,7 @@ impl Integrity {
     pub fn key_len(self) -> usize {
         match self {
             Integrity::HmacSha256_128 => 32,
+            Integrity::HmacSha384_192 => 48,
             Integrity::HmacSha512_256 => 64,
         }
     }
@@ -324,6 +338,7 @@ mod tests {
     fn cbc_uses_auth_trunc_with_rfc4868_lengths() {
         for (integ, klen, trunc, name) in [
             (Integrity::HmacSha256_128, 32, 128, "hmac(sha256)"),
+            (Integrity::HmacSha384_192, 48, 192, "hmac(sha384)"),
             (Integrity::HmacSha512_256, 64, 256, "hmac(sha512)"),
         ] {
             let t = EspTransform::aes_cbc(

@@ -503,6 +503,57 @@ mod tests {
         );
     }
 
+    /// Issue 14: AES-CBC with HMAC-SHA2 as the kernel's `xfrm_algo` and
+    /// `xfrm_algo_auth` structures (name[64], key length in bits,
+    /// truncation in bits, key), never plain XFRMA_ALG_AUTH (96-bit default).
+    #[test]
+    fn cbc_sa_bytes() {
+        use netlink_packet_xfrm::{XFRMA_ALG_AUTH, XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT};
+        for (enc_len, integ, name, key_len, trunc) in [
+            (16, Integrity::HmacSha256_128, "hmac(sha256)", 32, 128),
+            (32, Integrity::HmacSha384_192, "hmac(sha384)", 48, 192),
+            (32, Integrity::HmacSha512_256, "hmac(sha512)", 64, 256),
+        ] {
+            let sa = SaConfig::new(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.2".parse().unwrap(),
+                0x1234_5678,
+                ReqId::owned(7).unwrap(),
+                EspTransform::aes_cbc(
+                    SecretKey::new(vec![0xe1; enc_len]),
+                    integ,
+                    SecretKey::new(vec![0xa7; key_len]),
+                ),
+            );
+            let frame = encode_request(build_sa_message(&sa, false).unwrap(), 3, RequestMode::Ack);
+            let nlas = nla_kinds(&frame);
+            let kinds: Vec<u16> = nlas.iter().map(|(k, _)| *k).collect();
+            assert_eq!(
+                kinds,
+                vec![XFRMA_ALG_CRYPT, XFRMA_ALG_AUTH_TRUNC, XFRMA_REPLAY_ESN_VAL]
+            );
+            assert!(!kinds.contains(&XFRMA_ALG_AUTH));
+            assert!(!kinds.contains(&XFRMA_ALG_AEAD));
+            let crypt = &nlas[0].1;
+            assert_eq!(&crypt[..9], b"cbc(aes)\0");
+            assert!(crypt[9..64].iter().all(|b| *b == 0));
+            assert_eq!(
+                u32::from_ne_bytes(crypt[64..68].try_into().unwrap()),
+                enc_len as u32 * 8
+            );
+            assert_eq!(&crypt[68..], &vec![0xe1; enc_len][..]);
+            let auth = &nlas[1].1;
+            assert_eq!(&auth[..name.len()], name.as_bytes());
+            assert!(auth[name.len()..64].iter().all(|b| *b == 0));
+            assert_eq!(
+                u32::from_ne_bytes(auth[64..68].try_into().unwrap()),
+                key_len as u32 * 8
+            );
+            assert_eq!(u32::from_ne_bytes(auth[68..72].try_into().unwrap()), trunc);
+            assert_eq!(&auth[72..], &vec![0xa7; key_len][..]);
+        }
+    }
+
     #[test]
     fn small_window_without_esn_stays_in_sa_info() {
         let mut sa = gcm_sa();

@@ -131,6 +131,7 @@ mod tests {
         let keys = IkeSaKeys::derive(
             Prf::HmacSha384,
             Encr::AesGcm16_256,
+            None,
             &g,
             &[1; 32],
             &[2; 32],

@@ -7,7 +7,7 @@
 //! needs to react (a peer public value of the wrong length is answered with
 //! INVALID_SYNTAX, an authentication failure with AUTHENTICATION_FAILED, ...).
 
-use super::algorithms::DhGroup;
+use super::algorithms::{DhGroup, Encr, Integ};
 
 /// Errors returned by the IKEv2 crypto primitives.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +26,14 @@ pub enum CryptoError {
         /// The length received.
         actual: usize,
     },
+
+    /// A MODP public value outside 1 < y < p-1 (RFC 7296 section 5).
+    #[error("MODP public value out of range (must be 1 < y < p-1)")]
+    PublicValueOutOfRange,
+
+    /// An ECP public value that is not a point of the curve.
+    #[error("ECP public value is not a point on the curve")]
+    PointNotOnCurve,
 
     /// The peer's public value is malformed (not on the curve, a small-order
     /// point giving an all-zero X25519 result, ...) or the agreement failed.
@@ -51,12 +59,27 @@ pub enum CryptoError {
         actual: usize,
     },
 
+    /// An encryption algorithm paired with an integrity algorithm it does
+    /// not take: AES-GCM with one, or AES-CBC without one.
+    #[error("{encr:?} cannot be used with integrity {integ:?}")]
+    IntegrityMismatch {
+        /// The encryption algorithm.
+        encr: Encr,
+        /// The integrity algorithm given (or none).
+        integ: Option<Integ>,
+    },
+
+    /// AES-CBC ciphertext that is not a whole number of blocks.
+    #[error("encrypted data of {0} bytes is not a whole number of AES blocks")]
+    NotBlockAligned(usize),
+
     /// An Encrypted payload body too short to hold IV, pad length and ICV.
     #[error("encrypted payload body too short: {0} bytes")]
     Truncated(usize),
 
-    /// The AEAD tag did not verify: the ciphertext, the ICV, the IV or the
-    /// associated data was altered, or the wrong key was used.
+    /// The AEAD tag or the HMAC ICV did not verify: the ciphertext, the
+    /// ICV, the IV or the associated data was altered, or the wrong key
+    /// was used.
     #[error("integrity check of the encrypted payload failed")]
     IntegrityCheckFailed,
 

@@ -1,5 +1,6 @@
 //! The IKEv2 key schedule: SKEYSEED and the SK_* keys (RFC 7296 2.14), IKE SA
-//! rekeying (2.18) and Child SA KEYMAT (2.17), for AEAD (AES-GCM) SAs.
+//! rekeying (2.18) and Child SA KEYMAT (2.17), for AEAD (AES-GCM) SAs and
+//! for AES-CBC with an HMAC-SHA2 integrity transform.
 //!
 //! ```text
 //! SKEYSEED = prf(Ni | Nr, g^ir)
@@ -13,7 +14,13 @@
 //! AES-XCBC/CMAC PRFs, which are not supported). SK_d, SK_pi and SK_pr are
 //! as long as the PRF output. With an AEAD cipher there is no integrity
 //! transform, so SK_ai and SK_ar are empty, and SK_ei/SK_er are the AES key
-//! followed by the 4-byte salt (RFC 5282 section 7.1).
+//! followed by the 4-byte salt (RFC 5282 section 7.1). With AES-CBC, SK_ai
+//! and SK_ar are integrity keys of the hash length (RFC 4868) and SK_ei and
+//! SK_er the bare AES keys.
+//!
+//! Child SA KEYMAT (2.17): first both keys of the initiator-to-responder
+//! SA, then those of the responder-to-initiator SA; within one SA the
+//! encryption key comes first, then the integrity key.
 //!
 //! Nonce length rules (16..=256 bytes, at least half the PRF key size) are
 //! the codec's and state machine's to enforce; these functions accept any
@@ -22,7 +29,7 @@
 use ring::hmac;
 
 use super::{
-    algorithms::{Encr, Prf},
+    algorithms::{Encr, Integ, Prf},
     error::CryptoError,
     prf::{prf_plus_with, prf_with},
     secret::SecretBytes,
@@ -134,6 +141,7 @@ pub(crate) fn child_keymat_with(
 pub struct IkeSaKeys {
     prf: Prf,
     encr: Encr,
+    integ: Option<Integ>,
     sk_d: SecretBytes,
     sk_ai: SecretBytes,
     sk_ar: SecretBytes,
@@ -146,9 +154,12 @@ pub struct IkeSaKeys {
 impl IkeSaKeys {
     /// Keys of a new IKE SA from IKE_SA_INIT: computes SKEYSEED from g^ir
     /// and the nonces, then the SK_* keys. SPIs are the 8-byte wire values.
+    /// `integ` is `None` for AES-GCM and required for AES-CBC.
+    #[allow(clippy::too_many_arguments)]
     pub fn derive(
         prf: Prf,
         encr: Encr,
+        integ: Option<Integ>,
         g_ir: &SecretBytes,
         ni: &[u8],
         nr: &[u8],
@@ -156,7 +167,7 @@ impl IkeSaKeys {
         spi_r: &[u8; 8],
     ) -> Result<IkeSaKeys, CryptoError> {
         let seed = skeyseed(prf, ni, nr, g_ir);
-        Self::from_skeyseed(prf, encr, &seed, ni, nr, spi_i, spi_r)
+        Self::from_skeyseed(prf, encr, integ, &seed, ni, nr, spi_i, spi_r)
     }
 
     /// Keys of the IKE SA that replaces `self` in a CREATE_CHILD_SA rekey
@@ -169,6 +180,7 @@ impl IkeSaKeys {
         &self,
         new_prf: Prf,
         new_encr: Encr,
+        new_integ: Option<Integ>,
         g_ir_new: &SecretBytes,
         ni: &[u8],
         nr: &[u8],
@@ -176,13 +188,15 @@ impl IkeSaKeys {
         spi_r: &[u8; 8],
     ) -> Result<IkeSaKeys, CryptoError> {
         let seed = rekey_skeyseed(self.prf, &self.sk_d, g_ir_new, ni, nr);
-        Self::from_skeyseed(new_prf, new_encr, &seed, ni, nr, spi_i, spi_r)
+        Self::from_skeyseed(new_prf, new_encr, new_integ, &seed, ni, nr, spi_i, spi_r)
     }
 
     /// The SK_* keys from a given SKEYSEED.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_skeyseed(
         prf: Prf,
         encr: Encr,
+        integ: Option<Integ>,
         skeyseed: &SecretBytes,
         ni: &[u8],
         nr: &[u8],
@@ -190,7 +204,7 @@ impl IkeSaKeys {
         spi_r: &[u8; 8],
     ) -> Result<IkeSaKeys, CryptoError> {
         let prf_len = prf.output_len();
-        let integ_len = 0; // AEAD: no integrity transform.
+        let integ_len = integ_key_len(encr, integ)?;
         let enc_len = encr.keymat_len();
         let lens = [
             prf_len, integ_len, integ_len, enc_len, enc_len, prf_len, prf_len,
@@ -214,6 +228,7 @@ impl IkeSaKeys {
         Ok(IkeSaKeys {
             prf,
             encr,
+            integ,
             sk_d: next(lens[0]),
             sk_ai: next(lens[1]),
             sk_ar: next(lens[2]),
@@ -224,8 +239,8 @@ impl IkeSaKeys {
         })
     }
 
-    /// KEYMAT for a Child SA with cipher `encr` (RFC 7296 2.17), from this
-    /// IKE SA's SK_d. `g_ir_new` is the shared secret of the CREATE_CHILD_SA
+    /// KEYMAT for a Child SA with cipher `encr` and integrity `integ`
+    /// (`None` for AES-GCM; RFC 7296 2.17), from this IKE SA's SK_d. `g_ir_new` is the shared secret of the CREATE_CHILD_SA
     /// exchange when it carried KE payloads (PFS), `None` otherwise (and for
     /// the first Child SA, created in IKE_AUTH). `ni`/`nr` are the nonces of
     /// the exchange that created the Child SA: IKE_SA_INIT's for the first
@@ -233,23 +248,29 @@ impl IkeSaKeys {
     pub fn child_sa_keys(
         &self,
         encr: Encr,
+        integ: Option<Integ>,
         g_ir_new: Option<&SecretBytes>,
         ni: &[u8],
         nr: &[u8],
     ) -> Result<ChildSaKeys, CryptoError> {
-        let len = encr.keymat_len();
+        let e = encr.keymat_len();
+        let a = integ_key_len(encr, integ)?;
         let keymat = child_keymat_with(
             self.prf.hmac_algorithm(),
             self.sk_d.expose(),
             g_ir_new.map(SecretBytes::expose),
             ni,
             nr,
-            2 * len,
+            2 * (e + a),
         )?;
+        let r = e + a; // start of the responder-to-initiator SA's keys
         Ok(ChildSaKeys {
             encr,
-            initiator_to_responder: keymat.slice(0..len),
-            responder_to_initiator: keymat.slice(len..2 * len),
+            integ,
+            initiator_to_responder: keymat.slice(0..e),
+            initiator_to_responder_auth: keymat.slice(e..r),
+            responder_to_initiator: keymat.slice(r..r + e),
+            responder_to_initiator_auth: keymat.slice(r + e..2 * r),
         })
     }
 
@@ -261,6 +282,11 @@ impl IkeSaKeys {
     /// The negotiated encryption algorithm of the IKE SA.
     pub fn encr(&self) -> Encr {
         self.encr
+    }
+
+    /// The negotiated integrity algorithm of the IKE SA (`None` for AEAD).
+    pub fn integ(&self) -> Option<Integ> {
+        self.integ
     }
 
     /// SK_d, the key Child SA keys (and a rekeyed IKE SA) are derived from.
@@ -278,12 +304,13 @@ impl IkeSaKeys {
         &self.sk_ar
     }
 
-    /// SK_ei: AES key || 4-byte salt protecting initiator -> responder.
+    /// SK_ei protecting initiator -> responder: AES key || 4-byte salt for
+    /// GCM, the AES key for CBC.
     pub fn sk_ei(&self) -> &SecretBytes {
         &self.sk_ei
     }
 
-    /// SK_er: AES key || 4-byte salt protecting responder -> initiator.
+    /// SK_er protecting responder -> initiator (layout as [`sk_ei`](Self::sk_ei)).
     pub fn sk_er(&self) -> &SecretBytes {
         &self.sk_er
     }
@@ -310,35 +337,82 @@ impl IkeSaKeys {
     /// The cipher for messages that `me` sends (SK_ei for the initiator).
     /// Its explicit IV counter starts at zero: create it once per SA.
     pub fn outbound_cipher(&self, me: Role) -> Result<SkCipher, CryptoError> {
-        SkCipher::new(self.encr, self.sending_key(me))
+        let (e, a) = self.sending_keys(me);
+        SkCipher::with_integ(self.encr, self.integ, e, a)
     }
 
     /// The cipher for messages that `me` receives (SK_er for the initiator).
     pub fn inbound_cipher(&self, me: Role) -> Result<SkCipher, CryptoError> {
-        SkCipher::new(self.encr, self.sending_key(me.peer()))
+        let (e, a) = self.sending_keys(me.peer());
+        SkCipher::with_integ(self.encr, self.integ, e, a)
     }
 
-    fn sending_key(&self, sender: Role) -> &SecretBytes {
+    /// (SK_e, SK_a) of what `sender` sends.
+    fn sending_keys(&self, sender: Role) -> (&SecretBytes, &SecretBytes) {
         match sender {
-            Role::Initiator => &self.sk_ei,
-            Role::Responder => &self.sk_er,
+            Role::Initiator => (&self.sk_ei, &self.sk_ai),
+            Role::Responder => (&self.sk_er, &self.sk_ar),
         }
     }
 }
 
-/// The keys of one Child SA, in the kernel's `rfc4106(gcm(aes))` layout:
-/// AES key || 4-byte salt per direction (RFC 4106 section 8.1).
+/// Length of the integrity key `encr` takes with `integ`: 0 for AEAD
+/// without integrity, the HMAC key length for CBC with one; anything else
+/// is [`CryptoError::IntegrityMismatch`].
+fn integ_key_len(encr: Encr, integ: Option<Integ>) -> Result<usize, CryptoError> {
+    match (encr.is_aead(), integ) {
+        (true, None) => Ok(0),
+        (false, Some(i)) => Ok(i.key_len()),
+        _ => Err(CryptoError::IntegrityMismatch { encr, integ }),
+    }
+}
+
+/// The keys of one Child SA. Encryption keys in the kernel's layout: for
+/// `rfc4106(gcm(aes))` AES key || 4-byte salt per direction (RFC 4106
+/// section 8.1), for `cbc(aes)` the AES key; integrity keys (CBC only, the
+/// HMAC key of the hash length) separately.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSaKeys {
     encr: Encr,
+    integ: Option<Integ>,
     initiator_to_responder: SecretBytes,
+    initiator_to_responder_auth: SecretBytes,
     responder_to_initiator: SecretBytes,
+    responder_to_initiator_auth: SecretBytes,
 }
 
 impl ChildSaKeys {
     /// The ESP cipher these keys are for.
     pub fn encr(&self) -> Encr {
         self.encr
+    }
+
+    /// The ESP integrity algorithm (`None` for AES-GCM).
+    pub fn integ(&self) -> Option<Integ> {
+        self.integ
+    }
+
+    /// Integrity key of the initiator-to-responder SA (empty for AEAD).
+    pub fn initiator_to_responder_auth(&self) -> &SecretBytes {
+        &self.initiator_to_responder_auth
+    }
+
+    /// Integrity key of the responder-to-initiator SA (empty for AEAD).
+    pub fn responder_to_initiator_auth(&self) -> &SecretBytes {
+        &self.responder_to_initiator_auth
+    }
+
+    /// Integrity key of the SA on which `me` sends (empty for AEAD).
+    pub fn outbound_auth(&self, me: Role) -> &SecretBytes {
+        match me {
+            Role::Initiator => &self.initiator_to_responder_auth,
+            Role::Responder => &self.responder_to_initiator_auth,
+        }
+    }
+
+    /// Integrity key of the SA on which `me` receives (empty for AEAD).
+    pub fn inbound_auth(&self, me: Role) -> &SecretBytes {
+        self.outbound_auth(me.peer())
     }
 
     /// Key for the ESP SA carrying traffic from the exchange's initiator to
@@ -370,14 +444,8 @@ impl ChildSaKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::hex as h;
     use crate::crypto::prf::{prf, prf_plus};
-
-    fn h(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// NIST CAVP SP 800-135 IKEv2 KDF vector (HMAC-SHA1, first test case),
     /// run through the same internal functions the public API uses with
@@ -452,16 +520,27 @@ mod tests {
         )
     }
 
+    /// Every cipher with each integrity algorithm it takes.
+    fn suites() -> Vec<(Encr, Option<Integ>)> {
+        let mut v: Vec<(Encr, Option<Integ>)> =
+            vec![(Encr::AesGcm16_256, None), (Encr::AesGcm16_128, None)];
+        for encr in [Encr::AesCbc256, Encr::AesCbc128] {
+            v.extend(Integ::ALL.iter().map(|i| (encr, Some(*i))));
+        }
+        v
+    }
+
     #[test]
     fn split_follows_rfc_7296_and_5282() {
         let (gir, ni, nr, spi_i, spi_r) = sample();
         for prf_alg in Prf::ALL {
-            for encr in Encr::ALL {
-                let keys =
-                    IkeSaKeys::derive(prf_alg, encr, &gir, &ni, &nr, &spi_i, &spi_r).unwrap();
+            for (encr, integ) in suites() {
+                let keys = IkeSaKeys::derive(prf_alg, encr, integ, &gir, &ni, &nr, &spi_i, &spi_r)
+                    .unwrap();
                 let p = prf_alg.output_len();
                 let e = encr.keymat_len();
-                // Recompute by hand.
+                let a = integ.map_or(0, Integ::key_len);
+                // Recompute by hand: SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr.
                 let mut nonces = ni.clone();
                 nonces.extend_from_slice(&nr);
                 let seed = prf(prf_alg, &nonces, &[gir.expose()]);
@@ -469,19 +548,51 @@ mod tests {
                     prf_alg,
                     seed.expose(),
                     &[&ni, &nr, &spi_i, &spi_r],
-                    3 * p + 2 * e,
+                    3 * p + 2 * a + 2 * e,
                 )
                 .unwrap();
                 let d = dkm.expose();
-                assert_eq!(keys.sk_d().expose(), &d[..p]);
-                assert!(keys.sk_ai().is_empty() && keys.sk_ar().is_empty());
-                assert_eq!(keys.sk_ei().expose(), &d[p..p + e]);
-                assert_eq!(keys.sk_er().expose(), &d[p + e..p + 2 * e]);
-                assert_eq!(keys.sk_pi().expose(), &d[p + 2 * e..2 * p + 2 * e]);
-                assert_eq!(keys.sk_pr().expose(), &d[2 * p + 2 * e..]);
+                let mut at = 0;
+                let mut next = |len: usize| {
+                    at += len;
+                    &d[at - len..at]
+                };
+                assert_eq!(keys.sk_d().expose(), next(p));
+                assert_eq!(keys.sk_ai().expose(), next(a));
+                assert_eq!(keys.sk_ar().expose(), next(a));
+                assert_eq!(keys.sk_ei().expose(), next(e));
+                assert_eq!(keys.sk_er().expose(), next(e));
+                assert_eq!(keys.sk_pi().expose(), next(p));
+                assert_eq!(keys.sk_pr().expose(), next(p));
+                assert_eq!(at, d.len());
                 assert_eq!(keys.sk_p(Role::Initiator), keys.sk_pi());
                 assert_eq!(keys.sk_p(Role::Responder), keys.sk_pr());
+                assert_eq!(keys.integ(), integ);
+                // The ciphers are built from the right halves and talk.
+                let mut tx = keys.outbound_cipher(Role::Initiator).unwrap();
+                let rx = keys.inbound_cipher(Role::Responder).unwrap();
+                let body = tx.seal(b"aad", b"payloads").unwrap();
+                assert_eq!(rx.open(b"aad", &body).unwrap(), b"payloads");
+                assert!(keys
+                    .inbound_cipher(Role::Initiator)
+                    .unwrap()
+                    .open(b"aad", &body)
+                    .is_err());
             }
+        }
+    }
+
+    #[test]
+    fn cipher_and_integrity_must_fit() {
+        let (gir, ni, nr, spi_i, spi_r) = sample();
+        for (encr, integ) in [
+            (Encr::AesGcm16_128, Some(Integ::HmacSha256_128)),
+            (Encr::AesCbc128, None),
+        ] {
+            assert_eq!(
+                IkeSaKeys::derive(Prf::HmacSha256, encr, integ, &gir, &ni, &nr, &spi_i, &spi_r),
+                Err(CryptoError::IntegrityMismatch { encr, integ })
+            );
         }
     }
 
@@ -491,6 +602,7 @@ mod tests {
         let keys = IkeSaKeys::derive(
             Prf::HmacSha256,
             Encr::AesGcm16_256,
+            None,
             &gir,
             &ni,
             &nr,
@@ -500,47 +612,61 @@ mod tests {
         .unwrap();
         let child_ni = [0xc3; 32];
         let child_nr = [0xd4; 32];
-        for encr in Encr::ALL {
+        let pfs = SecretBytes::from_slice(&[0x77; 32]);
+        for (encr, integ) in suites() {
             let e = encr.keymat_len();
-            let child = keys
-                .child_sa_keys(encr, None, &child_ni, &child_nr)
-                .unwrap();
-            let km = prf_plus(
-                Prf::HmacSha256,
-                keys.sk_d().expose(),
-                &[&child_ni, &child_nr],
-                2 * e,
-            )
-            .unwrap();
-            assert_eq!(child.initiator_to_responder().expose(), &km.expose()[..e]);
-            assert_eq!(child.responder_to_initiator().expose(), &km.expose()[e..]);
-            assert_eq!(
-                child.outbound(Role::Initiator),
-                child.inbound(Role::Responder)
-            );
-            assert_eq!(
-                child.outbound(Role::Responder),
-                child.responder_to_initiator()
-            );
-            assert_eq!(
-                child.inbound(Role::Initiator),
-                child.responder_to_initiator()
-            );
-
-            let pfs = SecretBytes::from_slice(&[0x77; 32]);
-            let child = keys
-                .child_sa_keys(encr, Some(&pfs), &child_ni, &child_nr)
-                .unwrap();
-            let km = prf_plus(
-                Prf::HmacSha256,
-                keys.sk_d().expose(),
-                &[pfs.expose(), &child_ni, &child_nr],
-                2 * e,
-            )
-            .unwrap();
-            assert_eq!(child.initiator_to_responder().expose(), &km.expose()[..e]);
-            assert_eq!(child.responder_to_initiator().expose(), &km.expose()[e..]);
+            let a = integ.map_or(0, Integ::key_len);
+            for g in [None, Some(&pfs)] {
+                let child = keys
+                    .child_sa_keys(encr, integ, g, &child_ni, &child_nr)
+                    .unwrap();
+                let mut seed: Vec<&[u8]> = Vec::new();
+                if let Some(g) = g {
+                    seed.push(g.expose());
+                }
+                seed.push(&child_ni);
+                seed.push(&child_nr);
+                let km =
+                    prf_plus(Prf::HmacSha256, keys.sk_d().expose(), &seed, 2 * (e + a)).unwrap();
+                let km = km.expose();
+                // RFC 7296 2.17: initiator-to-responder SA first (encryption
+                // key, then integrity key), then responder-to-initiator.
+                assert_eq!(child.initiator_to_responder().expose(), &km[..e]);
+                assert_eq!(child.initiator_to_responder_auth().expose(), &km[e..e + a]);
+                assert_eq!(
+                    child.responder_to_initiator().expose(),
+                    &km[e + a..2 * e + a]
+                );
+                assert_eq!(
+                    child.responder_to_initiator_auth().expose(),
+                    &km[2 * e + a..]
+                );
+                assert_eq!(child.integ(), integ);
+                assert_eq!(
+                    child.outbound(Role::Initiator),
+                    child.inbound(Role::Responder)
+                );
+                assert_eq!(
+                    child.outbound_auth(Role::Initiator),
+                    child.inbound_auth(Role::Responder)
+                );
+                assert_eq!(
+                    child.outbound(Role::Responder),
+                    child.responder_to_initiator()
+                );
+                assert_eq!(
+                    child.outbound_auth(Role::Responder),
+                    child.responder_to_initiator_auth()
+                );
+                assert_eq!(
+                    child.inbound(Role::Initiator),
+                    child.responder_to_initiator()
+                );
+            }
         }
+        assert!(keys
+            .child_sa_keys(Encr::AesCbc256, None, None, &child_ni, &child_nr)
+            .is_err());
     }
 
     #[test]
@@ -549,6 +675,7 @@ mod tests {
         let old = IkeSaKeys::derive(
             Prf::HmacSha512,
             Encr::AesGcm16_256,
+            None,
             &gir,
             &ni,
             &nr,
@@ -562,7 +689,8 @@ mod tests {
         let new = old
             .derive_rekeyed(
                 Prf::HmacSha256,
-                Encr::AesGcm16_128,
+                Encr::AesCbc128,
+                Some(Integ::HmacSha384_192),
                 &g_new,
                 &rni,
                 &rnr,
@@ -577,7 +705,8 @@ mod tests {
         );
         let expected = IkeSaKeys::from_skeyseed(
             Prf::HmacSha256,
-            Encr::AesGcm16_128,
+            Encr::AesCbc128,
+            Some(Integ::HmacSha384_192),
             &seed,
             &rni,
             &rnr,
@@ -588,6 +717,7 @@ mod tests {
         assert_eq!(new, expected);
         assert_eq!(new.prf(), Prf::HmacSha256);
         assert_eq!(new.sk_d().len(), 32);
-        assert_eq!(new.sk_ei().len(), 20);
+        assert_eq!(new.sk_ei().len(), 16);
+        assert_eq!(new.sk_ai().len(), 48);
     }
 }

@@ -1,4 +1,5 @@
-//! IKEv2 cryptography on top of ring: algorithm identifiers, ephemeral
+//! IKEv2 cryptography on top of ring (and RustCrypto's `aes`, `cbc`,
+//! `crypto-bigint` and `p521` for what ring lacks): algorithm identifiers, ephemeral
 //! Diffie-Hellman, the PRF and key schedule, PSK authentication, NAT-D
 //! hashes, the Encrypted (SK) payload cipher and responder cookies.
 //!
@@ -30,15 +31,17 @@ mod algorithms;
 mod auth;
 mod cookie;
 mod dh;
+mod ecp521;
 mod error;
 mod keys;
+mod modp;
 mod natd;
 mod prf;
 mod random;
 mod secret;
 mod sk_cipher;
 
-pub use algorithms::{DhGroup, Encr, Prf};
+pub use algorithms::{DhGroup, Encr, Integ, Prf};
 pub use auth::{compute_psk_auth, psk_auth_data, verify_psk_auth, KEY_PAD};
 pub use cookie::{CookieSecrets, COOKIE_LEN};
 pub use dh::{check_public_value, DhPrivateKey};
@@ -49,3 +52,12 @@ pub use prf::{prf, prf_plus};
 pub use random::{random_ike_spi, random_nonce, NONCE_LEN};
 pub use secret::SecretBytes;
 pub use sk_cipher::SkCipher;
+
+/// Hex text to bytes, for the unit tests' vectors.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -337,7 +337,7 @@ impl IkeSa {
         let sk = self.sk.as_ref().ok_or(bad("no keys"))?;
         let keys = sk
             .keys
-            .child_sa_keys(choice.encr, g_ir.as_ref(), ni, nr)
+            .child_sa_keys(choice.encr, choice.integ, g_ir.as_ref(), ni, nr)
             .map_err(|_| (spi, FailureReason::Internal("KEYMAT")))?;
         let id = ctx.out.alloc_child_id();
         self.add_child(
@@ -508,11 +508,10 @@ impl IkeSa {
             .out
             .alloc_esp_spi(self.local.ip(), ctx.now, ctx.rng)
             .ok_or(internal("no free SPI"))?;
-        let keys = match self
-            .sk
-            .as_ref()
-            .map(|sk| sk.keys.child_sa_keys(choice.encr, g_ir.as_ref(), &ni, &nr))
-        {
+        let keys = match self.sk.as_ref().map(|sk| {
+            sk.keys
+                .child_sa_keys(choice.encr, choice.integ, g_ir.as_ref(), &ni, &nr)
+        }) {
             Some(Ok(k)) => k,
             _ => {
                 ctx.out.free_esp_spi(spi_in);

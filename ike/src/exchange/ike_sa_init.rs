@@ -329,6 +329,7 @@ impl IkeSa {
         let keys = IkeSaKeys::derive(
             algs.prf,
             algs.encr,
+            algs.integ,
             &g_ir,
             &self.ni,
             &self.nr,

@@ -213,11 +213,14 @@ pub(crate) fn handle_init_request(
     };
     let algs = crate::event::IkeAlgorithms {
         encr: choice.encr,
+        integ: choice.integ,
         prf: choice.prf,
         dh: group,
     };
     let ni = nonce.nonce.clone();
-    let Ok(keys) = IkeSaKeys::derive(algs.prf, algs.encr, &g_ir, &ni, &nr, &spi_i, &spi_r) else {
+    let Ok(keys) = IkeSaKeys::derive(
+        algs.prf, algs.encr, algs.integ, &g_ir, &ni, &nr, &spi_i, &spi_r,
+    ) else {
         return fail(ctx);
     };
     let sk = SkState::new(keys, Role::Responder)?;

@@ -164,7 +164,7 @@ impl IkeSa {
             .as_ref()?
             .keys
             .derive_rekeyed(
-                algs.prf, algs.encr, &g_ir, &req.nonce, &nr.nonce, &req.spi, &spi_r,
+                algs.prf, algs.encr, algs.integ, &g_ir, &req.nonce, &nr.nonce, &req.spi, &spi_r,
             )
             .ok()?;
         Some((algs, spi_r, nr.nonce.clone(), keys))
@@ -229,6 +229,7 @@ impl IkeSa {
                 .derive_rekeyed(
                     choice.prf,
                     choice.encr,
+                    choice.integ,
                     &g_ir,
                     &ni.nonce,
                     &nr,
@@ -255,6 +256,7 @@ impl IkeSa {
         answer(self, ctx, resp);
         let algs = IkeAlgorithms {
             encr: choice.encr,
+            integ: choice.integ,
             prf: choice.prf,
             dh: group,
         };

@@ -1,6 +1,7 @@
 //! Sealing and opening the Encrypted (SK) payload of one IKE SA
-//! (RFC 7296 3.14, RFC 5282): the codec frames header and AAD, the
-//! AES-GCM cipher of [`crate::crypto`] seals or opens the inner chain.
+//! (RFC 7296 3.14, RFC 5282, RFC 3602): the codec frames header and AAD
+//! and pads to the cipher's block, the AES-GCM or AES-CBC + HMAC cipher of
+//! [`crate::crypto`] seals or opens the inner chain.
 //!
 //! A message larger than the fragment limit of an SA that negotiated
 //! fragmentation is sealed as Encrypted Fragment (SKF) messages instead
@@ -11,7 +12,7 @@
 //! Received fragments are opened one by one ([`SkState::open_fragment`])
 //! and reassembled by [`super::fragment`].
 
-use crate::crypto::{Encr, IkeSaKeys, Role, SkCipher};
+use crate::crypto::{IkeSaKeys, Role, SkCipher};
 use crate::stats::DropReason;
 use crate::wire::{
     encode_chain, pad_plaintext, split_for_fragments, unpad_plaintext, EncryptedView, ExchangeType,
@@ -33,10 +34,11 @@ pub(crate) struct Opened {
 }
 
 /// Bytes an SKF message adds around its piece of the inner chain: IKE
-/// header, SKF header, IV, ICV and the Pad Length byte (AES-GCM needs no
-/// padding).
-pub(crate) const SKF_OVERHEAD: usize =
-    HEADER_LEN + GENERIC_HEADER_LEN + SKF_FIELDS_LEN + Encr::IV_LEN + Encr::ICV_LEN + 1;
+/// header, SKF header, IV, ICV, the Pad Length byte and at most a block
+/// less one of padding (AES-GCM needs none, AES-CBC up to 15 bytes).
+pub(crate) fn skf_overhead(tx: &SkCipher) -> usize {
+    HEADER_LEN + GENERIC_HEADER_LEN + SKF_FIELDS_LEN + tx.iv_len() + tx.icv_len() + tx.block_len()
+}
 
 impl SkState {
     /// Ciphers for `me` (our role in the exchange that created the SA).
@@ -54,8 +56,8 @@ impl SkState {
         first: crate::wire::PayloadType,
         plain: &[u8],
     ) -> Option<Vec<u8>> {
-        let padded = pad_plaintext(plain, 1);
-        let frame = SealFrame::sk(header, first, SkCipher::encrypted_len(padded.len())).ok()?;
+        let padded = pad_plaintext(plain, self.tx.block_len());
+        let frame = SealFrame::sk(header, first, self.tx.encrypted_len(padded.len())).ok()?;
         let sealed = self.tx.seal_raw(frame.aad(), &padded).ok()?;
         frame.finish(&sealed).ok()
     }
@@ -71,22 +73,24 @@ impl SkState {
         max_message: Option<usize>,
     ) -> Option<Vec<Vec<u8>>> {
         let (first, plain) = encode_chain(payloads).ok()?;
-        let whole = HEADER_LEN + GENERIC_HEADER_LEN + SkCipher::encrypted_len(plain.len() + 1);
+        let padded_len = pad_plaintext(&plain, self.tx.block_len()).len();
+        let whole = HEADER_LEN + GENERIC_HEADER_LEN + self.tx.encrypted_len(padded_len);
+        let overhead = skf_overhead(&self.tx);
         let limit = max_message.filter(|m| {
-            whole > *m && header.exchange != ExchangeType::IKE_SA_INIT && *m > SKF_OVERHEAD
+            whole > *m && header.exchange != ExchangeType::IKE_SA_INIT && *m > overhead
         });
         let Some(limit) = limit else {
             return self.seal_sk(header, first, &plain).map(|d| vec![d]);
         };
-        let pieces = split_for_fragments(first, &plain, limit - SKF_OVERHEAD).ok()?;
+        let pieces = split_for_fragments(first, &plain, limit - overhead).ok()?;
         let mut out = Vec::with_capacity(pieces.len());
         for p in pieces {
-            let padded = pad_plaintext(p.content, 1);
+            let padded = pad_plaintext(p.content, self.tx.block_len());
             let frame = SealFrame::skf(
                 header,
                 p.first_inner,
                 p.info,
-                SkCipher::encrypted_len(padded.len()),
+                self.tx.encrypted_len(padded.len()),
             )
             .ok()?;
             let sealed = self.tx.seal_raw(frame.aad(), &padded).ok()?;

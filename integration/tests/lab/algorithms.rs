@@ -97,13 +97,14 @@ fn assert_esp_gcm(ns: &Netns, who: &str, key_bits: usize) -> usize {
 
 /// libreswan (Submariner client mode: our Endpoint is the preferred server,
 /// so only libreswan initiates) opens with its default first group,
-/// MODP2048, which the engine does not implement: the engine answers
-/// INVALID_KE_PAYLOAD naming its own first group (ECP256 = DH19), libreswan
-/// retries with it, and the cable comes up.
+/// MODP2048, which the engine takes since issue 14: no INVALID_KE_PAYLOAD
+/// round trip, and the IKE SA uses MODP2048. (Before issue 14 this case was
+/// `invalid_ke_engine_asks_libreswan`: the engine answered INVALID_KE
+/// naming DH19.) Drafted on the host; not yet run in the lab.
 #[test]
-fn invalid_ke_engine_asks_libreswan() {
+fn libreswan_modp2048_no_invalid_ke() {
     require_lab();
-    let case = "invalid_ke_engine_asks_libreswan";
+    let case = "libreswan_modp2048_no_invalid_ke";
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
     tunnel_only(&t.left, &t.right, &a);
@@ -120,28 +121,26 @@ fn invalid_ke_engine_asks_libreswan() {
     ping_both_ways(&t.left, &t.right, &a);
     assert_table_connected(&e);
 
-    let sent = wait_metric_at_least(&t.left, "cable_engine_ike_invalid_ke_sent", 1.0, &e);
-    let received = metric(&t.left, "cable_engine_ike_invalid_ke_received");
-    println!("engine metrics: invalid_ke_sent {sent}, invalid_ke_received {received:?}");
+    let sent = metric(&t.left, "cable_engine_ike_invalid_ke_sent");
+    println!("engine metrics: invalid_ke_sent {sent:?}");
     let log = pluto.log_text();
     keep_logs(case, &[("pluto", log.clone()), ("engine", e.log_text())]);
-    // pluto: "Received unauthenticated INVALID_KE_PAYLOAD response to DH
-    // MODP2048; resending with suggested DH DH19".
+    assert_eq!(
+        sent.unwrap_or(0.0),
+        0.0,
+        "the engine answered libreswan's MODP2048 KE with INVALID_KE"
+    );
+    assert!(
+        !log.contains("INVALID_KE_PAYLOAD"),
+        "pluto saw an INVALID_KE_PAYLOAD:\n{log}"
+    );
+    // pluto: "established IKE SA; ... group=MODP2048}".
     let line = log
         .lines()
-        .find(|l| l.contains("INVALID_KE_PAYLOAD"))
-        .unwrap_or_else(|| panic!("pluto never saw INVALID_KE_PAYLOAD:\n{log}"))
+        .find(|l| l.contains("group=MODP2048"))
+        .unwrap_or_else(|| panic!("the IKE SA should use MODP2048:\n{log}"))
         .to_string();
     println!("pluto: {line}");
-    assert!(
-        line.contains("MODP2048") && line.contains("suggested DH DH19"),
-        "libreswan should have opened with MODP2048 and been asked for DH19 (ECP256, the \
-         engine's first group): {line}"
-    );
-    assert!(
-        log.contains("group=DH19"),
-        "the IKE SA should use DH19:\n{log}"
-    );
     record(
         case,
         "libreswan 4.10",
@@ -149,7 +148,8 @@ fn invalid_ke_engine_asks_libreswan() {
         "none",
         took,
         &format!(
-            "pass; engine invalid_ke_sent={sent}; pluto: {}",
+            "pass; engine invalid_ke_sent={}; pluto: {}",
+            sent.unwrap_or(0.0),
             line.split("#1: ").last().unwrap_or(&line).trim()
         ),
     );

@@ -17,8 +17,8 @@ use std::net::IpAddr;
 use ike::{ChildId, ChildSaInfo, Encapsulation};
 use ipnetwork::IpNetwork;
 use xfrm::{
-    Direction, EspTransform, LifetimeLimits, Lifetimes, PolicyConfig, PolicyId, ReqId, SaConfig,
-    SaId, SecretKey, TrafficSelector, TunnelTemplate, UdpEncap,
+    Direction, EspTransform, Integrity, LifetimeLimits, Lifetimes, PolicyConfig, PolicyId, ReqId,
+    SaConfig, SaId, SecretKey, TrafficSelector, TunnelTemplate, UdpEncap,
 };
 
 /// Replay window for inbound SAs (libreswan's default is 128 with ESN).
@@ -185,17 +185,24 @@ pub fn sa_lifetimes(info: &ChildSaInfo, limits: &SaLimits) -> Lifetimes {
 
 /// The kernel SA of one direction of a Child SA.
 pub fn sa_config(info: &ChildSaInfo, inbound: bool, reqid: ReqId, limits: &SaLimits) -> SaConfig {
-    let (src, dst, spi, key) = if inbound {
-        (info.remote_addr, info.local_addr, info.spi_in, &info.key_in)
+    let (src, dst, spi, key, auth_key) = if inbound {
+        (
+            info.remote_addr,
+            info.local_addr,
+            info.spi_in,
+            &info.key_in,
+            &info.auth_key_in,
+        )
     } else {
         (
             info.local_addr,
             info.remote_addr,
             info.spi_out,
             &info.key_out,
+            &info.auth_key_out,
         )
     };
-    let transform = EspTransform::aes_gcm(SecretKey::from_slice(key.expose()));
+    let transform = esp_transform(info.integ, key, auth_key);
     let mut sa = SaConfig::new(src, dst, spi, reqid, transform);
     sa.esn = info.esn;
     sa.replay_window = REPLAY_WINDOW;
@@ -220,6 +227,28 @@ pub fn sa_config(info: &ChildSaInfo, inbound: bool, reqid: ReqId, limits: &SaLim
         }),
     };
     sa
+}
+
+/// The kernel transform of a negotiated ESP cipher: AES-GCM (`key` is
+/// AES key || salt) or AES-CBC with the HMAC-SHA2 `integ` and its key,
+/// truncated as RFC 4868 says (xfrm sends it as `XFRMA_ALG_AUTH_TRUNC`).
+fn esp_transform(
+    integ: Option<ike::crypto::Integ>,
+    key: &ike::crypto::SecretBytes,
+    auth_key: &ike::crypto::SecretBytes,
+) -> EspTransform {
+    use ike::crypto::Integ;
+    let integrity = match integ {
+        None => return EspTransform::aes_gcm(SecretKey::from_slice(key.expose())),
+        Some(Integ::HmacSha256_128) => Integrity::HmacSha256_128,
+        Some(Integ::HmacSha384_192) => Integrity::HmacSha384_192,
+        Some(Integ::HmacSha512_256) => Integrity::HmacSha512_256,
+    };
+    EspTransform::aes_cbc(
+        SecretKey::from_slice(key.expose()),
+        integrity,
+        SecretKey::from_slice(auth_key.expose()),
+    )
 }
 
 /// The out/in/fwd policies of one pair, tunnelling between `local_addr`
@@ -271,8 +300,11 @@ mod tests {
             spi_in: 1,
             spi_out: 2,
             encr: ike::crypto::Encr::AesGcm16_256,
+            integ: None,
             key_in: ike::crypto::SecretBytes::from_slice(&[0; 36]),
             key_out: ike::crypto::SecretBytes::from_slice(&[0; 36]),
+            auth_key_in: ike::crypto::SecretBytes::default(),
+            auth_key_out: ike::crypto::SecretBytes::default(),
             esn,
             pfs: None,
             ts_local: Vec::new(),
@@ -303,6 +335,64 @@ mod tests {
             assert_eq!((l.soft.packets, l.hard.packets), (Some(200), Some(400)));
             assert!(l.hard.add_seconds.is_some());
         }
+    }
+
+    /// Issue 14: a negotiated AES-CBC + HMAC-SHA2 Child SA becomes
+    /// `cbc(aes)` with the right key per direction and `hmac(sha*)` with
+    /// the RFC 4868 truncation and its own key; GCM stays `rfc4106(gcm(aes))`.
+    #[test]
+    fn cbc_child_sas_get_enc_and_auth_keys_per_direction() {
+        use ike::crypto::{Encr, Integ, SecretBytes};
+        for (integ, kernel, auth_len) in [
+            (Integ::HmacSha256_128, Integrity::HmacSha256_128, 32),
+            (Integ::HmacSha384_192, Integrity::HmacSha384_192, 48),
+            (Integ::HmacSha512_256, Integrity::HmacSha512_256, 64),
+        ] {
+            let mut i = info(true);
+            i.encr = Encr::AesCbc256;
+            i.integ = Some(integ);
+            i.key_in = SecretBytes::from_slice(&[1; 32]);
+            i.key_out = SecretBytes::from_slice(&[2; 32]);
+            i.auth_key_in = SecretBytes::from_slice(&vec![3; auth_len]);
+            i.auth_key_out = SecretBytes::from_slice(&vec![4; auth_len]);
+            let reqid = ReqId::owned(1).unwrap();
+            let sa_in = sa_config(&i, true, reqid, &SaLimits::default());
+            let sa_out = sa_config(&i, false, reqid, &SaLimits::default());
+            assert_eq!(
+                sa_in.transform.describe(),
+                format!(
+                    "cbc(aes) (AES-256) + {} truncated to {}",
+                    kernel.kernel_name(),
+                    kernel.truncation_bits()
+                )
+            );
+            sa_in.transform.validate().unwrap();
+            for (sa, enc, auth) in [(&sa_in, 1u8, 3u8), (&sa_out, 2, 4)] {
+                let EspTransform::AesCbc {
+                    enc_key,
+                    integrity,
+                    auth_key,
+                } = &sa.transform
+                else {
+                    panic!("not CBC: {}", sa.transform.describe());
+                };
+                assert_eq!(*integrity, kernel);
+                assert!(enc_key.ct_eq(&[enc; 32]), "encryption key of the wrong SA");
+                assert!(
+                    auth_key.ct_eq(&vec![auth; auth_len]),
+                    "auth key of the wrong SA"
+                );
+            }
+            assert_eq!(sa_in.spi, 1);
+            assert_eq!(sa_out.spi, 2);
+        }
+        let gcm = sa_config(
+            &info(true),
+            true,
+            ReqId::owned(1).unwrap(),
+            &SaLimits::default(),
+        );
+        assert!(gcm.transform.describe().starts_with("rfc4106(gcm(aes))"));
     }
 
     #[test]
