@@ -376,3 +376,198 @@ fn esp_aes_gcm_128_and_256_libreswan() {
         );
     }
 }
+
+// ------------------------------------------------- peers' restricted proposals
+
+/// Every ESP state in `ns` uses `cbc(aes)` with a `key_bits` key and
+/// `hmac(sha256)` truncated to 128 bits with a 256-bit key, and nothing
+/// else; returns how many ESP states there are (at least 2).
+fn assert_esp_cbc_sha256(ns: &Netns, who: &str, key_bits: usize) -> usize {
+    let with_keys = xfrm_state_keys(ns);
+    let st = xfrm_state(ns);
+    let esp = with_keys.matches("proto esp").count();
+    let (mut enc, mut auth) = (0, 0);
+    let hex_len = |s: &str| s.strip_prefix("0x").map_or(0, str::len);
+    for l in with_keys.lines().map(str::trim) {
+        assert!(!l.starts_with("aead "), "{who}: an AEAD ESP state:\n{st}");
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.first() {
+            Some(&"enc") => {
+                assert_eq!(f.get(1), Some(&"cbc(aes)"), "{who}:\n{st}");
+                assert_eq!(hex_len(f[2]) * 4, key_bits, "{who}: enc key:\n{st}");
+                enc += 1;
+            }
+            Some(&"auth-trunc") => {
+                assert_eq!(f.get(1), Some(&"hmac(sha256)"), "{who}:\n{st}");
+                assert_eq!(hex_len(f[2]) * 4, 256, "{who}: auth key:\n{st}");
+                assert_eq!(f.get(3), Some(&"128"), "{who}: truncation:\n{st}");
+                auth += 1;
+            }
+            Some(&"auth") => panic!("{who}: untruncated auth:\n{st}"),
+            _ => {}
+        }
+    }
+    assert!(
+        esp >= 2 && enc == esp && auth == esp,
+        "{who}: {esp} ESP states, {enc} cbc(aes), {auth} hmac(sha256)/128:\n{st}"
+    );
+    esp
+}
+
+/// strongSwan restricted to `ike` and `esp` proposals, against the engine,
+/// one fresh topology for each who-starts; returns per run who started,
+/// strongSwan's `--list-sas`, the set-up time, both sides' kernels'
+/// dumps and the logs.
+struct Restricted {
+    strongswan_starts: bool,
+    sas: String,
+    took: Duration,
+    t: TwoSites,
+    engine: Engine,
+    peer: StrongSwan,
+}
+
+fn strongswan_restricted(case: &str, ike: &str, esp: &str, strongswan_starts: bool) -> Restricted {
+    let t = TwoSites::new().expect("topology");
+    let a = two_sites_addrs();
+    tunnel_only(&t.left, &t.right, &a);
+    let work = workdir(case);
+    let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
+    let mut conn = swan_conn(&a, &es, strongswan_starts, false, TEST_PSK);
+    conn.ike_extra = vec![format!("proposals = {ike}")];
+    conn.child_extra = vec![format!("esp_proposals = {esp}")];
+    let t0;
+    let (sw, mut e) = if strongswan_starts {
+        block_engine_initiation(&t.left);
+        let e = start_engine(&t.left, &es, &ps, &work, &[]);
+        t0 = Instant::now();
+        let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("charon");
+        (sw, e)
+    } else {
+        let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("charon");
+        t0 = Instant::now();
+        (sw, start_engine(&t.left, &es, &ps, &work, &[]))
+    };
+    wait_connected(&mut e, || sw.log_text());
+    sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
+    let took = t0.elapsed();
+    ping_both_ways(&t.left, &t.right, &a);
+    assert_table_connected(&e);
+    let sas = sw.list_sas().unwrap_or_default();
+    println!("{sas}");
+    keep_logs(
+        case,
+        &[
+            ("charon", sw.log_text()),
+            ("engine", e.log_text()),
+            ("xfrm-engine", xfrm_state(&t.left)),
+            ("xfrm-strongswan", xfrm_state(&t.right)),
+        ],
+    );
+    assert_eq!(
+        sw.initiated().expect("IKE SA"),
+        strongswan_starts,
+        "who initiated:\n{sas}"
+    );
+    Restricted {
+        strongswan_starts,
+        sas,
+        took,
+        t,
+        engine: e,
+        peer: sw,
+    }
+}
+
+/// Issue 14: strongSwan restricted to `aes256-sha256-modp2048` for IKE and
+/// `aes256-sha256` for ESP (a common hardened or older configuration), in
+/// both roles: the IKE SA uses AES-CBC-256, HMAC-SHA2-256-128 and MODP2048,
+/// and both kernels' ESP states `cbc(aes)` with a 256-bit key and
+/// `hmac(sha256)` truncated to 128 bits.
+#[test]
+fn strongswan_modp2048_cbc_only() {
+    require_lab();
+    for strongswan_starts in [false, true] {
+        let case = format!(
+            "strongswan_modp2048_cbc_only_{}",
+            if strongswan_starts {
+                "initiator"
+            } else {
+                "responder"
+            }
+        );
+        let r = strongswan_restricted(
+            &case,
+            "aes256-sha256-modp2048",
+            "aes256-sha256",
+            strongswan_starts,
+        );
+        let ike = "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048";
+        assert!(r.sas.contains(ike), "IKE SA should be {ike}:\n{}", r.sas);
+        assert!(
+            r.sas.contains("AES_CBC-256/HMAC_SHA2_256_128"),
+            "Child SA should be AES_CBC-256/HMAC_SHA2_256_128:\n{}",
+            r.sas
+        );
+        let n_left = assert_esp_cbc_sha256(&r.t.left, "engine", 256);
+        let n_right = assert_esp_cbc_sha256(&r.t.right, "strongSwan", 256);
+        assert!(!r.peer.log_text().contains("NO_PROPOSAL_CHOSEN"));
+        drop(r.engine);
+        record(
+            &case,
+            "strongSwan 5.9.8",
+            if r.strongswan_starts {
+                "initiator"
+            } else {
+                "responder"
+            },
+            "none",
+            r.took,
+            &format!(
+                "pass; IKE {ike}; ESP cbc(aes) 256 + hmac(sha256)/128 in {n_left} engine / \
+                 {n_right} peer ESP states"
+            ),
+        );
+    }
+}
+
+/// Issue 14: strongSwan restricted to ECP-521 for IKE
+/// (`aes256gcm16-prfsha512-ecp521`), the engine initiating (its first KE
+/// is ECP-256, so strongSwan asks for ECP-521 with INVALID_KE_PAYLOAD) and
+/// then responding: the IKE SA uses ECP_521 and traffic passes.
+#[test]
+fn ecp521_strongswan() {
+    require_lab();
+    for strongswan_starts in [false, true] {
+        let case = format!(
+            "ecp521_strongswan_{}",
+            if strongswan_starts {
+                "initiator"
+            } else {
+                "responder"
+            }
+        );
+        let r = strongswan_restricted(
+            &case,
+            "aes256gcm16-prfsha512-ecp521",
+            "aes256gcm16",
+            strongswan_starts,
+        );
+        let ike = "AES_GCM_16-256/PRF_HMAC_SHA2_512/ECP_521";
+        assert!(r.sas.contains(ike), "IKE SA should be {ike}:\n{}", r.sas);
+        let n_left = assert_esp_gcm(&r.t.left, "engine", 256);
+        drop(r.engine);
+        record(
+            &case,
+            "strongSwan 5.9.8",
+            if r.strongswan_starts {
+                "initiator"
+            } else {
+                "responder"
+            },
+            "none",
+            r.took,
+            &format!("pass; IKE {ike}; ESP AES-GCM-256 in {n_left} engine ESP states"),
+        );
+    }
+}

@@ -290,15 +290,40 @@ pub fn keep_logs(case: &str, logs: &[(&str, String)]) {
 }
 
 /// Wait for the engine to report the cable connected; on failure, the
-/// panic shows the engine's and the peer's logs.
+/// panic shows the engine's and the peer's logs, and at its end (what a
+/// truncated CI excerpt keeps) the engine's SA events.
 pub fn wait_connected(
     engine: &mut Engine,
     peer_log: impl Fn() -> String,
 ) -> Vec<serde_json::Value> {
     match engine.wait_for("engine connected", UP_LIMIT, all_connected) {
         Ok(c) => c,
-        Err(e) => panic!("{e:#}\n--- peer log ---\n{}", peer_log()),
+        Err(e) => panic!(
+            "{e:#}\n--- peer log ---\n{}\n--- engine: SA events (last 40) ---\n{}",
+            peer_log(),
+            sa_events(&engine.log_text(), 40)
+        ),
     }
+}
+
+/// The last `n` lines of an engine log about IKE and Child SAs coming,
+/// going and waiting (no retries of refused pairs).
+pub fn sa_events(log: &str, n: usize) -> String {
+    let keep = |l: &&str| {
+        [
+            "IKE SA",
+            "Child SA installed",
+            "deleted",
+            "closed",
+            "rekey",
+            "waits",
+            "ERROR",
+        ]
+        .iter()
+        .any(|k| l.contains(k))
+    };
+    let lines: Vec<&str> = log.lines().filter(keep).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The engine's table mentions the remote cluster as connected.
