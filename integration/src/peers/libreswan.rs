@@ -13,7 +13,7 @@
 //! `--secretsfile` and `--ipsecdir` (in that order), and the unpacked
 //! `usr/sbin` first in PATH so that its updown's `ipsec` is libreswan's.
 
-use super::{require, run, stop_child, wait_for_path};
+use super::{require, run, stop_child, wait_for_path, Distro};
 use crate::topo::Netns;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -167,18 +167,44 @@ const WHACK_LIMIT: &str = "10";
 pub struct Pluto {
     child: Child,
     dir: PathBuf,
+    /// The Debian 13 root pluto runs in (chroot), or none: the host's.
+    root: Option<PathBuf>,
 }
 
 impl Pluto {
     /// Make a private configuration under `dir` (afresh): an empty
     /// `config setup`, an NSS database, the driver's secrets line with
     /// `psk`; start pluto in `ns` and wait for its control socket.
+    /// The release is [`super::distro`]'s.
     pub fn start(ns: &Netns, psk: &str, dir: &Path) -> Result<Pluto> {
+        Self::start_in(super::distro(), ns, psk, dir)
+    }
+
+    /// The same with Debian `release`'s libreswan.
+    pub fn start_in(release: Distro, ns: &Netns, psk: &str, dir: &Path) -> Result<Pluto> {
+        let root = release.root("libreswan")?;
+        let inside = |p: &Path| match &root {
+            Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
+            None => p.to_path_buf(),
+        };
         let pluto = Path::new(EXECDIR).join("pluto");
-        require(&pluto, "libreswan's pluto")?;
-        require(&Path::new(EXECDIR).join("whack"), "libreswan's whack")?;
-        require(Path::new("/usr/bin/certutil"), "certutil (libnss3-tools)")?;
-        let sbin = sbindir()?;
+        require(&inside(&pluto), "libreswan's pluto")?;
+        require(
+            &inside(&Path::new(EXECDIR).join("whack")),
+            "libreswan's whack",
+        )?;
+        require(
+            &inside(Path::new("/usr/bin/certutil")),
+            "certutil (libnss3-tools)",
+        )?;
+        let path = match &root {
+            None => format!(
+                "{}:{}",
+                sbindir()?.display(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+            ),
+            Some(_) => "/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        };
         let _ = std::fs::remove_dir_all(dir);
         for d in ["run", "dump", "nss", "ipsec.d"] {
             std::fs::create_dir_all(dir.join(d))?;
@@ -189,20 +215,22 @@ impl Pluto {
             format!("%any %any : PSK \"{psk}\"\n"),
         )?;
         run(
-            Command::new("certutil")
+            Distro::command(root.as_deref(), "/usr/bin/certutil")
                 .args(["-N", "--empty-password", "-d"])
                 .arg(format!("sql:{}", dir.join("nss").display())),
             "certutil -N (pluto's NSS database)",
         )?;
         let log = dir.join("pluto.log");
         let out = std::fs::File::create(&log)?;
-        let path = format!(
-            "{}:{}",
-            sbin.display(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
-        );
-        let mut child = ns
-            .command(&pluto.to_string_lossy())
+        let mut cmd = match &root {
+            None => ns.command(&pluto.to_string_lossy()),
+            Some(r) => {
+                let mut c = ns.command("chroot");
+                c.arg(r).arg(&pluto);
+                c
+            }
+        };
+        let mut child = cmd
             .arg("--config")
             .arg(dir.join("ipsec.conf"))
             .arg("--rundir")
@@ -235,7 +263,13 @@ impl Pluto {
         Ok(Pluto {
             child,
             dir: dir.to_path_buf(),
+            root,
         })
+    }
+
+    /// `libreswan <version>` of the running release, for reports.
+    pub fn label(&self) -> String {
+        super::peer_label("libreswan", self.root.as_deref(), "libreswan")
     }
 
     /// `whack --rundir <dir> <args>`, killed after [`WHACK_LIMIT`] and
@@ -248,8 +282,11 @@ impl Pluto {
             // 3x2 connections), so a call here is killed too, after
             // WHACK_LIMIT (the emulated VM needs more than 5 s).
             let mut cmd = Command::new("timeout");
-            cmd.args(["-s", "KILL", WHACK_LIMIT])
-                .arg(Path::new(EXECDIR).join("whack"))
+            cmd.args(["-s", "KILL", WHACK_LIMIT]);
+            if let Some(r) = &self.root {
+                cmd.arg("chroot").arg(r);
+            }
+            cmd.arg(Path::new(EXECDIR).join("whack"))
                 .arg("--rundir")
                 .arg(self.dir.join("run"))
                 .args(args);

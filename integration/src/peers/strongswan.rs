@@ -9,11 +9,11 @@
 //! unset, so strongSwan's defaults apply. IKE runs on port 4500 from the
 //! first message (`local_port = remote_port = 4500`), as Submariner does.
 
-use super::{require, run, stop_child, wait_for_path};
+use super::{require, run, stop_child, wait_for_path, Distro};
 use crate::topo::Netns;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Debian's charon binary.
@@ -109,14 +109,32 @@ pub struct StrongSwan {
     child: Child,
     dir: PathBuf,
     pub conn: SwanConn,
+    /// The Debian 13 root charon runs in (chroot), or none: the host's.
+    root: Option<PathBuf>,
 }
 
 impl StrongSwan {
     /// Write the configuration under `dir` (made afresh), start charon in
     /// `ns`, wait for its vici socket and load the connection.
+    /// The release is [`super::distro`]'s.
     pub fn start(ns: &Netns, conn: &SwanConn, dir: &Path) -> Result<StrongSwan> {
-        require(Path::new(CHARON), "strongSwan's charon")?;
-        require(Path::new(SWANCTL), "strongSwan's swanctl")?;
+        Self::start_in(super::distro(), ns, conn, dir)
+    }
+
+    /// The same with Debian `release`'s strongSwan.
+    pub fn start_in(
+        release: Distro,
+        ns: &Netns,
+        conn: &SwanConn,
+        dir: &Path,
+    ) -> Result<StrongSwan> {
+        let root = release.root("strongswan")?;
+        let inside = |p: &str| match &root {
+            Some(r) => r.join(p.trim_start_matches('/')),
+            None => PathBuf::from(p),
+        };
+        require(&inside(CHARON), "strongSwan's charon")?;
+        require(&inside(SWANCTL), "strongSwan's swanctl")?;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir.join("swanctl"))?;
         let sock = dir.join("charon.vici");
@@ -136,8 +154,15 @@ impl StrongSwan {
         )?;
         std::fs::write(dir.join("swanctl/swanctl.conf"), conn.swanctl_conf()?)?;
         let out = std::fs::File::create(dir.join("charon.out"))?;
-        let mut child = ns
-            .command("sh")
+        let mut cmd = match &root {
+            None => ns.command("sh"),
+            Some(r) => {
+                let mut c = ns.command("chroot");
+                c.arg(r).arg("/bin/sh");
+                c
+            }
+        };
+        let mut child = cmd
             .args(["-c", PRIVATE_RUN, CHARON])
             .env("STRONGSWAN_CONF", &conf)
             .stdin(Stdio::null())
@@ -159,6 +184,7 @@ impl StrongSwan {
             child,
             dir: dir.to_path_buf(),
             conn: conn.clone(),
+            root,
         };
         s.swanctl(&["--load-all"])?;
         Ok(s)
@@ -166,12 +192,17 @@ impl StrongSwan {
 
     /// Run `swanctl <args> --uri unix://<socket>` (operation first).
     pub fn swanctl(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = Command::new(SWANCTL);
+        let mut cmd = Distro::command(self.root.as_deref(), SWANCTL);
         cmd.args(args)
             .arg("--uri")
             .arg(format!("unix://{}", self.dir.join("charon.vici").display()))
             .env("SWANCTL_DIR", self.dir.join("swanctl"));
         run(&mut cmd, &format!("swanctl {}", args.join(" ")))
+    }
+
+    /// `strongSwan <version>` of the running release, for reports.
+    pub fn label(&self) -> String {
+        super::peer_label("strongSwan", self.root.as_deref(), "strongswan-charon")
     }
 
     /// Initiate one Child SA (and its IKE SA), waiting up to `timeout_s`.

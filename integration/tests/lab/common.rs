@@ -260,6 +260,7 @@ pub fn esp_spis(ns: &Netns) -> std::collections::BTreeSet<String> {
 
 /// Append one line to the results file shared with the host, and print it.
 pub fn record(case: &str, peer: &str, role: &str, nat: &str, setup: Duration, note: &str) {
+    let peer = integration::peers::release_label(peer);
     let line = format!(
         "{case}\t{peer}\t{role}\t{nat}\t{:.1}s\t{note}",
         setup.as_secs_f64()

@@ -21,8 +21,12 @@ use std::time::{Duration, Instant};
 /// strongSwan only responds (no start action); the engine initiates.
 #[test]
 fn strongswan_responder() {
+    strongswan_responder_case("strongswan_responder");
+}
+
+pub fn strongswan_responder_case(case: &str) {
     require_lab();
-    let p = strongswan_pair("sw-resp", |_| {}, &[]);
+    let p = strongswan_pair(case, |_| {}, &[]);
     let (t, a, sw, e, took) = (&p.t, &p.a, &p.peer, &p.engine, p.setup);
     assert!(
         !sw.initiated().unwrap(),
@@ -33,18 +37,8 @@ fn strongswan_responder() {
     assert_table_connected(e);
     println!("{}", sw.list_sas().unwrap_or_default());
     assert!(xfrm_state(&t.left).contains("proto esp"));
-    keep_logs(
-        "strongswan_responder",
-        &[("charon", sw.log_text()), ("engine", e.log_text())],
-    );
-    record(
-        "strongswan_responder",
-        "strongSwan 5.9.8",
-        "responder",
-        "none",
-        took,
-        "pass",
-    );
+    keep_logs(case, &[("charon", sw.log_text()), ("engine", e.log_text())]);
+    record(case, "strongSwan 5.9.8", "responder", "none", took, "pass");
 }
 
 /// strongSwan initiates (start_action = start) while the engine's own
@@ -52,11 +46,15 @@ fn strongswan_responder() {
 /// engine is the responder of the IKE SA that carries the tunnel.
 #[test]
 fn strongswan_initiator() {
+    strongswan_initiator_case("strongswan_initiator");
+}
+
+pub fn strongswan_initiator_case(case: &str) {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
     tunnel_only(&t.left, &t.right, &a);
-    let work = workdir("sw-init");
+    let work = workdir(case);
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     block_engine_initiation(&t.left);
     let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
@@ -77,18 +75,8 @@ fn strongswan_initiator() {
     );
     ping_both_ways(&t.left, &t.right, &a);
     assert_table_connected(&e);
-    keep_logs(
-        "strongswan_initiator",
-        &[("charon", sw.log_text()), ("engine", e.log_text())],
-    );
-    record(
-        "strongswan_initiator",
-        "strongSwan 5.9.8",
-        "initiator",
-        "none",
-        took,
-        "pass",
-    );
+    keep_logs(case, &[("charon", sw.log_text()), ("engine", e.log_text())]);
+    record(case, "strongSwan 5.9.8", "initiator", "none", took, "pass");
 }
 
 // ---------------------------------------------------------------- libreswan
@@ -96,7 +84,7 @@ fn strongswan_initiator() {
 /// Run one libreswan case: `engine_pref`/`peer_pref` are the two Endpoints'
 /// preferred-server flags, `mode` what Submariner's driver on the peer
 /// derives from them.
-fn libreswan_case(case: &str, role: &str, engine_pref: bool, peer_pref: bool, mode: Mode) {
+pub fn libreswan_case(case: &str, role: &str, engine_pref: bool, peer_pref: bool, mode: Mode) {
     require_lab();
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
@@ -181,11 +169,15 @@ fn libreswan_both_initiate() {
 /// remote.
 #[test]
 fn nat_engine_behind_nat_libreswan() {
+    nat_libreswan_case("nat_engine_behind_nat_libreswan");
+}
+
+pub fn nat_libreswan_case(case: &str) {
     require_lab();
     let t = RoutedSites::new(Nat::Left).expect("topology");
     let a = routed_addrs(&t);
     tunnel_only(&t.left, &t.right, &a);
-    let work = workdir("nat-left");
+    let work = workdir(case);
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     assert!(es.nat_enabled && !ps.nat_enabled);
     let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
@@ -203,8 +195,12 @@ fn nat_engine_behind_nat_libreswan() {
     assert!(st.contains("sport 4500 dport 4500"), "{st}");
     assert_espinudp(&t.right, "libreswan");
     assert_table_connected(&e);
+    keep_logs(
+        case,
+        &[("pluto", pluto.log_text()), ("engine", e.log_text())],
+    );
     record(
-        "nat_engine_behind_nat_libreswan",
+        case,
         "libreswan 4.10",
         "both initiate",
         "engine side NATed",

@@ -18,4 +18,5 @@ mod rekey;
 mod restart;
 mod solo;
 mod subnets;
+mod trixie;
 mod xfrm;

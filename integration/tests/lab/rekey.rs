@@ -28,7 +28,7 @@ const REKEY_LIMIT: Duration = Duration::from_secs(240);
 
 /// Which side's lifetimes are short.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Driver {
+pub enum Driver {
     Engine,
     Peer,
 }
@@ -192,7 +192,7 @@ impl Driver {
     }
 }
 
-fn strongswan_rekey_case(case: &str, driver: Driver) {
+pub fn strongswan_rekey_case(case: &str, driver: Driver) {
     require_lab();
     let p = strongswan_pair(
         case,
@@ -237,7 +237,7 @@ fn strongswan_rekey_case(case: &str, driver: Driver) {
     record_run(case, "strongSwan 5.9.8", who, p.setup, &run);
 }
 
-fn libreswan_rekey_case(case: &str, driver: Driver) {
+pub fn libreswan_rekey_case(case: &str, driver: Driver) -> String {
     require_lab();
     let (p, cable) = libreswan_pair(
         case,
@@ -275,6 +275,7 @@ fn libreswan_rekey_case(case: &str, driver: Driver) {
         Driver::Peer => "libreswan",
     };
     record_run(case, "libreswan 4.10", who, p.setup, &run);
+    pluto.log_text()
 }
 
 /// Two engines, the left one with short lifetimes: it rekeys, the right

@@ -55,6 +55,13 @@ fn libreswan_three_by_two_subnets() {
     three_by_two("libreswan_three_by_two_subnets", None);
 }
 
+const ENGINE_3: [&str; 3] = ["10.1.0.0/16", "10.11.0.0/16", "10.21.0.0/16"];
+const PEER_2: [&str; 2] = ["10.2.0.0/16", "10.12.0.0/16"];
+
+fn three_by_two(case: &str, netem: Option<&str>) {
+    many_subnets(case, netem, &ENGINE_3, &PEER_2);
+}
+
 /// The same over a slow path (netem on both gateways' links: 300 ms each way, so
 /// every exchange outlasts libreswan's first 0.5 s retransmission).
 #[test]
@@ -65,7 +72,14 @@ fn libreswan_three_by_two_subnets_slow_path() {
     );
 }
 
-fn three_by_two(case: &str, netem: Option<&str>) {
+/// The engine with `engine_subnets`, libreswan with `peer_subnets`, both
+/// initiating every pair (see [`libreswan_three_by_two_subnets`]).
+pub fn many_subnets(
+    case: &str,
+    netem: Option<&str>,
+    engine_subnets: &[&str],
+    peer_subnets: &[&str],
+) {
     require_lab();
     let t = TwoSites::new().expect("topology");
     if let Some(netem) = netem {
@@ -76,12 +90,9 @@ fn three_by_two(case: &str, netem: Option<&str>) {
     }
     let a = two_sites_addrs();
     let (mut es, mut ps) = (engine_site(&a, false), peer_site(&a, false));
-    es.subnets = vec![
-        "10.1.0.0/16".into(),
-        "10.11.0.0/16".into(),
-        "10.21.0.0/16".into(),
-    ];
-    ps.subnets = vec!["10.2.0.0/16".into(), "10.12.0.0/16".into()];
+    es.subnets = engine_subnets.iter().map(|s| s.to_string()).collect();
+    ps.subnets = peer_subnets.iter().map(|s| s.to_string()).collect();
+    let pairs = engine_subnets.len() * peer_subnets.len();
     for (ns, mine, theirs, gw) in [
         (&t.left, &es.subnets, &ps.subnets, a.right_ip),
         (&t.right, &ps.subnets, &es.subnets, a.left_ip),
@@ -98,7 +109,7 @@ fn three_by_two(case: &str, netem: Option<&str>) {
     }
     let work = workdir(case);
     let cable = libreswan_cable(&es, &ps, Mode::Bidirectional);
-    assert_eq!(cable.connection_names().len(), 6);
+    assert_eq!(cable.connection_names().len(), pairs);
     let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("pluto");
     let t0 = Instant::now();
     let mut e = start_engine(&t.left, &es, &ps, &work, &[]);
@@ -106,7 +117,7 @@ fn three_by_two(case: &str, netem: Option<&str>) {
     wait_connected(&mut e, || pluto.log_text());
     pluto
         .wait_up(&cable, UP_LIMIT)
-        .expect("libreswan: all 6 up");
+        .expect("libreswan: every connection up");
     let took = t0.elapsed();
     let first = ping_all_pairs(&t, &es.subnets, &ps.subnets);
     let counts_up = (xfrm_counts(&t.left), xfrm_counts(&t.right));
@@ -166,21 +177,23 @@ fn three_by_two(case: &str, netem: Option<&str>) {
     assert!(pluto.all_up(&cable), "libreswan lost a connection:\n{ts}");
     assert_table_connected(&e);
     assert!(
-        left.0 >= 12,
-        "6 Child SAs need at least 12 ESP states on the engine side: {figures}"
+        left.0 >= 2 * pairs,
+        "{pairs} Child SAs need at least {} ESP states on the engine side: {figures}",
+        2 * pairs
     );
     assert_eq!(
-        left.1, 18,
-        "engine: 6 pairs x out/in/fwd policies: {figures}"
+        left.1,
+        3 * pairs,
+        "engine: {pairs} pairs x out/in/fwd policies: {figures}"
     );
-    assert!(right.0 >= 12, "libreswan side: {figures}");
+    assert!(right.0 >= 2 * pairs, "libreswan side: {figures}");
     record(
         case,
         "libreswan 4.10",
-        "both initiate, 6 connections",
+        &format!("both initiate, {pairs} connections"),
         "none",
         took,
-        &format!("pass; 12 pings x 2 rounds; {figures}"),
+        &format!("pass; {} pings x 2 rounds; {figures}", 2 * pairs),
     );
 }
 

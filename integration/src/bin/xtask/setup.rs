@@ -8,6 +8,11 @@
 //!   package conflicts with strongSwan's), with its library dependencies
 //!   installed normally and `/usr/libexec/ipsec` linked to the unpacked tree
 //!   (pluto and its updown script run programs there by fixed path).
+//! - The Debian 13 (trixie) peers, libreswan 5.x and strongSwan 6.x: one
+//!   `debootstrap` root each under `target/lab/trixie/` (their packages
+//!   conflict), made once (about 3 minutes each) and remade when missing;
+//!   the peer helpers run the daemons there with chroot
+//!   (`integration/src/peers/mod.rs`, `Distro`).
 
 use crate::paths;
 use anyhow::{bail, Context, Result};
@@ -47,7 +52,28 @@ const APT_PACKAGES: &[&str] = &[
     "libcap-ng0",
     "libaudit1",
     "dns-root-data",
+    // The Debian 13 peers' roots.
+    "debootstrap",
 ];
+
+/// The Debian 13 peer roots: (directory under `target/lab/trixie`, the
+/// packages beyond `minbase`, a file that proves the root complete).
+pub const TRIXIE_ROOTS: &[(&str, &str, &str)] = &[
+    (
+        "strongswan",
+        "strongswan-charon,strongswan-swanctl,libstrongswan-standard-plugins,iproute2",
+        "usr/sbin/swanctl",
+    ),
+    (
+        "libreswan",
+        // `host` (a virtual package libreswan depends on) is bind9-host.
+        "libreswan,bind9-host,libnss3-tools,iproute2",
+        "usr/libexec/ipsec/pluto",
+    ),
+];
+
+/// The Debian mirror the trixie roots come from.
+const TRIXIE_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// The Debian package unpacked privately for the libreswan peer.
 const LIBRESWAN_PACKAGE: &str = "libreswan";
@@ -113,6 +139,7 @@ pub fn run(verbose: bool) -> Result<()> {
         eprintln!("setup: virtme-ng present ({})", vng.display());
     }
     libreswan(verbose)?;
+    trixie(verbose)?;
     let kernel = lab_kernel()?;
     if verbose {
         eprintln!("setup: lab kernel {}", kernel.display());
@@ -202,6 +229,13 @@ pub fn preflight() -> Result<()> {
     if !libreswan_root().join("usr/libexec/ipsec/pluto").exists() {
         missing.push("libreswan's pluto, unpacked under target/lab/libreswan".to_string());
     }
+    for (name, _, proof) in TRIXIE_ROOTS {
+        if !paths::lab().join("trixie").join(name).join(proof).exists() {
+            missing.push(format!(
+                "the Debian 13 {name} root (target/lab/trixie/{name})"
+            ));
+        }
+    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -276,6 +310,50 @@ fn libreswan(verbose: bool) -> Result<()> {
                 .with_context(|| format!("linking {LIBRESWAN_EXECDIR}"))?;
             eprintln!("setup: linked {LIBRESWAN_EXECDIR} -> {}", execdir.display());
         }
+    }
+    Ok(())
+}
+
+/// Make the Debian 13 peer roots that are missing (debootstrap into a
+/// temporary directory, renamed into place once complete; downloaded
+/// packages are kept in `target/lab/trixie-debs` for the next root).
+fn trixie(verbose: bool) -> Result<()> {
+    let base = paths::lab().join("trixie");
+    let debs = paths::lab().join("trixie-debs");
+    for (name, packages, proof) in TRIXIE_ROOTS {
+        let root = base.join(name);
+        if root.join(proof).exists() {
+            if verbose {
+                eprintln!("setup: Debian 13 {name} root present ({})", root.display());
+            }
+            continue;
+        }
+        let tmp = base.join(format!("{name}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&debs)?;
+        eprintln!(
+            "setup: debootstrap trixie ({packages}) into {}",
+            root.display()
+        );
+        let started = std::time::Instant::now();
+        exec(
+            Command::new("debootstrap")
+                .arg("--variant=minbase")
+                .arg(format!("--cache-dir={}", debs.display()))
+                .arg(format!("--include={packages}"))
+                .arg("trixie")
+                .arg(&tmp)
+                .arg(TRIXIE_MIRROR),
+        )?;
+        if !tmp.join(proof).exists() {
+            bail!("debootstrap left no {proof} in {}", tmp.display());
+        }
+        std::fs::rename(&tmp, &root)?;
+        eprintln!(
+            "setup: Debian 13 {name} root made in {:.0?}",
+            started.elapsed()
+        );
     }
     Ok(())
 }
