@@ -54,6 +54,8 @@ const PASS_ENV: &[&str] = &[
     "LAB_JOBS",
     "LAB_TEST_TIMEOUT",
     "CABLE_ENGINE_BIN",
+    // Which Debian release's interop peers (`integration::peers::PEERS_ENV`).
+    "CABLE_ENGINE_PEERS",
     "BENCH_REPS",
     "BENCH_HUB",
     "BENCH_ONLY",
