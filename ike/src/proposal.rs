@@ -197,10 +197,13 @@ fn known_types_only(p: &Proposal) -> bool {
 }
 
 /// Whether an AEAD cipher may be taken from `p`: it carries no integrity
-/// algorithm, or offers NONE.
+/// algorithm, or only NONE (RFC 7296 3.3: a combined-mode cipher "MUST
+/// either offer no integrity algorithm or a single integrity algorithm of
+/// NONE"). A proposal with a real integrity algorithm beside NONE is not
+/// an AEAD proposal.
 fn aead_ok(p: &Proposal) -> bool {
-    let mut integ = p.transforms_of(TransformType::INTEG).peekable();
-    integ.peek().is_none() || p.transforms_of(TransformType::INTEG).any(|t| t.id == 0)
+    p.transforms_of(TransformType::INTEG)
+        .all(|t| t.id == wire::IntegId::NONE.0)
 }
 
 fn offered_integs(p: &Proposal) -> Vec<Integ> {
@@ -649,6 +652,39 @@ mod tests {
             1
         );
         assert!(select_ike(&[aead_only], &strongswan_cbc_modp2048()).is_none());
+    }
+
+    /// A GCM proposal that lists a real integrity algorithm next to NONE.
+    fn gcm_with(integ: &[wire::IntegId]) -> Proposal {
+        let mut t = vec![Transform::encr(wire::EncrId::AES_GCM_16, Some(256))];
+        t.extend(integ.iter().map(|i| Transform::integ(*i)));
+        t.push(Transform::prf(wire::PrfId::HMAC_SHA2_256));
+        t.push(Transform::dh(wire::DhGroup::ECP256));
+        Proposal::new(1, ProtocolId::IKE, t)
+    }
+
+    /// RFC 7296 3.3: a combined-mode cipher's proposal "MUST either offer
+    /// no integrity algorithm or a single integrity algorithm of NONE".
+    /// One offering HMAC-SHA2-256 beside NONE is malformed: no AEAD from it.
+    #[test]
+    fn aead_is_not_taken_from_a_proposal_with_a_real_integrity_beside_none() {
+        let offer = SaPayload {
+            proposals: vec![gcm_with(&[
+                wire::IntegId::HMAC_SHA2_256_128,
+                wire::IntegId::NONE,
+            ])],
+        };
+        assert_eq!(select_ike(&[IkeProposal::default()], &offer), None);
+        let mut esp = gcm_with(&[wire::IntegId::NONE, wire::IntegId::HMAC_SHA2_256_128]);
+        esp.protocol = ProtocolId::ESP;
+        esp.transforms.retain(|t| {
+            t.transform_type == TransformType::ENCR || t.transform_type == TransformType::INTEG
+        });
+        esp.spi = 0x0102_0304u32.to_be_bytes().to_vec();
+        let offer = SaPayload {
+            proposals: vec![esp],
+        };
+        assert_eq!(select_esp(&[EspProposal::default()], &offer, false), None);
     }
 
     #[test]
