@@ -28,6 +28,9 @@ pub(crate) struct IkeChoice {
     pub encr: Encr,
     /// `None` with an AEAD `encr`.
     pub integ: Option<Integ>,
+    /// An AEAD choice from a proposal that listed INTEG NONE: the answer
+    /// names NONE (RFC 7296 2.7, one transform of each type proposed).
+    pub integ_none: bool,
     pub prf: Prf,
     /// Groups of that proposal we accept, our preference first.
     pub dh_candidates: Vec<DhGroup>,
@@ -40,6 +43,8 @@ pub(crate) struct EspChoice {
     pub encr: Encr,
     /// `None` with an AEAD `encr`.
     pub integ: Option<Integ>,
+    /// As [`IkeChoice::integ_none`].
+    pub integ_none: bool,
     pub esn: bool,
     pub dh: Option<DhGroup>,
     /// The SPI of the proposal (the peer's inbound SPI).
@@ -206,6 +211,23 @@ fn aead_ok(p: &Proposal) -> bool {
         .all(|t| t.id == wire::IntegId::NONE.0)
 }
 
+/// Whether an answer choosing `integ` from `p` must name INTEG NONE: an
+/// AEAD choice (no integrity) from a proposal that listed INTEG
+/// transforms, which [`aead_ok`] allows only as NONE.
+fn integ_none(integ: Option<Integ>, p: &Proposal) -> bool {
+    integ.is_none() && p.transforms_of(TransformType::INTEG).next().is_some()
+}
+
+/// The INTEG transform of an answer: the chosen algorithm, NONE when the
+/// AEAD proposal listed it, or nothing.
+fn answer_integ(integ: Option<Integ>, none: bool) -> Option<Transform> {
+    match integ {
+        Some(i) => Some(integ_transform(i)),
+        None if none => Some(Transform::integ(wire::IntegId::NONE)),
+        None => None,
+    }
+}
+
 fn offered_integs(p: &Proposal) -> Vec<Integ> {
     p.transforms_of(TransformType::INTEG)
         .filter_map(|t| Integ::from_transform_id(t.id))
@@ -284,6 +306,7 @@ pub(crate) fn select_ike(local: &[IkeProposal], offer: &SaPayload) -> Option<Ike
                 number: p.number,
                 encr,
                 integ,
+                integ_none: integ_none(integ, p),
                 prf,
                 dh_candidates,
             });
@@ -295,7 +318,7 @@ pub(crate) fn select_ike(local: &[IkeProposal], offer: &SaPayload) -> Option<Ike
 /// The SA payload of our IKE_SA_INIT response.
 pub(crate) fn ike_answer(choice: &IkeChoice, dh: DhGroup) -> SaPayload {
     let mut t = vec![encr_transform(choice.encr)];
-    t.extend(choice.integ.map(integ_transform));
+    t.extend(answer_integ(choice.integ, choice.integ_none));
     t.push(prf_transform(choice.prf));
     t.push(dh_transform(dh));
     SaPayload {
@@ -353,6 +376,7 @@ pub(crate) fn select_esp(
                 number: p.number,
                 encr,
                 integ,
+                integ_none: integ_none(integ, p),
                 esn,
                 dh,
                 spi,
@@ -366,7 +390,7 @@ pub(crate) fn select_esp(
 /// The SA payload answering an ESP offer, with our inbound SPI.
 pub(crate) fn esp_answer(choice: &EspChoice, our_spi: u32) -> SaPayload {
     let mut t = vec![encr_transform(choice.encr)];
-    t.extend(choice.integ.map(integ_transform));
+    t.extend(answer_integ(choice.integ, choice.integ_none));
     if let Some(g) = choice.dh {
         t.push(dh_transform(g));
     }
@@ -456,6 +480,7 @@ pub(crate) fn check_esp_answer(
         number: p.number,
         encr,
         integ,
+        integ_none: false,
         esn,
         dh: offered_dhs(p).first().copied(),
         spi,
@@ -685,6 +710,77 @@ mod tests {
             proposals: vec![esp],
         };
         assert_eq!(select_esp(&[EspProposal::default()], &offer, false), None);
+    }
+
+    /// RFC 7296 2.7: "The accepted cryptographic suite MUST contain
+    /// exactly one transform of each type included in the proposal." A
+    /// GCM proposal that lists INTEG NONE (allowed by 3.3) is answered with
+    /// INTEG NONE, in IKE_SA_INIT and for ESP; one without INTEG without.
+    #[test]
+    fn an_aead_proposal_with_integ_none_is_answered_with_none() {
+        let with_none = SaPayload {
+            proposals: vec![gcm_with(&[wire::IntegId::NONE])],
+        };
+        let c = select_ike(&[IkeProposal::default()], &with_none).unwrap();
+        assert_eq!((c.encr, c.integ), (Encr::AesGcm16_256, None));
+        let ans = ike_answer(&c, DhGroup::Ecp256);
+        let types: Vec<TransformType> = ans.proposals[0]
+            .transforms
+            .iter()
+            .map(|t| t.transform_type)
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                TransformType::ENCR,
+                TransformType::INTEG,
+                TransformType::PRF,
+                TransformType::DH
+            ]
+        );
+        assert_eq!(
+            transforms_of(&ans.proposals[0], TransformType::INTEG),
+            vec![0]
+        );
+        // Every answered transform is one the peer proposed.
+        for t in &ans.proposals[0].transforms {
+            assert!(with_none.proposals[0].transforms.contains(t), "{t:?}");
+        }
+        // An initiator that offered that proposal accepts the answer.
+        let algs = check_ike_answer(&with_none, &ans).unwrap();
+        assert_eq!(algs.integ, None);
+
+        let mut esp = gcm_with(&[wire::IntegId::NONE]);
+        esp.protocol = ProtocolId::ESP;
+        esp.transforms.retain(|t| {
+            t.transform_type == TransformType::ENCR || t.transform_type == TransformType::INTEG
+        });
+        esp.transforms.push(Transform::esn(EsnId::NO_ESN));
+        esp.spi = 0x0102_0304u32.to_be_bytes().to_vec();
+        let offer = SaPayload {
+            proposals: vec![esp],
+        };
+        let c = select_esp(&[EspProposal::default()], &offer, false).unwrap();
+        let ans = esp_answer(&c, 0x1111);
+        assert_eq!(
+            transforms_of(&ans.proposals[0], TransformType::INTEG),
+            vec![0]
+        );
+        assert_eq!(check_esp_answer(&offer, &ans).unwrap().integ, None);
+
+        // Without INTEG in the proposal, none in the answer (as before).
+        let c = select_ike(
+            &[IkeProposal::default()],
+            &SaPayload {
+                proposals: vec![gcm_with(&[])],
+            },
+        )
+        .unwrap();
+        assert!(transforms_of(
+            &ike_answer(&c, DhGroup::Ecp256).proposals[0],
+            TransformType::INTEG
+        )
+        .is_empty());
     }
 
     #[test]
