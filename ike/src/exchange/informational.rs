@@ -26,6 +26,7 @@ impl IkeSa {
                         // The peer names its inbound SPI, our outbound one.
                         if let Some(pos) = self.children.iter().position(|c| c.spi_out == spi) {
                             let c = self.children.remove(pos);
+                            self.rekeyed_child_deleted(&c);
                             ctx.out.free_esp_spi(c.spi_in);
                             // Crossing Deletes (RFC 7296 1.4.1): no Delete
                             // payload back for an SA whose Delete of ours
