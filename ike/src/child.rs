@@ -30,6 +30,9 @@ pub(crate) struct ChildRequest {
     pub dh: Option<DhPrivateKey>,
     /// Rekey: inbound SPI of the Child SA being replaced.
     pub rekey_of: Option<u32>,
+    /// Rekey: the peer's colliding rekey of that SA, kept here when the
+    /// peer deleted the SA (and with it the record) before our answer came.
+    pub peer_rekey: Option<RekeyRecord>,
 }
 
 /// Where an established Child SA is in its life.

@@ -118,6 +118,207 @@ fn simultaneous_rekey_converges_to_exactly_one_new_child_sa() {
     }
 }
 
+/// Whether a datagram is an INFORMATIONAL request (a Delete, here).
+fn is_informational_request(p: &[u8]) -> bool {
+    ike::wire::Header::decode(p)
+        .is_ok_and(|h| h.exchange == ike::wire::ExchangeType::INFORMATIONAL && h.is_request())
+}
+
+/// RFC 7296 2.8.1 (issue 13): in a Child SA rekey collision the side whose
+/// new SA holds the lowest nonce (the loser) deletes that redundant SA and
+/// nothing else; the winner deletes the old SA. Before, the loser also
+/// deleted the old SA (two Deletes from the loser in most orders).
+#[test]
+fn a_lost_child_rekey_collision_deletes_only_the_redundant_sa() {
+    let mut collisions = 0;
+    for seed in 0..64 {
+        let mut s = established(1_000_000, 1_000_000);
+        s.check_gapless = true;
+        let old_a = Net::children(&s.net.ev_a)[0].clone();
+        let start = s.net.wire.len();
+        let now = s.net.now;
+        assert!(s.net.a.rekey_child(now, old_a.spi_in));
+        assert!(s.net.b.rekey_child(now, old_a.spi_out));
+        // Any order, also within one direction (the winner's Delete may
+        // arrive after the loser's Delete exchange).
+        let mut flip = util::coin(seed);
+        while s.step_at(flip(), usize::from(flip())) {}
+        // One pair left, the same on both sides.
+        assert_eq!(
+            (s.ka.inbound.len(), s.kb.inbound.len()),
+            (1, 1),
+            "seed {seed}"
+        );
+        assert_eq!(s.installed_pairs(), 1, "seed {seed}");
+        let spi_in = *s.ka.inbound.iter().next().unwrap();
+        let a = *Net::children(&s.net.ev_a)
+            .iter()
+            .find(|c| c.spi_in == spi_in)
+            .unwrap();
+        let b = *Net::children(&s.net.ev_b)
+            .iter()
+            .find(|c| c.spi_out == spi_in)
+            .unwrap();
+        assert_mirrored(a, b);
+        assert_eq!(a.rekey_of, Some(old_a.spi_in), "seed {seed}");
+        assert_eq!(
+            (s.net.a.sas()[0].child_sas, s.net.b.sas()[0].child_sas),
+            (1, 1)
+        );
+        let failed = |e: &Event| matches!(e, Event::ChildSaFailed { .. });
+        let closed = |e: &Event| matches!(e, Event::IkeSaClosed { .. });
+        assert!(!s.net.ev_a.iter().chain(&s.net.ev_b).any(closed));
+        // Orders where one side's rekey completed before the other's
+        // request arrived are no collision (its request is refused with
+        // TEMPORARY_FAILURE, 2.25.1, and reported as failed).
+        let collided = [&s.net.ev_a, &s.net.ev_b].iter().all(|evs| {
+            Net::children(evs)
+                .iter()
+                .filter(|c| c.rekey_of.is_some())
+                .count()
+                == 2
+        });
+        if !collided {
+            continue;
+        }
+        collisions += 1;
+        assert!(!s.net.ev_a.iter().chain(&s.net.ev_b).any(failed));
+        // The surviving SA is the winner's own rekey.
+        let (winner, loser) = if a.initiated_locally {
+            (util::Dir::AtoB, util::Dir::BtoA)
+        } else {
+            (util::Dir::BtoA, util::Dir::AtoB)
+        };
+        let deletes = |dir| {
+            s.net.wire[start..]
+                .iter()
+                .filter(|(_, d, p)| *d == dir && is_informational_request(p))
+                .count()
+        };
+        assert_eq!(
+            deletes(loser),
+            1,
+            "seed {seed}: the loser deleted more than its redundant SA"
+        );
+        assert_eq!(
+            deletes(winner),
+            1,
+            "seed {seed}: the winner deletes the old SA"
+        );
+        // Each side saw the old pair and the redundant pair go, nothing else.
+        for evs in [&s.net.ev_a, &s.net.ev_b] {
+            let deleted = Net::count(evs, |e| matches!(e, Event::ChildSaDeleted { .. }));
+            assert_eq!(deleted, 2, "seed {seed}");
+        }
+    }
+    assert!(collisions >= 16, "only {collisions} orders collided");
+}
+
+/// The loser of a Child SA rekey collision leaves the old SA to the
+/// winner, but not forever: if the winner's Delete never arrives, the
+/// loser deletes the old SA itself after the grace period (30 s), as it
+/// does for an SA the peer rekeyed without a collision.
+#[test]
+fn a_lost_collision_deletes_the_old_sa_itself_if_the_winner_never_does() {
+    const GRACE: Duration = Duration::from_secs(30);
+    // Which side loses depends on random nonces: the first Delete that A
+    // sends shows whether it was the loser; try until it was.
+    for _attempt in 0..64 {
+        let mut s = established(1_000_000, 1_000_000);
+        let old_a = Net::children(&s.net.ev_a)[0].clone();
+        let start = s.net.wire.len();
+        let t_rekey = s.net.now;
+        assert!(s.net.a.rekey_child(t_rekey, old_a.spi_in));
+        assert!(s.net.b.rekey_child(t_rekey, old_a.spi_out));
+        // Both rekeys complete; the Deletes that follow are held back.
+        let (mut held_ab, mut held_ba) = (Vec::new(), Vec::new());
+        loop {
+            s.drain();
+            held_ab.extend(
+                s.ab.iter()
+                    .filter(|t| is_informational_request(&t.payload))
+                    .cloned(),
+            );
+            held_ba.extend(
+                s.ba.iter()
+                    .filter(|t| is_informational_request(&t.payload))
+                    .cloned(),
+            );
+            s.ab.retain(|t| !is_informational_request(&t.payload));
+            s.ba.retain(|t| !is_informational_request(&t.payload));
+            if !s.step(false) {
+                break;
+            }
+        }
+        assert_eq!((held_ab.len(), held_ba.len()), (1, 1));
+        let first = &held_ab[0];
+        s.net
+            .b
+            .handle_datagram(t_rekey, first.remote, first.local, &first.payload);
+        s.drain();
+        let old_b_gone = !s.kb.inbound.contains(&old_a.spi_out);
+        if old_b_gone {
+            // A won: its Delete was for the old SA. Try again.
+            continue;
+        }
+        // A lost and deleted its redundant SA; B's Delete of the old SA
+        // (and its retransmissions) are lost until after the grace period.
+        let release = t_rekey + GRACE + Duration::from_secs(1);
+        let mut old_gone_at = None;
+        loop {
+            loop {
+                s.drain();
+                if s.net.now < release {
+                    s.ba.retain(|t| !is_informational_request(&t.payload));
+                }
+                if old_gone_at.is_none() && !s.ka.inbound.contains(&old_a.spi_in) {
+                    old_gone_at = Some(s.net.now - t_rekey);
+                }
+                if !s.step(false) {
+                    break;
+                }
+            }
+            let next = [s.net.a.poll_timeout(), s.net.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next.filter(|t| *t <= t_rekey + Duration::from_secs(45)) else {
+                break;
+            };
+            s.net.now = t;
+            s.net.a.handle_timeout(t);
+            s.net.b.handle_timeout(t);
+        }
+        assert_eq!(
+            old_gone_at,
+            Some(GRACE),
+            "A deleted the old SA before the grace period"
+        );
+        let from_a = s.net.wire[start..]
+            .iter()
+            .filter(|(_, d, p)| *d == util::Dir::AtoB && is_informational_request(p))
+            .count();
+        assert_eq!(
+            from_a, 2,
+            "the redundant SA, then the old one after the grace period"
+        );
+        assert_eq!((s.ka.inbound.len(), s.kb.inbound.len()), (1, 1));
+        assert_eq!(s.installed_pairs(), 1);
+        assert_eq!(
+            (s.net.a.sas()[0].child_sas, s.net.b.sas()[0].child_sas),
+            (1, 1)
+        );
+        assert!(!s
+            .net
+            .ev_a
+            .iter()
+            .chain(&s.net.ev_b)
+            .any(|e| matches!(e, Event::ChildSaFailed { .. } | Event::IkeSaClosed { .. })));
+        return;
+    }
+    panic!("A never lost the collision in 64 attempts");
+}
+
 #[test]
 fn responder_side_rekey_via_kernel_expire() {
     let mut s = established(1_000_000, 1_000_000);

@@ -255,11 +255,16 @@ impl Stepper {
         }
     }
 
+    /// Moves what the endpoints sent to the queues (and to `net.wire`)
+    /// and their events to the kernels.
     pub fn drain(&mut self) {
+        let at = self.net.elapsed();
         while let Some(t) = self.net.a.poll_transmit() {
+            self.net.wire.push((at, Dir::AtoB, t.payload.clone()));
             self.ab.push_back(t);
         }
         while let Some(t) = self.net.b.poll_transmit() {
+            self.net.wire.push((at, Dir::BtoA, t.payload.clone()));
             self.ba.push_back(t);
         }
         while let Some(e) = self.net.a.poll_event() {
@@ -287,6 +292,13 @@ impl Stepper {
     /// Delivers one datagram; `pick_b` chooses the B->A queue when both
     /// have something.
     pub fn step(&mut self, pick_b: bool) -> bool {
+        self.step_at(pick_b, 0)
+    }
+
+    /// Like [`step`](Self::step) but delivers the datagram at `index`
+    /// (modulo the queue's length) of the chosen queue: datagrams of one
+    /// direction overtake each other, as UDP allows.
+    pub fn step_at(&mut self, pick_b: bool, index: usize) -> bool {
         self.drain();
         let from_b = match (self.ab.is_empty(), self.ba.is_empty()) {
             (true, true) => return false,
@@ -295,13 +307,13 @@ impl Stepper {
             (false, false) => pick_b,
         };
         let now = self.net.now;
+        let q = if from_b { &mut self.ba } else { &mut self.ab };
+        let t = q.remove(index % q.len()).unwrap();
         if from_b {
-            let t = self.ba.pop_front().unwrap();
             self.net
                 .a
                 .handle_datagram(now, t.remote, t.local, &t.payload);
         } else {
-            let t = self.ab.pop_front().unwrap();
             self.net
                 .b
                 .handle_datagram(now, t.remote, t.local, &t.payload);

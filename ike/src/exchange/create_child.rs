@@ -14,7 +14,7 @@
 //! INFORMATIONAL Delete); rekey bookkeeping and collisions are in
 //! `rekey_child.rs`.
 
-use crate::child::{lowest_nonce, match_pair, ChildRequest, NewChild};
+use crate::child::{lowest_nonce, match_pair, ChildRequest, NewChild, RekeyRecord};
 use crate::crypto::{random_nonce, DhGroup, DhPrivateKey, Role, SecretBytes};
 use crate::event::{ChildSaInfo, Event, FailureReason, RejectedBy};
 use crate::exchange::errors::{first_error, reason_for};
@@ -149,6 +149,7 @@ impl IkeSa {
             nonce: Some(nonce),
             dh,
             rekey_of,
+            peer_rekey: None,
         };
         self.send_request(
             ctx,
@@ -282,12 +283,17 @@ impl IkeSa {
     ) {
         let index = req.pair_index;
         let rekey_of = req.rekey_of;
+        let peer_rekey = req.peer_rekey.clone();
         match self.check_child_answer(ctx, req, payloads, ni, nr) {
             Ok(info) => {
                 let new_spi = info.spi_in;
                 ctx.out.event(Event::ChildSaEstablished(Box::new(info)));
                 if let Some(old) = rekey_of {
-                    self.after_own_rekey(old, new_spi, lowest_nonce(ni, nr));
+                    let ours = RekeyRecord {
+                        lowest_nonce: lowest_nonce(ni, nr),
+                        new_spi_in: new_spi,
+                    };
+                    self.after_own_rekey(ctx.now, old, ours, peer_rekey);
                 }
             }
             Err((spi, reason)) => {

@@ -87,6 +87,7 @@ impl IkeSa {
                 nonce: None,
                 dh: None,
                 rekey_of: None,
+                peer_rekey: None,
             }));
         }
         self.phase = Phase::AuthSent;

@@ -99,6 +99,7 @@ impl IkeSa {
             candidates: Vec::new(),
             peer: Some(Arc::new(peer)),
             frag: Fragmentation::default(),
+            passive_rekey: None,
         })
     }
 

@@ -298,5 +298,6 @@ pub(crate) fn handle_init_request(
         superseded_deadline: None,
         pfs_group: None,
         frag: Fragmentation::new(fragmentation),
+        passive_rekey: None,
     })
 }

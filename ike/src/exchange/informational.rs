@@ -26,6 +26,7 @@ impl IkeSa {
                         // The peer names its inbound SPI, our outbound one.
                         if let Some(pos) = self.children.iter().position(|c| c.spi_out == spi) {
                             let c = self.children.remove(pos);
+                            self.rekeyed_child_deleted(&c);
                             ctx.out.free_esp_spi(c.spi_in);
                             // Crossing Deletes (RFC 7296 1.4.1): no Delete
                             // payload back for an SA whose Delete of ours
@@ -49,6 +50,12 @@ impl IkeSa {
         }
         if delete_ike {
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, &[]);
+            // The peer deletes this SA while its rekey, crossing ours, waits
+            // for our answer (RFC 7296 2.8.2): it won, or never saw the
+            // collision. Its new SA carries on; dying here lost the Child SAs.
+            if let Some(theirs) = self.passive_rekey.take() {
+                self.take_peers_rekey(ctx, theirs);
+            }
             // Replaced by a rekey, or closing already (crossing Deletes,
             // RFC 7296 2.25.2: reply and forget our own request): its
             // IkeSaClosed was reported then; not a second time.
@@ -110,12 +117,7 @@ impl IkeSa {
                 };
                 self.die(ctx, Some(e));
                 self.phase = Phase::Deleting;
-                self.send_request(
-                    ctx,
-                    ExchangeType::INFORMATIONAL,
-                    &[Payload::Delete(DeletePayload::ike())],
-                    PendingKind::DeleteIke,
-                );
+                self.send_ike_delete(ctx);
             }
             Phase::Deleting | Phase::Dead => {}
             _ => self.fail(
@@ -123,5 +125,15 @@ impl IkeSa {
                 FailureReason::Internal("closed locally before it was established"),
             ),
         }
+    }
+
+    /// Sends a Delete of this IKE SA (the request then outstanding).
+    pub(crate) fn send_ike_delete(&mut self, ctx: &mut Ctx<'_>) {
+        self.send_request(
+            ctx,
+            ExchangeType::INFORMATIONAL,
+            &[Payload::Delete(DeletePayload::ike())],
+            PendingKind::DeleteIke,
+        );
     }
 }

@@ -9,48 +9,81 @@
 //!
 //! Collisions (both ends rekey the same SA at once): of the two new SAs,
 //! the one whose exchange holds the lowest of the four nonces is redundant
-//! and is deleted by the side that initiated that exchange. Each side
-//! checks as soon as it knows both exchanges, whichever order they
-//! completed in; deleting the old SA is done by both and is idempotent.
+//! and is deleted by the side that initiated that exchange (the loser).
+//! Each side checks as soon as it knows both exchanges, whichever order
+//! they completed in. The old SA is deleted by the winner only, as in
+//! RFC 7296 2.8.1 and strongSwan; the loser leaves it `Replaced` with the
+//! [`REPLACED_GRACE`] timer, so it still goes if that Delete never comes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::child::{ChildState, RekeyRecord};
-use crate::sa::{Ctx, IkeSa, Task};
+use crate::child::{ChildSa, ChildState, RekeyRecord};
+use crate::sa::{Ctx, IkeSa, Pending, PendingKind, Task};
 
 /// Retry delay after a failed rekey.
 const REKEY_RETRY: Duration = Duration::from_secs(30);
 
-/// How long a Child SA the peer rekeyed waits for the peer's Delete before
-/// we delete it ourselves (a peer that never sends it would otherwise
-/// leave it, and its kernel SAs, forever).
+/// How long a Child SA the peer rekeyed (or won a rekey collision for)
+/// waits for the peer's Delete before we delete it ourselves (a peer that
+/// never sends it would otherwise leave it, and its kernel SAs, forever).
 pub(crate) const REPLACED_GRACE: Duration = Duration::from_secs(30);
 
 impl IkeSa {
-    /// Our rekey of `old` created the SA with inbound SPI `new_spi`.
-    pub(crate) fn after_own_rekey(&mut self, old: u32, new_spi: u32, lowest_nonce: Vec<u8>) {
+    /// Our rekey of `old` created the SA `ours`. `orphan` is the peer's
+    /// colliding rekey of `old` if the peer deleted `old` meanwhile.
+    pub(crate) fn after_own_rekey(
+        &mut self,
+        now: Instant,
+        old: u32,
+        ours: RekeyRecord,
+        orphan: Option<RekeyRecord>,
+    ) {
+        let new_spi = ours.new_spi_in;
+        let lost = |theirs: &RekeyRecord| ours.lowest_nonce < theirs.lowest_nonce;
         let Some(c) = self.child_by_spi_in_mut(old) else {
+            // The winner's Delete of the old SA overtook the answer to our
+            // rekey: our new SA is still redundant if we lost.
+            if orphan.as_ref().is_some_and(lost) {
+                self.delete_redundant(new_spi);
+            }
             return;
         };
         c.state = ChildState::Replaced;
         c.rekey_at = None;
-        let ours = RekeyRecord {
-            lowest_nonce,
-            new_spi_in: new_spi,
-        };
-        let redundant = c
-            .peer_rekey
-            .as_ref()
-            .is_some_and(|theirs| ours.lowest_nonce < theirs.lowest_nonce);
+        let redundant = c.peer_rekey.as_ref().is_some_and(lost);
         c.our_rekey = Some(ours);
-        if redundant {
-            self.tasks.push_front(Task::DeleteChild(new_spi));
-            if let Some(n) = self.child_by_spi_in_mut(new_spi) {
-                n.state = ChildState::Replaced;
-                n.rekey_at = None;
+        if !redundant {
+            self.queue(Task::DeleteChild(old));
+            return;
+        }
+        // We lost the collision: our new SA goes, and the old one is the
+        // winner's to delete (deleting it too sent a second Delete).
+        c.rekey_at = Some(now + REPLACED_GRACE);
+        self.delete_redundant(new_spi);
+    }
+
+    /// Deletes our new SA `spi`, which lost a rekey collision, first.
+    fn delete_redundant(&mut self, spi: u32) {
+        self.tasks.push_front(Task::DeleteChild(spi));
+        if let Some(n) = self.child_by_spi_in_mut(spi) {
+            n.state = ChildState::Replaced;
+            n.rekey_at = None;
+        }
+    }
+
+    /// The peer deleted Child SA `c`. If our rekey of it is outstanding,
+    /// keeps the peer's own rekey of it (if any) with our request, for the
+    /// collision decision when our answer comes.
+    pub(crate) fn rekeyed_child_deleted(&mut self, c: &ChildSa) {
+        if let Some(Pending {
+            kind: PendingKind::CreateChild(req),
+            ..
+        }) = self.window.pending.as_mut()
+        {
+            if req.rekey_of == Some(c.spi_in) {
+                req.peer_rekey.clone_from(&c.peer_rekey);
             }
         }
-        self.queue(Task::DeleteChild(old));
     }
 
     /// We answered the peer's rekey of `old` with the SA whose inbound SPI
@@ -85,11 +118,7 @@ impl IkeSa {
         c.peer_rekey = Some(theirs);
         if let Some(spi) = ours_redundant {
             // Late collision: our completed rekey lost.
-            if let Some(n) = self.child_by_spi_in_mut(spi) {
-                n.state = ChildState::Replaced;
-                n.rekey_at = None;
-            }
-            self.tasks.push_front(Task::DeleteChild(spi));
+            self.delete_redundant(spi);
         }
     }
 

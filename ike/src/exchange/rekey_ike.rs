@@ -7,25 +7,41 @@
 //!   IDs restart at zero, and every Child SA moves over unchanged.
 //! * The rekey initiator then deletes the old SA; the responder keeps it
 //!   (silently) until that Delete arrives or a retransmission period passed.
-//! * A rekey request that arrives while we have a request outstanding
-//!   (e.g. both sides rekey at once) is answered TEMPORARY_FAILURE; a
-//!   rekey answered that way is retried after a random 1-10 s, so crossed
-//!   rekeys converge (RFC 7296 2.25); other failures are retried after a
+//! * Crossed rekeys (both sides rekey at once, RFC 7296 2.8.2): the peer's
+//!   request is answered, its new SA kept aside ([`PassiveRekey`]) until
+//!   ours completes. Of the two new SAs the one whose exchange holds the
+//!   lowest nonce is redundant: its initiator deletes it (a Delete sent on
+//!   it) and takes the other one, whose initiator deletes the old SA. Each
+//!   side moves the Child SAs once, to the surviving SA, and reports one
+//!   [`Event::IkeSaRekeyed`]; the redundant SA and the old one go without
+//!   events. If our rekey fails, or the peer deletes the old SA before our
+//!   answer came, the peer's new SA is taken.
+//! * A rekey request that arrives while another request of ours is
+//!   outstanding is answered TEMPORARY_FAILURE; a rekey answered that way
+//!   is retried after a random 1-10 s; other failures are retried after a
 //!   minute, and the old SA keeps working meanwhile.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::child::lowest_nonce;
 use crate::crypto::{random_ike_spi, random_nonce, DhGroup, DhPrivateKey, IkeSaKeys, Role};
 use crate::event::{Event, IkeAlgorithms};
 use crate::proposal::{check_ike_answer, ike_answer, ike_rekey_offer, select_ike};
 use crate::sa::{Ctx, IkeSa, PendingKind, Phase, SkState, Task, Window};
 use crate::wire::{
-    DeletePayload, ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload,
-    SaPayload,
+    ExchangeType, KePayload, NoncePayload, NotifyPayload, NotifyType, Payload, SaPayload,
 };
 
 /// Retry delay after a rekey failure other than a collision.
 const OTHER_FAILURE_RETRY_MS: u64 = 60_000;
+
+/// The peer's rekey of this IKE SA, answered while ours was outstanding:
+/// its new SA (without Child SAs yet) and the lowest nonce of its exchange.
+pub(crate) struct PassiveRekey {
+    pub sa: Box<IkeSa>,
+    pub lowest_nonce: Vec<u8>,
+}
 
 /// Our outstanding IKE SA rekey.
 #[derive(Debug)]
@@ -120,18 +136,30 @@ impl IkeSa {
         payloads: &[Payload],
     ) {
         let dh = req.dh.take();
-        match dh.and_then(|dh| self.rekeyed_keys(&req, dh, payloads)) {
-            Some((algs, spi_r, nr, keys)) => {
-                self.hand_over(ctx, true, req.spi, spi_r, keys, algs, req.nonce, nr);
-                self.phase = Phase::Deleting;
-                self.send_request(
-                    ctx,
-                    ExchangeType::INFORMATIONAL,
-                    &[Payload::Delete(DeletePayload::ike())],
-                    PendingKind::DeleteIke,
-                );
+        let ours = dh
+            .and_then(|dh| self.rekeyed_keys(&req, dh, payloads))
+            .and_then(|(algs, spi_r, nr, keys)| {
+                let low = lowest_nonce(&req.nonce, &nr);
+                let new = self.successor(ctx, true, req.spi, spi_r, keys, algs, req.nonce, nr)?;
+                Some((new, low))
+            });
+        match (ours, self.passive_rekey.take()) {
+            (Some((ours, low)), Some(theirs)) if low < theirs.lowest_nonce => {
+                // Collision lost: ours is redundant, the peer deletes this SA.
+                retire(ctx, ours);
+                self.take_peers_rekey(ctx, theirs);
             }
-            None => {
+            (Some((ours, _)), theirs) => {
+                if let Some(theirs) = theirs {
+                    // Collision won: the peer deletes its redundant SA.
+                    park(ctx, *theirs.sa);
+                }
+                self.hand_over(ctx, ours);
+                self.phase = Phase::Deleting;
+                self.send_ike_delete(ctx);
+            }
+            (None, Some(theirs)) => self.take_peers_rekey(ctx, theirs),
+            (None, None) => {
                 let collision = payloads.iter().any(|p| {
                     matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::TEMPORARY_FAILURE)
                 });
@@ -180,7 +208,11 @@ impl IkeSa {
         let answer = |s: &mut IkeSa, ctx: &mut Ctx<'_>, p: Vec<Payload>| {
             s.send_response(ctx, ExchangeType::CREATE_CHILD_SA, mid, &p);
         };
-        if self.window.pending.is_some() || self.phase != Phase::Established {
+        // Our own rekey outstanding: a collision (RFC 7296 2.8.2), answered.
+        let crossed =
+            matches!(&self.window.pending, Some(p) if matches!(p.kind, PendingKind::RekeyIke(_)));
+        let busy = self.window.pending.is_some() && !crossed;
+        if busy || self.phase != Phase::Established || self.passive_rekey.is_some() {
             return answer(self, ctx, vec![notify(NotifyType::TEMPORARY_FAILURE)]);
         }
         let (Some(sa), Some(ni), Some(ke)) = find(payloads) else {
@@ -260,17 +292,41 @@ impl IkeSa {
             prf: choice.prf,
             dh: group,
         };
-        self.hand_over(ctx, false, spi_i, spi_r, keys, algs, ni.nonce.clone(), nr);
+        let low = lowest_nonce(&ni.nonce, &nr);
+        let Some(new) = self.successor(ctx, false, spi_i, spi_r, keys, algs, ni.nonce.clone(), nr)
+        else {
+            return;
+        };
+        if crossed {
+            // Decided when our own rekey completes (or fails).
+            self.passive_rekey = Some(PassiveRekey {
+                sa: Box::new(new),
+                lowest_nonce: low,
+            });
+            return;
+        }
+        self.hand_over(ctx, new);
         // The peer deletes this SA; drop it anyway after a retransmission period.
         self.phase = Phase::Deleting;
         self.expires_at = Some(ctx.now + ctx.config.retransmit.total);
     }
 
-    /// Creates the successor SA, moves the Child SAs and queued work over
-    /// and reports the rekey. This SA becomes a silent leftover.
+    /// Takes the peer's new SA of a crossed rekey (ours lost, failed, or
+    /// the peer deleted this SA first): the Child SAs move to it, and this
+    /// SA waits for the peer's Delete (or a retransmission period).
+    pub(crate) fn take_peers_rekey(&mut self, ctx: &mut Ctx<'_>, theirs: PassiveRekey) {
+        self.hand_over(ctx, *theirs.sa);
+        if let Some(p) = self.window.pending.take() {
+            p.kind.release(ctx.out);
+        }
+        self.phase = Phase::Deleting;
+        self.expires_at = Some(ctx.now + ctx.config.retransmit.total);
+    }
+
+    /// A successor of this SA from a rekey exchange, without Child SAs.
     #[allow(clippy::too_many_arguments)]
-    fn hand_over(
-        &mut self,
+    fn successor(
+        &self,
         ctx: &mut Ctx<'_>,
         initiator: bool,
         spi_i: [u8; 8],
@@ -279,18 +335,14 @@ impl IkeSa {
         algs: IkeAlgorithms,
         ni: Vec<u8>,
         nr: Vec<u8>,
-    ) {
+    ) -> Option<IkeSa> {
         let role = if initiator {
             Role::Initiator
         } else {
             Role::Responder
         };
-        let Some(sk) = SkState::new(keys, role) else {
-            return;
-        };
-        let mut tasks = std::mem::take(&mut self.tasks);
-        tasks.retain(|t| *t != Task::RekeyIke);
-        let mut new = IkeSa {
+        let sk = SkState::new(keys, role)?;
+        Some(IkeSa {
             id: ctx.out.alloc_sa_id(),
             initiator,
             peer: self.peer.clone(),
@@ -308,8 +360,8 @@ impl IkeSa {
             sk: Some(sk),
             nat: self.nat,
             window: Window::default(),
-            children: std::mem::take(&mut self.children),
-            tasks,
+            children: Vec::new(),
+            tasks: VecDeque::new(),
             last_heard: ctx.now,
             init: None,
             expires_at: None,
@@ -324,7 +376,16 @@ impl IkeSa {
             // Negotiated once in IKE_SA_INIT; the new SA keeps it (as
             // strongSwan's rekeyed SAs keep their extensions).
             frag: crate::sa::Fragmentation::new(self.frag.enabled),
-        };
+            passive_rekey: None,
+        })
+    }
+
+    /// Makes `new` the successor: moves the Child SAs and queued work
+    /// over and reports the rekey. This SA becomes a silent leftover.
+    fn hand_over(&mut self, ctx: &mut Ctx<'_>, mut new: IkeSa) {
+        new.children = std::mem::take(&mut self.children);
+        new.tasks = std::mem::take(&mut self.tasks);
+        new.tasks.retain(|t| *t != Task::RekeyIke);
         new.set_established(ctx);
         self.replaced = true;
         self.keepalive_at = None;
@@ -339,4 +400,22 @@ impl IkeSa {
         new.start_next_task(ctx);
         ctx.out.spawned.push(new);
     }
+}
+
+/// Our new SA of a crossed rekey that lost: deleted with a Delete sent on
+/// it; it never carried Child SAs and goes without events.
+fn retire(ctx: &mut Ctx<'_>, mut sa: IkeSa) {
+    sa.replaced = true;
+    sa.phase = Phase::Deleting;
+    sa.send_ike_delete(ctx);
+    ctx.out.spawned.push(sa);
+}
+
+/// The peer's new SA of a crossed rekey that lost: kept (silently) to
+/// answer the peer's Delete, dropped after a retransmission period.
+fn park(ctx: &mut Ctx<'_>, mut sa: IkeSa) {
+    sa.replaced = true;
+    sa.phase = Phase::Deleting;
+    sa.expires_at = Some(ctx.now + ctx.config.retransmit.total);
+    ctx.out.spawned.push(sa);
 }

@@ -117,6 +117,8 @@ pub(crate) struct IkeSa {
     pub superseded_deadline: Option<Instant>,
     /// IKE fragmentation (RFC 7383): negotiated or not, reassembly.
     pub frag: Fragmentation,
+    /// The peer's rekey of this SA that crossed ours, until ours is done.
+    pub passive_rekey: Option<crate::exchange::rekey_ike::PassiveRekey>,
 }
 
 impl IkeSa {
