@@ -496,3 +496,61 @@ fn delete_from_the_initiator_closes_both_sides() {
     }
     assert!(net.a.sas().is_empty() && net.b.sas().is_empty());
 }
+
+/// Seen against libreswan 5.2 and 4.10 in the lab (run 28): libreswan was
+/// slow to answer our IKE_SA_INIT, so we retransmitted it; it answered
+/// every copy with INVALID_KE_PAYLOAD. The first answer made us retry in
+/// the requested group, and the answers to the retransmitted copies then
+/// failed the new attempt ("the peer insists on DH group 14, which we
+/// cannot do"), costing a 1 s retry. An INVALID_KE naming the group we
+/// already use answers an earlier request: it is ignored (RFC 7296
+/// 2.21.1: keep going, take the first valid answer).
+#[test]
+fn invalid_ke_answers_to_retransmissions_are_ignored() {
+    let cfg_b = EndpointConfig {
+        strict_ke_group: true,
+        ..EndpointConfig::default()
+    };
+    let mut net = Net::new(EndpointConfig::default(), cfg_b);
+    let (a, mut b) = peers(1);
+    b.ike_proposals = vec![IkeProposal {
+        dh: vec![DhGroup::Curve25519, DhGroup::Ecp256],
+        ..IkeProposal::default()
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    // A's first IKE_SA_INIT reaches B three times (two retransmissions);
+    // B's three INVALID_KE answers all reach A.
+    let first = net.a.poll_transmit().expect("IKE_SA_INIT");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        net.b
+            .handle_datagram(net.now, first.remote, first.local, &first.payload);
+        while let Some(t) = net.b.poll_transmit() {
+            answers.push(t);
+        }
+    }
+    assert_eq!(answers.len(), 3);
+    for t in &answers {
+        net.a
+            .handle_datagram(net.now, t.remote, t.local, &t.payload);
+    }
+    net.collect();
+    assert!(
+        !net.ev_a
+            .iter()
+            .any(|e| matches!(e, Event::IkeSaFailed { .. })),
+        "A failed: {:?}",
+        net.ev_a
+    );
+    net.run(Duration::from_secs(1));
+    let up = net
+        .ev_a
+        .iter()
+        .find_map(|e| match e {
+            Event::IkeSaEstablished(i) => Some(i.algorithms.dh),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("not established: {:?}", net.ev_a));
+    assert_eq!(up, DhGroup::Curve25519);
+}

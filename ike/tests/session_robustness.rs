@@ -500,12 +500,12 @@ fn invalid_ke_loop_is_bounded() {
         failure(&evs),
         ike::FailureReason::InvalidKeRetriesExhausted { requested: 31 }
     );
-    // A group we cannot do (MODP2048) ends it at once.
+    // Asked again for the group we already sent (MODP2048 since issue
+    // 14): taken for an answer to an earlier copy of the request and
+    // ignored, so the attempt goes on (its retransmission schedule ends
+    // it, see `erring_responder`) instead of failing at once.
     let evs = stubborn_responder(|_| NotifyPayload::invalid_ke(wire::DhGroup::MODP2048));
-    assert_eq!(
-        failure(&evs),
-        ike::FailureReason::InvalidKeRetriesExhausted { requested: 14 }
-    );
+    assert!(evs.is_empty(), "{evs:?}");
 }
 
 #[test]

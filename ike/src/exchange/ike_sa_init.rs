@@ -186,9 +186,21 @@ impl IkeSa {
             return;
         }
         if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
+            let requested = n.invalid_ke_group().map(|g| g.0).unwrap_or(0);
+            let current = self
+                .init
+                .as_ref()
+                .and_then(|i| i.dh.as_ref())
+                .map(|d| d.group().transform_id());
+            if current == Some(requested) {
+                // We already sent that group: this answers an earlier copy
+                // of the request (each retransmission is answered). The
+                // request stays outstanding: its answer, or the
+                // retransmission schedule, decides (RFC 7296 2.21.1).
+                return;
+            }
             self.window.pending = None;
             ctx.out.stats.invalid_ke_received += 1;
-            let requested = n.invalid_ke_group().map(|g| g.0).unwrap_or(0);
             self.retry_with_group(ctx, requested);
             return;
         }
