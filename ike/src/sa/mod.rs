@@ -191,6 +191,11 @@ impl IkeSa {
     /// Removes the Child SA at `pos`: frees its SPI, reports it deleted.
     pub(crate) fn remove_child(&mut self, ctx: &mut Ctx<'_>, pos: usize) {
         let c = self.children.remove(pos);
+        self.child_gone(ctx, &c);
+    }
+
+    /// A Child SA of this SA is gone: its SPI is freed, it is reported.
+    fn child_gone(&self, ctx: &mut Ctx<'_>, c: &ChildSa) {
         ctx.out.free_esp_spi(c.spi_in);
         ctx.out.event(Event::ChildSaDeleted {
             sa: self.id,
@@ -203,14 +208,8 @@ impl IkeSa {
     /// Ends the SA: reports its Child SAs deleted, frees their SPIs and
     /// queues `event` (if any).
     pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, event: Option<Event>) {
-        for c in self.children.drain(..) {
-            ctx.out.free_esp_spi(c.spi_in);
-            ctx.out.event(Event::ChildSaDeleted {
-                sa: self.id,
-                child: c.id,
-                spi_in: c.spi_in,
-                spi_out: c.spi_out,
-            });
+        for c in std::mem::take(&mut self.children) {
+            self.child_gone(ctx, &c);
         }
         if let Some(p) = self.window.pending.take() {
             p.kind.release(ctx.out);
