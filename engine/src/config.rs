@@ -24,6 +24,7 @@
 //! | rekey after this many packets per SA | `CE_IPSEC_REKEYPACKETS` | `--rekey-packets` | 3 x 2^30 without ESN (the 32-bit sequence number), none with ESN |
 //! | IKE SA proposals offered and accepted | `CE_IPSEC_IKEPROPOSALS` | `--ike-proposals` | `ike`'s defaults |
 //! | ESP proposals offered and accepted | `CE_IPSEC_ESPPROPOSALS` | `--esp-proposals` | `ike`'s defaults |
+//! | require PFS (KE) in every CREATE_CHILD_SA of Child SAs | `CE_IPSEC_REQUIREPFS` | `--require-pfs[=BOOL]` | false: PFS follows the peer |
 //! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
 //! | how often the directory is read (ms) | | `--endpoints-poll-ms` | 1000 |
 //! | log format | | `--log-format human\|json` | `human` |
@@ -159,6 +160,9 @@ pub struct RunFlags {
     /// Offer and accept only these ESP proposals, e.g. aes256gcm16,aes256-sha256 (a group is the PFS group, esn/noesn fix ESN) [env: CE_IPSEC_ESPPROPOSALS] [default: AES-GCM/AES-CBC with SHA2, ESN or not]
     #[arg(long, value_name = "LIST")]
     pub esp_proposals: Option<String>,
+    /// Require PFS: KE in every CREATE_CHILD_SA of Child SAs (new pairs, rekeys), a peer's without refused [env: CE_IPSEC_REQUIREPFS] [default: false: PFS follows the peer]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_pfs: Option<String>,
     /// Debug logging [env: CE_IPSEC_DEBUG] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub debug: Option<String>,
@@ -242,7 +246,8 @@ pub struct IpsecConfig {
     pub debug: bool,
     /// Lifetimes, rekey margin, NAT keepalive.
     pub timers: TimersConfig,
-    /// `CE_IPSEC_IKEPROPOSALS`, `CE_IPSEC_ESPPROPOSALS`.
+    /// `CE_IPSEC_IKEPROPOSALS`, `CE_IPSEC_ESPPROPOSALS`,
+    /// `CE_IPSEC_REQUIREPFS`.
     pub proposals: crate::manager::peers::ProposalSettings,
 }
 
@@ -827,6 +832,25 @@ mod tests {
         assert!(f
             .err()
             .starts_with(r#"invalid --ike-proposals "3des-md5-modp1024": unknown or unsupported algorithm "3des""#));
+    }
+
+    /// Issue 14: requiring PFS is a setting, off by default.
+    #[test]
+    fn require_pfs_is_a_setting() {
+        let mut f = Fixture::new();
+        assert!(!f.resolve().unwrap().ipsec.proposals.require_pfs);
+        f.set("CE_IPSEC_REQUIREPFS", "true");
+        assert!(f.resolve().unwrap().ipsec.proposals.require_pfs);
+        f.flags.require_pfs = Some("false".into());
+        assert!(
+            !f.resolve().unwrap().ipsec.proposals.require_pfs,
+            "the flag wins"
+        );
+        f.flags.require_pfs = None;
+        f.set("CE_IPSEC_REQUIREPFS", "always");
+        assert!(f
+            .err()
+            .starts_with(r#"invalid CE_IPSEC_REQUIREPFS "always": expected a boolean"#));
     }
 
     #[test]

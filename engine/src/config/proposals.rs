@@ -11,8 +11,15 @@
 //! accepted from peers (IKE_SA_INIT, IKE SA rekeys, Child SAs). A name
 //! the engine does not run stops it at start with one line naming the
 //! setting and the name.
+//!
+//! `CE_IPSEC_REQUIREPFS` (`--require-pfs[=BOOL]`, default false) requires
+//! PFS in every CREATE_CHILD_SA of Child SAs (new subnet pairs after the
+//! first, and rekeys): the engine sends KE (in the peer's PFS group, else
+//! the ESP proposals' first group, else the IKE SA's) and refuses a
+//! peer's request without one with NO_PROPOSAL_CHOSEN. Unset, PFS follows
+//! the ESP proposals' groups and the peer.
 
-use super::{invalid, pick, ConfigError, RunFlags};
+use super::{invalid, parse_bool, pick, ConfigError, RunFlags};
 use crate::manager::peers::ProposalSettings;
 
 pub(super) fn resolve(
@@ -36,5 +43,14 @@ pub(super) fn resolve(
     ) {
         out.esp = ike::parse_esp_proposals(&f.value).map_err(|e| invalid(&f, &e.to_string()))?;
     }
+    out.require_pfs = parse_bool(
+        pick(
+            flags.require_pfs.as_deref(),
+            "--require-pfs",
+            "CE_IPSEC_REQUIREPFS",
+            env,
+        ),
+        false,
+    )?;
     Ok(out)
 }

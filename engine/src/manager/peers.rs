@@ -64,6 +64,9 @@ pub struct ProposalSettings {
     /// ESP proposals as configured; [`esp_proposals`] adds the copies
     /// without ESN transforms.
     pub esp: Vec<EspProposal>,
+    /// `CE_IPSEC_REQUIREPFS`: KE in every CREATE_CHILD_SA of Child SAs,
+    /// refused without ([`PeerConfig::require_pfs`]).
+    pub require_pfs: bool,
 }
 
 impl Default for ProposalSettings {
@@ -71,6 +74,7 @@ impl Default for ProposalSettings {
         ProposalSettings {
             ike: vec![IkeProposal::default()],
             esp: vec![EspProposal::default()],
+            require_pfs: false,
         }
     }
 }
@@ -121,6 +125,7 @@ pub fn peer_configs(
         peer.children = pairs;
         peer.ike_proposals = proposals.ike.clone();
         peer.esp_proposals = esp.clone();
+        peer.require_pfs = proposals.require_pfs;
         peer.force_encapsulation = force;
         peer.lifetimes = lifetimes;
         // libreswan's dpddelay (the driver's 30 s; a drop-in connection's
@@ -185,7 +190,7 @@ mod tests {
     }
 
     /// Issue 14: restricted proposals (CE_IPSEC_IKEPROPOSALS and
-    /// CE_IPSEC_ESPPROPOSALS) reach every peer, which
+    /// CE_IPSEC_ESPPROPOSALS) and CE_IPSEC_REQUIREPFS reach every peer, which
     /// offers and accepts just them; an ESP proposal allowing no ESN gets
     /// its ESN-less copy for libreswan 4.10, one restricted to ESN none.
     #[test]
@@ -193,6 +198,7 @@ mod tests {
         let proposals = ProposalSettings {
             ike: ike::parse_ike_proposals("aes256-sha384-ecp384").unwrap(),
             esp: ike::parse_esp_proposals("aes256gcm16-esn,aes128gcm16").unwrap(),
+            require_pfs: true,
         };
         {
             let peers = peer_configs(
@@ -204,6 +210,7 @@ mod tests {
             assert!(!peers.is_empty());
             for (p, _) in &peers {
                 assert_eq!(p.ike_proposals, proposals.ike);
+                assert!(p.require_pfs);
                 assert_eq!(p.esp_proposals.len(), 3);
                 assert_eq!(&p.esp_proposals[..2], &proposals.esp[..]);
                 assert_eq!(
@@ -222,6 +229,7 @@ mod tests {
             &ProposalSettings::default(),
         )[0];
         assert_eq!(p.ike_proposals, vec![IkeProposal::default()]);
+        assert!(!p.require_pfs);
         assert_eq!(p.esp_proposals, esp_proposals(&[EspProposal::default()]));
     }
 }
