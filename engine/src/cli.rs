@@ -454,6 +454,7 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
         sa_limits: manager::core::ops::SaLimits {
             rekey_packets: config.ipsec.timers.rekey_packets,
         },
+        proposals: config.ipsec.proposals.clone(),
         ike: ike::EndpointConfig {
             nat_keepalive: config.ipsec.timers.nat_keepalive,
             ..ike::EndpointConfig::default()

@@ -22,6 +22,9 @@
 //! | rekey margin | `CE_IPSEC_REKEYMARGIN` | `--rekey-margin` | 9m |
 //! | NAT keepalive interval (0: none) | `CE_IPSEC_NATKEEPALIVE` | `--nat-keepalive` | 20s |
 //! | rekey after this many packets per SA | `CE_IPSEC_REKEYPACKETS` | `--rekey-packets` | 3 x 2^30 without ESN (the 32-bit sequence number), none with ESN |
+//! | IKE SA proposals offered and accepted | `CE_IPSEC_IKEPROPOSALS` | `--ike-proposals` | `ike`'s defaults |
+//! | ESP proposals offered and accepted | `CE_IPSEC_ESPPROPOSALS` | `--esp-proposals` | `ike`'s defaults |
+//! | require PFS (KE) in every CREATE_CHILD_SA of Child SAs | `CE_IPSEC_REQUIREPFS` | `--require-pfs[=BOOL]` | false: PFS follows the peer |
 //! | endpoints directory | | `--endpoints-dir DIR` | none: Endpoints and Clusters from Kubernetes |
 //! | how often the directory is read (ms) | | `--endpoints-poll-ms` | 1000 |
 //! | log format | | `--log-format human\|json` | `human` |
@@ -60,6 +63,7 @@ use zeroize::Zeroizing;
 use crate::gobool::parse_go_bool;
 use crate::psk::Psk;
 
+mod proposals;
 mod timers;
 pub use timers::{parse_duration, TimersConfig};
 
@@ -150,6 +154,15 @@ pub struct RunFlags {
     /// Rekey a Child SA after this many packets through one of its SAs (the kernel's soft limit) [env: CE_IPSEC_REKEYPACKETS] [default: 3221225472 without ESN, none with ESN]
     #[arg(long, value_name = "PACKETS")]
     pub rekey_packets: Option<String>,
+    /// Offer and accept only these IKE SA proposals, strongSwan-style, e.g. aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048 [env: CE_IPSEC_IKEPROPOSALS] [default: AES-GCM/AES-CBC, SHA2, ECP and Curve25519 then MODP 2048-4096]
+    #[arg(long, value_name = "LIST")]
+    pub ike_proposals: Option<String>,
+    /// Offer and accept only these ESP proposals, e.g. aes256gcm16,aes256-sha256 (a group is the PFS group, esn/noesn fix ESN) [env: CE_IPSEC_ESPPROPOSALS] [default: AES-GCM/AES-CBC with SHA2, ESN or not]
+    #[arg(long, value_name = "LIST")]
+    pub esp_proposals: Option<String>,
+    /// Require PFS: KE in every CREATE_CHILD_SA of Child SAs (new pairs, rekeys), a peer's without refused [env: CE_IPSEC_REQUIREPFS] [default: false: PFS follows the peer]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_pfs: Option<String>,
     /// Debug logging [env: CE_IPSEC_DEBUG] [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub debug: Option<String>,
@@ -233,6 +246,9 @@ pub struct IpsecConfig {
     pub debug: bool,
     /// Lifetimes, rekey margin, NAT keepalive.
     pub timers: TimersConfig,
+    /// `CE_IPSEC_IKEPROPOSALS`, `CE_IPSEC_ESPPROPOSALS`,
+    /// `CE_IPSEC_REQUIREPFS`.
+    pub proposals: crate::manager::peers::ProposalSettings,
 }
 
 /// The resolved, validated configuration of `cable-engine run`.
@@ -586,6 +602,7 @@ impl Config {
         )?;
 
         let timers = TimersConfig::resolve(flags, env)?;
+        let proposals = proposals::resolve(flags, env)?;
 
         let endpoints_dir = flags.endpoints_dir.clone();
         if let Some(dir) = endpoints_dir.as_ref().filter(|d| !d.is_dir()) {
@@ -613,6 +630,7 @@ impl Config {
                 preferred_server,
                 debug,
                 timers,
+                proposals,
             },
             endpoints_dir,
             endpoints_poll: flags.endpoints_poll_ms.map_or(
@@ -734,6 +752,105 @@ mod tests {
         f.flags.cleanup_on_exit = None;
         f.set("CABLE_ENGINE_CLEANUP_ON_EXIT", "sometimes");
         assert!(f.err().contains("CABLE_ENGINE_CLEANUP_ON_EXIT"));
+    }
+
+    /// Issue 14: the proposals can be restricted (e.g. to a FIPS list);
+    /// unset, the defaults stay; a name the engine does not run stops it
+    /// with one line naming the setting and the name.
+    #[test]
+    fn proposal_restrictions() {
+        use crate::manager::peers::ProposalSettings;
+        use ike::crypto::{DhGroup, Encr, Integ, Prf};
+        let mut f = Fixture::new();
+        assert_eq!(
+            f.resolve().unwrap().ipsec.proposals,
+            ProposalSettings::default()
+        );
+        f.set(
+            "CE_IPSEC_IKEPROPOSALS",
+            "aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048",
+        )
+        .set("CE_IPSEC_ESPPROPOSALS", "aes256gcm16,aes256-sha256");
+        let p = f.resolve().unwrap().ipsec.proposals;
+        assert_eq!(p.ike.len(), 2);
+        assert_eq!(
+            (
+                p.ike[0].encr.as_slice(),
+                p.ike[0].prf.as_slice(),
+                p.ike[0].dh.as_slice()
+            ),
+            (
+                &[Encr::AesGcm16_256][..],
+                &[Prf::HmacSha256][..],
+                &[DhGroup::Ecp256][..]
+            )
+        );
+        assert_eq!(p.ike[1].integ, vec![Integ::HmacSha256_128]);
+        assert_eq!(p.ike[1].dh, vec![DhGroup::Modp2048]);
+        assert_eq!(p.esp.len(), 2);
+        assert_eq!(p.esp[1].encr, vec![Encr::AesCbc256]);
+
+        f.flags.esp_proposals = Some("aes128gcm16".into());
+        let p = f.resolve().unwrap().ipsec.proposals;
+        assert_eq!(p.esp[0].encr, vec![Encr::AesGcm16_128], "the flag wins");
+
+        let cases = [
+            (
+                "CE_IPSEC_IKEPROPOSALS",
+                "aes256gcm16-prfsha256-ecp256,aes192-sha1-modp1024",
+                r#"invalid CE_IPSEC_IKEPROPOSALS "aes256gcm16-prfsha256-ecp256,aes192-sha1-modp1024": unknown or unsupported algorithm "aes192" in IKE proposal "aes192-sha1-modp1024" (supported: "#,
+            ),
+            (
+                "CE_IPSEC_ESPPROPOSALS",
+                "aes256gcm16-sha1",
+                r#"invalid CE_IPSEC_ESPPROPOSALS "aes256gcm16-sha1": unknown or unsupported algorithm "sha1""#,
+            ),
+            (
+                "CE_IPSEC_ESPPROPOSALS",
+                "aes256gcm16-prfsha256",
+                r#"unknown or unsupported algorithm "prfsha256" in ESP proposal"#,
+            ),
+            (
+                "CE_IPSEC_IKEPROPOSALS",
+                "aes256gcm16-prfsha256",
+                r#"invalid CE_IPSEC_IKEPROPOSALS "aes256gcm16-prfsha256": IKE proposal "aes256gcm16-prfsha256" has no DH group"#,
+            ),
+            (
+                "CE_IPSEC_ESPPROPOSALS",
+                "aes256",
+                r#"ESP proposal "aes256" has no integrity algorithm"#,
+            ),
+        ];
+        for (name, value, want) in cases {
+            let mut f = Fixture::new();
+            f.set(name, value);
+            let got = f.err();
+            assert!(got.contains(want), "{name}: got {got:?}, want {want:?}");
+        }
+        let mut f = Fixture::new();
+        f.flags.ike_proposals = Some("3des-md5-modp1024".into());
+        assert!(f
+            .err()
+            .starts_with(r#"invalid --ike-proposals "3des-md5-modp1024": unknown or unsupported algorithm "3des""#));
+    }
+
+    /// Issue 14: requiring PFS is a setting, off by default.
+    #[test]
+    fn require_pfs_is_a_setting() {
+        let mut f = Fixture::new();
+        assert!(!f.resolve().unwrap().ipsec.proposals.require_pfs);
+        f.set("CE_IPSEC_REQUIREPFS", "true");
+        assert!(f.resolve().unwrap().ipsec.proposals.require_pfs);
+        f.flags.require_pfs = Some("false".into());
+        assert!(
+            !f.resolve().unwrap().ipsec.proposals.require_pfs,
+            "the flag wins"
+        );
+        f.flags.require_pfs = None;
+        f.set("CE_IPSEC_REQUIREPFS", "always");
+        assert!(f
+            .err()
+            .starts_with(r#"invalid CE_IPSEC_REQUIREPFS "always": expected a boolean"#));
     }
 
     #[test]

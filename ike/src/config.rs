@@ -228,6 +228,14 @@ pub struct PeerConfig {
     /// `dpddelay`), in place of [`EndpointConfig::dpd_delay`]; `None`: the
     /// endpoint's.
     pub dpd_delay: Option<Duration>,
+    /// Require PFS in every CREATE_CHILD_SA of Child SAs (new pairs and
+    /// rekeys; the Child SA of IKE_AUTH never has KE): as initiator each
+    /// carries KE (in the group learnt from the peer, else the first
+    /// group of the ESP proposals, else the IKE SA's group) and an answer
+    /// without that group fails; as responder a request whose proposals
+    /// have no group is refused with NO_PROPOSAL_CHOSEN. Off (default):
+    /// PFS as the ESP proposals' groups say, and following the peer.
+    pub require_pfs: bool,
 }
 
 impl core::fmt::Debug for PeerConfig {
@@ -243,6 +251,7 @@ impl core::fmt::Debug for PeerConfig {
             .field("esp_proposals", &self.esp_proposals)
             .field("children", &self.children)
             .field("force_encapsulation", &self.force_encapsulation)
+            .field("require_pfs", &self.require_pfs)
             .finish_non_exhaustive()
     }
 }
@@ -272,6 +281,35 @@ impl PeerConfig {
             initial_contact: true,
             lifetimes: Lifetimes::default(),
             dpd_delay: None,
+            require_pfs: false,
+        }
+    }
+
+    /// Whether `g` may be this peer's PFS group: a group of an ESP
+    /// proposal, or, for an ESP proposal without groups of its own (which
+    /// follows the peer), a group of the IKE proposals.
+    pub(crate) fn pfs_group_ok(&self, g: DhGroup) -> bool {
+        self.esp_proposals.iter().any(|p| {
+            if p.dh.is_empty() {
+                self.ike_proposals.iter().any(|i| i.dh.contains(&g))
+            } else {
+                p.dh.contains(&g)
+            }
+        })
+    }
+
+    /// What [`select_esp`](crate::proposal::select_esp) accepts as PFS
+    /// in CREATE_CHILD_SA.
+    pub(crate) fn pfs_policy(&self) -> crate::proposal::PfsPolicy {
+        let mut follow: Vec<DhGroup> = Vec::new();
+        for g in self.ike_proposals.iter().flat_map(|p| p.dh.iter()) {
+            if !follow.contains(g) {
+                follow.push(*g);
+            }
+        }
+        crate::proposal::PfsPolicy {
+            follow,
+            required: self.require_pfs,
         }
     }
 }

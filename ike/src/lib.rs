@@ -75,6 +75,7 @@ mod exchange;
 mod outbox;
 mod peer_sas;
 mod proposal;
+mod proposal_text;
 mod retransmit;
 mod sa;
 mod stats;
@@ -90,4 +91,5 @@ pub use event::{
     IkeSaInfo, RejectedBy, SaId,
 };
 pub use outbox::{Transmit, SPI_POOL_MAX_AGE};
+pub use proposal_text::{parse_esp_proposals, parse_ike_proposals, ProposalTextError};
 pub use stats::{DropReason, Stats};

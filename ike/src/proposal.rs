@@ -326,13 +326,24 @@ pub(crate) fn ike_answer(choice: &IkeChoice, dh: DhGroup) -> SaPayload {
     }
 }
 
-/// Responder: pick an ESP proposal. `allow_dh` is false in IKE_AUTH (DH
+/// The PFS a responder accepts in CREATE_CHILD_SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PfsPolicy {
+    /// The groups a local proposal without groups of its own accepts
+    /// from a peer that insists on PFS (the IKE proposals' groups).
+    pub follow: Vec<DhGroup>,
+    /// Refuse a peer proposal without a group.
+    pub required: bool,
+}
+
+/// Responder: pick an ESP proposal. `pfs` is `None` in IKE_AUTH (DH
 /// transforms are then ignored, RFC 7296 1.2); in CREATE_CHILD_SA a peer
-/// proposal with DH transforms needs a common group (or an offered NONE).
+/// proposal with DH transforms needs a common group (or an offered NONE,
+/// unless PFS is required), and with PFS required one without is skipped.
 pub(crate) fn select_esp(
     local: &[EspProposal],
     offer: &SaPayload,
-    allow_dh: bool,
+    pfs: Option<&PfsPolicy>,
 ) -> Option<EspChoice> {
     for ours in &split(local) {
         for p in &offer.proposals {
@@ -350,26 +361,32 @@ pub(crate) fn select_esp(
             let Some(esn) = first_common(&ours.esn, &theirs_esn) else {
                 continue;
             };
-            let dh = if !allow_dh {
-                None
-            } else {
-                let has_dh = p
-                    .transforms_of(TransformType::DH)
-                    .any(|t| t.id != wire::DhGroup::NONE.0);
-                let offers_none = p
-                    .transforms_of(TransformType::DH)
-                    .any(|t| t.id == wire::DhGroup::NONE.0);
-                match first_common(&ours.dh, &offered_dhs(p)) {
-                    Some(g) => Some(g),
-                    None if !has_dh || offers_none => None,
-                    // No groups of our own: follow a peer that insists on
-                    // PFS (strongSwan's `esp_proposals` with a group) with
-                    // the first group it offers that we have.
-                    None if ours.dh.is_empty() => match offered_dhs(p).first() {
-                        Some(g) => Some(*g),
+            let dh = match pfs {
+                None => None,
+                Some(pfs) => {
+                    let has_dh = p
+                        .transforms_of(TransformType::DH)
+                        .any(|t| t.id != wire::DhGroup::NONE.0);
+                    let offers_none = p
+                        .transforms_of(TransformType::DH)
+                        .any(|t| t.id == wire::DhGroup::NONE.0);
+                    let without = (!has_dh || offers_none) && !pfs.required;
+                    let theirs = offered_dhs(p);
+                    match first_common(&ours.dh, &theirs) {
+                        Some(g) => Some(g),
+                        None if without => None,
+                        // No groups of our own: follow a peer that insists
+                        // on PFS (strongSwan's `esp_proposals` with a
+                        // group), or any peer when we require it, with the
+                        // first group it offers of the IKE proposals'.
+                        None if ours.dh.is_empty() => {
+                            match theirs.iter().find(|g| pfs.follow.contains(g)) {
+                                Some(g) => Some(*g),
+                                None => continue,
+                            }
+                        }
                         None => continue,
-                    },
-                    None => continue,
+                    }
                 }
             };
             return Some(EspChoice {
@@ -526,8 +543,8 @@ mod tests {
             esn: vec![true],
             ..EspProposal::default()
         };
-        assert!(select_esp(&[only_esn], &offer, false).is_none());
-        let c = select_esp(&[EspProposal::default()], &offer, false).unwrap();
+        assert!(select_esp(&[only_esn], &offer, None).is_none());
+        let c = select_esp(&[EspProposal::default()], &offer, None).unwrap();
         assert!(!c.esn);
         assert_eq!(c.spi, 0x1234);
     }
@@ -709,7 +726,7 @@ mod tests {
         let offer = SaPayload {
             proposals: vec![esp],
         };
-        assert_eq!(select_esp(&[EspProposal::default()], &offer, false), None);
+        assert_eq!(select_esp(&[EspProposal::default()], &offer, None), None);
     }
 
     /// RFC 7296 2.7: "The accepted cryptographic suite MUST contain
@@ -760,7 +777,7 @@ mod tests {
         let offer = SaPayload {
             proposals: vec![esp],
         };
-        let c = select_esp(&[EspProposal::default()], &offer, false).unwrap();
+        let c = select_esp(&[EspProposal::default()], &offer, None).unwrap();
         let ans = esp_answer(&c, 0x1111);
         assert_eq!(
             transforms_of(&ans.proposals[0], TransformType::INTEG),
@@ -801,7 +818,7 @@ mod tests {
                 p
             }],
         };
-        let c = select_esp(&[EspProposal::default()], &offer, false).unwrap();
+        let c = select_esp(&[EspProposal::default()], &offer, None).unwrap();
         assert_eq!(
             (c.encr, c.integ, c.esn),
             (Encr::AesCbc256, Some(Integ::HmacSha256_128), false)

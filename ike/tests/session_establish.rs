@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ike::crypto::{DhGroup, Encr, Integ, Prf};
 use ike::{Encapsulation, EndpointConfig, EspProposal, Event, IkeProposal, TsPair};
-use util::{assert_mirrored, peers, ts, Net};
+use util::{assert_mirrored, ike_up, peers, ts, Net};
 
 fn establish(n: usize) -> Net {
     let mut net = Net::default_pair();
@@ -392,15 +392,6 @@ fn inbound_spis_come_from_the_reserved_pool() {
     assert_eq!(net.a.stats().esp_spis_random, 1);
     assert_eq!(net.b.stats().esp_spis_random, 0);
     assert_eq!(net.b.fresh_esp_spis(b_ip, net.now), 0);
-}
-
-fn ike_up(evs: &[Event]) -> ike::IkeSaInfo {
-    evs.iter()
-        .find_map(|e| match e {
-            Event::IkeSaEstablished(i) => Some(i.clone()),
-            _ => None,
-        })
-        .expect("IKE SA established")
 }
 
 /// Issue 14: a peer configured like strongSwan's `proposals =

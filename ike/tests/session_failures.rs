@@ -10,19 +10,10 @@ use std::time::Duration;
 use ike::crypto::{DhGroup, Encr};
 use ike::wire::{ExchangeType, Header};
 use ike::{CloseReason, EndpointConfig, Event, FailureReason, IkeProposal, RejectedBy, TsPair};
-use util::{assert_mirrored, peers, ts, Dir, Net};
+use util::{assert_mirrored, ike_failures as failures, peers, ts, Dir, Net};
 
 fn exchange_of(bytes: &[u8]) -> ExchangeType {
     Header::decode(bytes).unwrap().exchange
-}
-
-fn failures(evs: &[Event]) -> Vec<FailureReason> {
-    evs.iter()
-        .filter_map(|e| match e {
-            Event::IkeSaFailed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

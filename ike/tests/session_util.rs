@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ike::wire::{Cidr, Identity, TsRange};
-use ike::{ChildSaInfo, Endpoint, EndpointConfig, Event, PeerConfig, Transmit, TsPair};
+use ike::{
+    ChildSaInfo, Endpoint, EndpointConfig, Event, FailureReason, IkeSaInfo, PeerConfig, Transmit,
+    TsPair,
+};
 
 pub const PSK: &[u8] = b"c3VibWFyaW5lci1wc2stdGV4dC1hcy1zZW50LWJ5LWJyb2tlci1pbmZvLXN1Ym0=";
 
@@ -455,4 +458,34 @@ impl Delayed {
             watch(self);
         }
     }
+}
+
+/// The first IKE SA established.
+pub fn ike_up(evs: &[Event]) -> IkeSaInfo {
+    evs.iter()
+        .find_map(|e| match e {
+            Event::IkeSaEstablished(i) => Some(i.clone()),
+            _ => None,
+        })
+        .expect("IKE SA established")
+}
+
+/// The reasons of the IKE SA failures.
+pub fn ike_failures(evs: &[Event]) -> Vec<FailureReason> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Event::IkeSaFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The reasons of the Child SA failures.
+pub fn child_failures(evs: &[Event]) -> Vec<FailureReason> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Event::ChildSaFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
 }

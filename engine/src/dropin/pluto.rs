@@ -136,6 +136,7 @@ impl Daemon {
             cleanup_on_exit: true,
             lifetimes: ike::Lifetimes::default(),
             sa_limits: Default::default(),
+            proposals: Default::default(),
             ike: ike::EndpointConfig::default(),
         };
         let (commands, commands_rx) = mpsc::channel(16);

@@ -256,37 +256,44 @@ fn cable_connection(
     c
 }
 
+/// A plan from c1 (10.0.0.1, two subnets) to c2 (10.0.0.2, one subnet),
+/// for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn test_plan() -> CablePlan {
     use crate::cable::{build_plan, PlanSettings};
     use crate::crd::EndpointSpec;
     use crate::source::Site;
+    let local = Site {
+        endpoint: EndpointSpec {
+            cluster_id: "c1".into(),
+            cable_name: "submariner-cable-c1-10-0-0-1".into(),
+            private_ip: "10.0.0.1".into(),
+            subnets: vec!["10.1.0.0/16".into(), "10.11.0.0/16".into()],
+            ..Default::default()
+        },
+        cluster: None,
+    };
+    let remote = EndpointSpec {
+        cluster_id: "c2".into(),
+        cable_name: "submariner-cable-c2-10-0-0-2".into(),
+        private_ip: "10.0.0.2".into(),
+        subnets: vec!["10.2.0.0/16".into()],
+        ..Default::default()
+    };
+    let settings = PlanSettings {
+        default_natt_port: 4500,
+        force_encaps: false,
+        preferred_server: false,
+    };
+    build_plan(&local, &remote, &settings).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn plan() -> CablePlan {
-        let local = Site {
-            endpoint: EndpointSpec {
-                cluster_id: "c1".into(),
-                cable_name: "submariner-cable-c1-10-0-0-1".into(),
-                private_ip: "10.0.0.1".into(),
-                subnets: vec!["10.1.0.0/16".into(), "10.11.0.0/16".into()],
-                ..Default::default()
-            },
-            cluster: None,
-        };
-        let remote = EndpointSpec {
-            cluster_id: "c2".into(),
-            cable_name: "submariner-cable-c2-10-0-0-2".into(),
-            private_ip: "10.0.0.2".into(),
-            subnets: vec!["10.2.0.0/16".into()],
-            ..Default::default()
-        };
-        let settings = PlanSettings {
-            default_natt_port: 4500,
-            force_encaps: false,
-            preferred_server: false,
-        };
-        build_plan(&local, &remote, &settings).unwrap()
+        test_plan()
     }
 
     fn health(state: HealthState) -> HealthReport {

@@ -106,6 +106,7 @@ pub async fn run(
             natt_port: settings.natt_port,
             lifetimes: settings.lifetimes,
             sa_limits: settings.sa_limits,
+            proposals: settings.proposals.clone(),
         },
         endpoint,
     );

@@ -62,6 +62,9 @@ pub struct ManagerSettings {
     pub lifetimes: ike::Lifetimes,
     /// Kernel packet limits of Child SAs (CE_IPSEC_REKEYPACKETS).
     pub sa_limits: core::ops::SaLimits,
+    /// The proposals of every peer (CE_IPSEC_IKEPROPOSALS,
+    /// CE_IPSEC_ESPPROPOSALS, CE_IPSEC_REQUIREPFS).
+    pub proposals: peers::ProposalSettings,
     /// Override of the ike core's settings (tests shorten timers).
     pub ike: ike::EndpointConfig,
 }

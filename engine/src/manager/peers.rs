@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 
 use ike::wire::{Cidr, Identity, TsRange};
-use ike::{EspProposal, PeerConfig, TsPair};
+use ike::{EspProposal, IkeProposal, PeerConfig, TsPair};
 use ipnetwork::IpNetwork;
 
 use crate::cable::{CablePlan, Encapsulation, IkeId};
@@ -54,19 +54,48 @@ fn ts_pair(local: &IpNetwork, remote: &IpNetwork) -> Option<TsPair> {
     })
 }
 
-/// The ESP proposals of every peer, in preference order: the `ike`
-/// default (AES-GCM-16 256/128 with ESN, then no ESN), then the same
-/// ciphers with no ESN transform at all. Responders that follow RFC 7296
-/// (strongSwan, this engine) pick the first; libreswan 4.10, which rejects
-/// any proposal with an ESN transform, picks the second. As a responder the
-/// second never matches (an empty ESN list accepts nothing) and does no harm.
-pub fn esp_proposals() -> Vec<EspProposal> {
-    let with_esn = EspProposal::default();
-    let without_esn = EspProposal {
-        esn: Vec::new(),
-        ..with_esn.clone()
-    };
-    vec![with_esn, without_esn]
+/// The proposals of every peer: `ike`'s defaults, or the lists of
+/// `CE_IPSEC_IKEPROPOSALS` and `CE_IPSEC_ESPPROPOSALS`. The same lists are
+/// offered as initiator and accepted as responder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalSettings {
+    /// IKE SA proposals in preference order.
+    pub ike: Vec<IkeProposal>,
+    /// ESP proposals as configured; [`esp_proposals`] adds the copies
+    /// without ESN transforms.
+    pub esp: Vec<EspProposal>,
+    /// `CE_IPSEC_REQUIREPFS`: KE in every CREATE_CHILD_SA of Child SAs,
+    /// refused without ([`PeerConfig::require_pfs`]).
+    pub require_pfs: bool,
+}
+
+impl Default for ProposalSettings {
+    fn default() -> Self {
+        ProposalSettings {
+            ike: vec![IkeProposal::default()],
+            esp: vec![EspProposal::default()],
+            require_pfs: false,
+        }
+    }
+}
+
+/// The ESP proposals of every peer, in preference order: the configured
+/// ones (by default the `ike` default: AES-GCM-16 then AES-CBC with
+/// HMAC-SHA2, ESN then no ESN), then each that allows no ESN again with
+/// no ESN transform at all. Responders that follow RFC 7296 (strongSwan,
+/// this engine) pick from the first; libreswan 4.10, which rejects any
+/// proposal with an ESN transform, picks from the copies. As a responder
+/// the copies never match (an empty ESN list accepts nothing) and do no
+/// harm. A proposal restricted to ESN (`esn` alone) gets no copy.
+pub fn esp_proposals(configured: &[EspProposal]) -> Vec<EspProposal> {
+    let without_esn = configured
+        .iter()
+        .filter(|p| p.esn.contains(&false))
+        .map(|p| EspProposal {
+            esn: Vec::new(),
+            ..p.clone()
+        });
+    configured.iter().cloned().chain(without_esn).collect()
 }
 
 /// The peers for one cable, each with its key. `initiate` says whether the
@@ -75,10 +104,12 @@ pub fn peer_configs(
     plan: &CablePlan,
     psk: &[u8],
     lifetimes: ike::Lifetimes,
+    proposals: &ProposalSettings,
 ) -> Vec<(PeerConfig, PeerKey)> {
     let local = SocketAddr::new(plan.local_address, plan.local_port);
     let remote = SocketAddr::new(plan.remote_address, plan.remote_port);
     let force = plan.encapsulation == Encapsulation::EspInUdp;
+    let esp = esp_proposals(&proposals.esp);
     let make = |name: String, local_id: &IkeId, remote_id: &IkeId, pairs: Vec<TsPair>| {
         let mut peer = PeerConfig::new(
             name,
@@ -92,7 +123,9 @@ pub fn peer_configs(
             peer.remote = None;
         }
         peer.children = pairs;
-        peer.esp_proposals = esp_proposals();
+        peer.ike_proposals = proposals.ike.clone();
+        peer.esp_proposals = esp.clone();
+        peer.require_pfs = proposals.require_pfs;
         peer.force_encapsulation = force;
         peer.lifetimes = lifetimes;
         // libreswan's dpddelay (the driver's 30 s; a drop-in connection's
@@ -148,11 +181,55 @@ mod tests {
     /// and the first must stay RFC 7296-complete for strongSwan.
     #[test]
     fn esp_offered_with_and_without_esn_transforms() {
-        let p = esp_proposals();
+        let p = esp_proposals(&ProposalSettings::default().esp);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].esn, vec![true, false]);
         assert!(p[1].esn.is_empty());
         assert_eq!(p[0].encr, p[1].encr);
         assert!(p[0].dh.is_empty() && p[1].dh.is_empty());
+    }
+
+    /// Issue 14: restricted proposals (CE_IPSEC_IKEPROPOSALS and
+    /// CE_IPSEC_ESPPROPOSALS) and CE_IPSEC_REQUIREPFS reach every peer, which
+    /// offers and accepts just them; an ESP proposal allowing no ESN gets
+    /// its ESN-less copy for libreswan 4.10, one restricted to ESN none.
+    #[test]
+    fn restricted_proposals_reach_every_peer() {
+        let proposals = ProposalSettings {
+            ike: ike::parse_ike_proposals("aes256-sha384-ecp384").unwrap(),
+            esp: ike::parse_esp_proposals("aes256gcm16-esn,aes128gcm16").unwrap(),
+            require_pfs: true,
+        };
+        {
+            let peers = peer_configs(
+                &crate::manager::cable::test_plan(),
+                b"psk",
+                ike::Lifetimes::default(),
+                &proposals,
+            );
+            assert!(!peers.is_empty());
+            for (p, _) in &peers {
+                assert_eq!(p.ike_proposals, proposals.ike);
+                assert!(p.require_pfs);
+                assert_eq!(p.esp_proposals.len(), 3);
+                assert_eq!(&p.esp_proposals[..2], &proposals.esp[..]);
+                assert_eq!(
+                    p.esp_proposals[2],
+                    EspProposal {
+                        esn: Vec::new(),
+                        ..proposals.esp[1].clone()
+                    }
+                );
+            }
+        }
+        let (p, _) = &peer_configs(
+            &crate::manager::cable::test_plan(),
+            b"psk",
+            ike::Lifetimes::default(),
+            &ProposalSettings::default(),
+        )[0];
+        assert_eq!(p.ike_proposals, vec![IkeProposal::default()]);
+        assert!(!p.require_pfs);
+        assert_eq!(p.esp_proposals, esp_proposals(&[EspProposal::default()]));
     }
 }

@@ -300,6 +300,7 @@ impl Side {
                 natt_port: 4500,
                 lifetimes: ike::Lifetimes::default(),
                 sa_limits: Default::default(),
+                proposals: Default::default(),
             },
             Endpoint::new(ike).unwrap(),
         );

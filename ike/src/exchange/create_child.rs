@@ -89,18 +89,20 @@ impl IkeSa {
         // its own CREATE_CHILD_SA, if we offer it (proposals without
         // groups of their own follow the peer); otherwise our first PFS
         // group.
+        // With PFS required and no group either way, the IKE SA's.
         let pfs = self
             .pfs_group
-            .filter(|g| {
-                peer.esp_proposals
-                    .iter()
-                    .any(|p| p.dh.is_empty() || p.dh.contains(g))
-            })
+            .filter(|g| peer.pfs_group_ok(*g))
             .or_else(|| {
                 peer.esp_proposals
                     .first()
                     .and_then(|p| p.dh.first())
                     .copied()
+            })
+            .or_else(|| {
+                self.algs
+                    .map(|a| a.dh)
+                    .filter(|g| peer.require_pfs && peer.pfs_group_ok(*g))
             });
         let (Some(spi_in), Ok(nonce)) = (
             ctx.out.alloc_esp_spi(self.local.ip(), ctx.now, ctx.rng),
@@ -249,13 +251,7 @@ impl IkeSa {
         let requested = first_error(payloads)
             .and_then(|n| n.invalid_ke_group())
             .and_then(|g| DhGroup::from_transform_id(g.0));
-        let offered = |g: &DhGroup| {
-            self.peer.as_ref().is_some_and(|p| {
-                p.esp_proposals
-                    .iter()
-                    .any(|e| e.dh.is_empty() || e.dh.contains(g))
-            })
-        };
+        let offered = |g: &DhGroup| self.peer.as_ref().is_some_and(|p| p.pfs_group_ok(*g));
         let Some(g) = requested.filter(offered) else {
             return false;
         };
@@ -335,6 +331,9 @@ impl IkeSa {
                     f.ke.filter(|ke| ke.group.0 == g.transform_id())
                         .ok_or(bad("KE missing"))?;
                 Some(k.agree(&ke.data).map_err(|_| bad("invalid KE data"))?)
+            }
+            (Some(_), None) if self.peer.as_ref().is_some_and(|p| p.require_pfs) => {
+                return Err(bad("answer without the PFS we require"))
             }
             (_, None) => None,
             _ => return Err(bad("PFS group differs from our KE")),
@@ -466,7 +465,8 @@ impl IkeSa {
             let r = FailureReason::Internal("Child SA limit reached");
             return Err(refuse(NotifyType::NO_ADDITIONAL_SAS, Some(r), None));
         }
-        let Some(choice) = select_esp(&peer.esp_proposals, sa, create_child) else {
+        let pfs = create_child.then(|| peer.pfs_policy());
+        let Some(choice) = select_esp(&peer.esp_proposals, sa, pfs.as_ref()) else {
             let r = FailureReason::NoProposalChosen(RejectedBy::Us);
             return Err(refuse(NotifyType::NO_PROPOSAL_CHOSEN, Some(r), None));
         };

@@ -53,6 +53,8 @@ pub struct CoreSettings {
     pub lifetimes: ike::Lifetimes,
     /// Kernel packet limits of Child SAs.
     pub sa_limits: ops::SaLimits,
+    /// The proposals of every peer.
+    pub proposals: crate::manager::peers::ProposalSettings,
 }
 
 /// The manager's state machine (see the module docs).

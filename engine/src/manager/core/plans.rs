@@ -180,7 +180,12 @@ impl Core {
         plan: &CablePlan,
         generation: u64,
     ) -> Vec<(ike::PeerConfig, crate::manager::peers::PeerKey)> {
-        let mut configs = peer_configs(plan, self.settings.psk.expose(), self.settings.lifetimes);
+        let mut configs = peer_configs(
+            plan,
+            self.settings.psk.expose(),
+            self.settings.lifetimes,
+            &self.settings.proposals,
+        );
         if generation > 0 {
             for (peer, _) in &mut configs {
                 peer.name = format!("{}#{generation}", peer.name);
