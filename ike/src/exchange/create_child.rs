@@ -325,18 +325,18 @@ impl IkeSa {
         if !is_subset(&ts_i, &req.ts_i) || !is_subset(&ts_r, &req.ts_r) {
             return Err((spi, FailureReason::TsUnacceptable(RejectedBy::Us)));
         }
-        let g_ir: Option<SecretBytes> = match (req.dh, choice.dh) {
-            (Some(k), Some(g)) if g == k.group() => {
+        let g_ir: Option<SecretBytes> = match (
+            pfs_answer(req.dh.as_ref().map(|k| k.group()), choice.dh).map_err(bad)?,
+            req.dh,
+        ) {
+            (true, Some(k)) => {
+                let g = k.group();
                 let ke =
                     f.ke.filter(|ke| ke.group.0 == g.transform_id())
                         .ok_or(bad("KE missing"))?;
                 Some(k.agree(&ke.data).map_err(|_| bad("invalid KE data"))?)
             }
-            (Some(_), None) if self.peer.as_ref().is_some_and(|p| p.require_pfs) => {
-                return Err(bad("answer without the PFS we require"))
-            }
-            (_, None) => None,
-            _ => return Err(bad("PFS group differs from our KE")),
+            _ => None,
         };
         let pfs = choice.dh;
         let sk = self.sk.as_ref().ok_or(bad("no keys"))?;
@@ -563,5 +563,37 @@ impl IkeSa {
             self.after_peer_rekey(ctx.now, old, info.spi_in, lowest);
         }
         Ok((extra, info))
+    }
+}
+
+/// Whether a CREATE_CHILD_SA answer's DH choice fits what we sent: `sent`
+/// is the group of our KE (if any), `chosen` the DH transform of the
+/// answer. `Ok(true)`: agree on that group; `Ok(false)`: no PFS on either
+/// side. An answer without DH to an offer that carried KE is refused: our
+/// offer then lists DH groups and no NONE, so RFC 7296 3.3.6 requires the
+/// answer to choose one; taking it would silently drop PFS.
+fn pfs_answer(sent: Option<DhGroup>, chosen: Option<DhGroup>) -> Result<bool, &'static str> {
+    match (sent, chosen) {
+        (Some(k), Some(g)) if g == k => Ok(true),
+        (None, None) => Ok(false),
+        (Some(_), None) => Err("answer without the DH group we offered (PFS dropped)"),
+        _ => Err("PFS group differs from our KE"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Before: an answer without DH to our KE was taken, with no PFS and no
+    /// error (even when PFS was required).
+    #[test]
+    fn an_answer_dropping_our_pfs_is_refused() {
+        let g = DhGroup::Ecp256;
+        assert!(pfs_answer(Some(g), None).is_err());
+        assert_eq!(pfs_answer(Some(g), Some(g)), Ok(true));
+        assert_eq!(pfs_answer(None, None), Ok(false));
+        assert!(pfs_answer(None, Some(g)).is_err());
+        assert!(pfs_answer(Some(g), Some(DhGroup::Curve25519)).is_err());
     }
 }
