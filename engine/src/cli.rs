@@ -152,7 +152,8 @@ pub async fn show_connections(args: ShowConnectionsArgs) -> ExitCode {
     }
 }
 
-/// The plans of a state, logged; returns the successful ones by cluster id.
+/// The plans of a state, logged; returns the successful ones by cable id
+/// (one per remote and IP family).
 fn log_plans(
     state: &DesiredState,
     settings: &PlanSettings,
@@ -166,11 +167,13 @@ fn log_plans(
     let mut plans = BTreeMap::new();
     for (cluster, result) in plans_for_state(state, settings) {
         match result {
-            Ok(plan) => {
-                for w in &plan.warnings {
-                    tracing::warn!(cable = %plan.cable_name, "{w}");
+            Ok(family_plans) => {
+                for plan in family_plans {
+                    for w in &plan.warnings {
+                        tracing::warn!(cable = %plan.cable_id, "{w}");
+                    }
+                    plans.insert(plan.cable_id.clone(), plan);
                 }
-                plans.insert(cluster, plan);
             }
             Err(e) => tracing::warn!(cluster = %cluster, "no cable: {e}"),
         }
@@ -377,8 +380,8 @@ pub async fn run(flags: RunFlags) -> ExitCode {
                     plans = new;
                     local_tx.send_replace(local_endpoint(&update.state));
                     // The manager ignores an unchanged address.
-                    let ip = local_health_ip(&update.state);
-                    let _ = commands.send(ManagerCommand::LocalHealthIp(ip)).await;
+                    let ips = local_health_ips(&update.state);
+                    let _ = commands.send(ManagerCommand::LocalHealthIp(ips)).await;
                     let _ = commands.send(ManagerCommand::Notes(update.state.notes.clone())).await;
                     let _ = commands.send(ManagerCommand::Plans(plans.clone())).await;
                 }
@@ -429,18 +432,20 @@ fn local_endpoint(state: &DesiredState) -> crate::crd::EndpointSpec {
         .unwrap_or_default()
 }
 
-/// The local Endpoint's healthCheckIP, if it has a valid one.
-fn local_health_ip(state: &DesiredState) -> Option<std::net::IpAddr> {
-    state
-        .local
-        .as_ref()
-        .and_then(|l| l.endpoint.health_check_ip.parse().ok())
+/// The local Endpoint's valid healthCheckIPs, IPv4 first (one per family).
+fn local_health_ips(state: &DesiredState) -> Vec<std::net::IpAddr> {
+    state.local.as_ref().map_or(Vec::new(), |l| {
+        [true, false]
+            .into_iter()
+            .filter_map(|v4| l.endpoint.health_check_addr(v4))
+            .collect()
+    })
 }
 
 /// The connection manager's settings from the configuration and the local
 /// Endpoint (whose healthCheckIP is the pings' source).
 fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
-    let local_health_ip = local_health_ip(state);
+    let local_health_ips = local_health_ips(state);
     ManagerSettings {
         psk: ike::crypto::SecretBytes::from_slice(config.ipsec.psk.as_bytes()),
         natt_port: config.ipsec.natt_port,
@@ -448,7 +453,7 @@ fn manager_settings(config: &Config, state: &DesiredState) -> ManagerSettings {
             interval: config.health_check.interval,
             max_loss: config.health_check.max_packet_loss_count,
         }),
-        local_health_ip,
+        local_health_ips,
         cleanup_on_exit: config.cleanup_on_exit,
         lifetimes: config.ipsec.timers.lifetimes(),
         sa_limits: manager::core::ops::SaLimits {

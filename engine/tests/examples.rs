@@ -28,7 +28,9 @@ fn state_of(cluster: &str) -> DesiredState {
 fn only_plan(state: &DesiredState) -> CablePlan {
     let mut plans = plans_for_state(state, &SETTINGS);
     assert_eq!(plans.len(), 1);
-    plans.remove(0).1.unwrap()
+    let mut family_plans = plans.remove(0).1.unwrap();
+    assert_eq!(family_plans.len(), 1, "one IP family");
+    family_plans.remove(0)
 }
 
 fn assert_mirrored(a: &CablePlan, b: &CablePlan) {

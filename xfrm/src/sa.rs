@@ -599,6 +599,51 @@ mod tests {
         assert!(!printed.contains("90, 90"), "{printed}");
     }
 
+    /// Issue 12: an IPv6 tunnel SA with an IPv6 selector and ESP-in-UDP:
+    /// the 16-byte addresses fill `xfrm_id.daddr` and `saddr`, the SA and
+    /// its selector say AF_INET6, with the selector's prefix lengths.
+    #[test]
+    fn ipv6_sa_bytes() {
+        let mut sa = SaConfig::new(
+            "fd00:50::1".parse().unwrap(),
+            "fd00:50::2".parse().unwrap(),
+            0x1234_5678,
+            ReqId::owned(7).unwrap(),
+            EspTransform::aes_gcm(SecretKey::new(vec![0x5a; 36])),
+        );
+        sa.selector = Some(TrafficSelector::new(
+            "fd10:1::/64".parse().unwrap(),
+            "fd10:2::/64".parse().unwrap(),
+        ));
+        sa.encap = Some(UdpEncap::ports(4500));
+        let frame = encode_request(build_sa_message(&sa, false).unwrap(), 9, RequestMode::Ack);
+        let msgs = split_messages(&frame).unwrap();
+        let p = msgs[0].payload;
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        // selector: daddr 0, saddr 16, family 40, prefixlen_d 42, prefixlen_s 43
+        assert_eq!(&p[0..16], &v6("fd10:2::"));
+        assert_eq!(&p[16..32], &v6("fd10:1::"));
+        assert_eq!(
+            u16::from_ne_bytes(p[40..42].try_into().unwrap()),
+            libc::AF_INET6 as u16
+        );
+        assert_eq!((p[42], p[43]), (64, 64));
+        // xfrm_id.daddr at 56, spi at 72, saddr at 80, family at 212
+        assert_eq!(&p[56..72], &v6("fd00:50::2"));
+        assert_eq!(&p[72..76], &[0x12, 0x34, 0x56, 0x78]);
+        assert_eq!(&p[80..96], &v6("fd00:50::1"));
+        assert_eq!(
+            u16::from_ne_bytes(p[212..214].try_into().unwrap()),
+            libc::AF_INET6 as u16
+        );
+        assert_eq!(p[214], XFRM_MODE_TUNNEL);
+        let kinds: Vec<u16> = nla_kinds(&frame).iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            vec![XFRMA_ALG_AEAD, XFRMA_REPLAY_ESN_VAL, XFRMA_ENCAP]
+        );
+    }
+
     #[test]
     fn mixed_families_are_refused() {
         let mut sa = gcm_sa();

@@ -29,7 +29,7 @@ pub mod subnets;
 pub use diff::PlanDiff;
 pub use identity::IkeId;
 pub use plan::{
-    build_plan, child_name, plans_for_state, CablePlan, ChildPair, Dpd, DpdAction, Encapsulation,
-    PlanError, PlanSettings, DPD_DELAY,
+    build_plan, build_plans, child_name, plans_for_state, CablePlan, ChildPair, Dpd, DpdAction,
+    Encapsulation, Family, PlanError, PlanSettings, DPD_DELAY,
 };
 pub use role::{decide_role, Role};

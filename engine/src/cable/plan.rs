@@ -14,14 +14,20 @@
 //!   as the driver does). IKE runs on that port from the first message.
 //! - **Encapsulation**: raw ESP without NAT; ESP-in-UDP with NAT or
 //!   `CE_IPSEC_FORCEENCAPS`.
-//! - **Children**: one per (local subnet `i` x remote subnet `j`) of the same
-//!   IP family, named `<remote cable_name>-<i>-<j>`, the indices being
-//!   positions in the lists of [`super::subnets`]. This is the naming of the
-//!   IPv4-only releases of the driver; newer dual-stack releases name them
-//!   `<cable_name>-v4-<i>-<j>`. The names never go on the wire (they are
-//!   libreswan's connection names), so either interoperates; the older form
-//!   was kept because it is what `ipsec whack --trafficstatus` of the
-//!   releases deployed today shows. Change [`child_name`] to switch.
+//! - **IP families** (issue 12): one cable per IP family the two Endpoints
+//!   have in common, as Submariner 0.21+ builds one per family. An Endpoint
+//!   has a family when it has a private IP and a subnet of it. Each family's
+//!   cable uses that family's private IPs (and IDs), public IP and subnets.
+//! - **Children**: one per (local subnet `i` x remote subnet `j`) of the
+//!   cable's family, the indices being positions in that family's part of
+//!   the lists of [`super::subnets`]. Names: when either Endpoint has any
+//!   IPv6 address or subnet (so it comes from a dual-stack release, 0.21+),
+//!   the family names of 0.21+, `<cable_name>-v4-<i>-<j>` and
+//!   `<cable_name>-v6-<i>-<j>`, and the cables are keyed
+//!   `<cable_name>-v4`/`-v6` (Submariner's `GetFamilyCableName`); otherwise
+//!   (IPv4 only on both sides) `<cable_name>-<i>-<j>` keyed `<cable_name>`,
+//!   what the IPv4-only releases 0.16-0.20 show in `whack --trafficstatus`.
+//!   The names never go on the wire, so either form interoperates.
 //! - **Identities** ([`super::identity`]) and **role** ([`super::role`]).
 //! - **DPD**: `dpdaction=hold`, `dpddelay=30s`.
 //!
@@ -114,9 +120,64 @@ pub struct ChildPair {
     pub remote_id: IkeId,
 }
 
-/// Everything needed to build (and report) the cable to one remote Endpoint.
+/// An IP family: each has its own cable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// Both, in the order cables are built.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The family of an address.
+    pub fn of(ip: IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    /// `v4` or `v6`, as in connection names.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+
+    /// Whether this is IPv4.
+    pub fn is_v4(self) -> bool {
+        self == Family::V4
+    }
+
+    fn has_net(self, net: &IpNetwork) -> bool {
+        net.is_ipv4() == self.is_v4()
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// Everything needed to build (and report) the cable to one remote Endpoint
+/// in one IP family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CablePlan {
+    /// The cable's key: the remote `cable_name`, with `-v4`/`-v6` when the
+    /// cables are per family (see the module docs).
+    pub cable_id: String,
+    /// The IP family of every address, subnet and SA of this cable.
+    pub family: Family,
     /// The remote Endpoint's `cable_name` (names the children).
     pub cable_name: String,
     /// The remote cluster id.
@@ -186,9 +247,18 @@ pub enum PlanError {
     },
 }
 
-/// libreswan's connection name of child `(i, j)` of a cable.
-pub fn child_name(cable_name: &str, local_index: usize, remote_index: usize) -> String {
-    format!("{cable_name}-{local_index}-{remote_index}")
+/// libreswan's connection name of child `(i, j)` of a cable: with the
+/// family tag (`<cable>-v4-<i>-<j>`) when cables are per family.
+pub fn child_name(
+    cable_name: &str,
+    family: Option<Family>,
+    local_index: usize,
+    remote_index: usize,
+) -> String {
+    match family {
+        Some(f) => format!("{cable_name}-{}-{local_index}-{remote_index}", f.tag()),
+        None => format!("{cable_name}-{local_index}-{remote_index}"),
+    }
 }
 
 fn parse_subnets(
@@ -208,7 +278,8 @@ fn parse_subnets(
         .collect()
 }
 
-/// The remote address and whether NAT is assumed (legacy rule).
+/// The remote address and whether NAT is assumed (legacy rule), in the
+/// family of `private`.
 fn remote_address(
     remote: &EndpointSpec,
     private: IpAddr,
@@ -224,42 +295,134 @@ fn remote_address(
     if !(load_balancer || remote.nat_enabled) {
         return (private, false);
     }
-    match remote.public_addr() {
+    match remote.public_addr_of(private.is_ipv4()) {
         Some(public) => (public, true),
         None => {
             warnings.push(format!(
-                "remote Endpoint {:?} needs NAT but has no valid public IP; using its private IP",
-                remote.cable_name
+                "remote Endpoint {:?} needs NAT but has no valid {} public IP; using its private IP",
+                remote.cable_name,
+                Family::of(private)
             ));
             (private, false)
         }
     }
 }
 
-/// Builds the plan for the cable from `local` to `remote`.
+/// Builds the plan of the first cable from `local` to `remote` (the IPv4
+/// one of a dual-stack pair). See [`build_plans`].
 pub fn build_plan(
     local: &Site,
     remote: &EndpointSpec,
     settings: &PlanSettings,
 ) -> Result<CablePlan, PlanError> {
+    let mut plans = build_plans(local, remote, settings)?;
+    Ok(plans.remove(0))
+}
+
+/// Whether an Endpoint has an IPv6 address or subnet (in `subnets`).
+fn has_v6(ep: &EndpointSpec, nets: &[IpNetwork]) -> bool {
+    ep.private_addr_of(false).is_some() || nets.iter().any(|n| n.is_ipv6())
+}
+
+/// The families an Endpoint can carry: a private IP and a subnet of each.
+fn families(ep: &EndpointSpec, nets: &[IpNetwork]) -> Vec<Family> {
+    Family::ALL
+        .into_iter()
+        .filter(|f| ep.private_addr_of(f.is_v4()).is_some() && nets.iter().any(|n| f.has_net(n)))
+        .collect()
+}
+
+/// Builds the plans of the cables from `local` to `remote`: one per IP
+/// family both have, IPv4 first; never empty. With no family in common,
+/// one plan without Child SAs (and a warning), on the first private IPs.
+pub fn build_plans(
+    local: &Site,
+    remote: &EndpointSpec,
+    settings: &PlanSettings,
+) -> Result<Vec<CablePlan>, PlanError> {
     let local_ep = &local.endpoint;
     if remote.cluster_id == local_ep.cluster_id {
         return Err(PlanError::SelfConnection {
             cable_name: remote.cable_name.clone(),
         });
     }
-    let local_ip = local_ep
+    let local_first = local_ep
         .private_addr()
         .ok_or_else(|| PlanError::NoPrivateIp {
             side: "local",
             cable_name: local_ep.cable_name.clone(),
         })?;
-    let remote_private = remote
+    let remote_first = remote
         .private_addr()
         .ok_or_else(|| PlanError::NoPrivateIp {
             side: "remote",
             cable_name: remote.cable_name.clone(),
         })?;
+    let local_nets = parse_subnets(
+        "local",
+        &local_ep.cable_name,
+        local_subnets(local_ep, local.cluster.as_ref()),
+    )?;
+    let remote_nets = parse_subnets("remote", &remote.cable_name, remote_subnets(remote))?;
+    let per_family = has_v6(local_ep, &local_nets) || has_v6(remote, &remote_nets);
+    let remote_families = families(remote, &remote_nets);
+    let common: Vec<Family> = families(local_ep, &local_nets)
+        .into_iter()
+        .filter(|f| remote_families.contains(f))
+        .collect();
+    let nets = &Nets {
+        local: &local_nets,
+        remote: &remote_nets,
+    };
+    if common.is_empty() {
+        let family = Family::of(local_first);
+        let mut plan = build_family_plan(
+            local,
+            remote,
+            settings,
+            (family, per_family),
+            (local_first, remote_first),
+            nets,
+        );
+        if !plan.children.is_empty() {
+            plan.children.clear();
+            plan.warnings.push(format!(
+                "no IP family in common (a private IP and a subnet of it on both sides): local {:?}, remote {:?}",
+                families(local_ep, &local_nets),
+                remote_families
+            ));
+        }
+        return Ok(vec![plan]);
+    }
+    Ok(common
+        .into_iter()
+        .map(|f| {
+            let ips = (
+                local_ep.private_addr_of(f.is_v4()).unwrap_or(local_first),
+                remote.private_addr_of(f.is_v4()).unwrap_or(remote_first),
+            );
+            build_family_plan(local, remote, settings, (f, per_family), ips, nets)
+        })
+        .collect())
+}
+
+/// Both sides' parsed subnets, every family.
+struct Nets<'a> {
+    local: &'a [IpNetwork],
+    remote: &'a [IpNetwork],
+}
+
+/// The plan of one family's cable; `(local_ip, remote_private)` are that
+/// family's private IPs.
+fn build_family_plan(
+    local: &Site,
+    remote: &EndpointSpec,
+    settings: &PlanSettings,
+    (family, per_family): (Family, bool),
+    (local_ip, remote_private): (IpAddr, IpAddr),
+    nets: &Nets<'_>,
+) -> CablePlan {
+    let local_ep = &local.endpoint;
     let mut warnings = Vec::new();
 
     // The local IKE port is the one the socket is bound to
@@ -323,21 +486,25 @@ pub fn build_plan(
         Encapsulation::RawEsp
     };
 
-    let local_nets = parse_subnets(
-        "local",
-        &local_ep.cable_name,
-        local_subnets(local_ep, local.cluster.as_ref()),
-    )?;
-    let remote_nets = parse_subnets("remote", &remote.cable_name, remote_subnets(remote))?;
+    let local_nets: Vec<IpNetwork> = nets
+        .local
+        .iter()
+        .filter(|n| family.has_net(n))
+        .copied()
+        .collect();
+    let remote_nets: Vec<IpNetwork> = nets
+        .remote
+        .iter()
+        .filter(|n| family.has_net(n))
+        .copied()
+        .collect();
 
     let local_id = IkeId::address(local_ip);
     let remote_id = IkeId::address(remote_private);
+    let name_family = per_family.then_some(family);
     let mut children = Vec::new();
     for (i, l) in local_nets.iter().enumerate() {
         for (j, r) in remote_nets.iter().enumerate() {
-            if l.is_ipv4() != r.is_ipv4() {
-                continue;
-            }
             let (cl, cr) = if role.uses_fqdn_ids() {
                 (
                     IkeId::pair_fqdn(local_ip, i, j),
@@ -347,7 +514,7 @@ pub fn build_plan(
                 (local_id.clone(), remote_id.clone())
             };
             children.push(ChildPair {
-                name: child_name(&remote.cable_name, i, j),
+                name: child_name(&remote.cable_name, name_family, i, j),
                 local_index: i,
                 remote_index: j,
                 local_subnet: *l,
@@ -365,7 +532,12 @@ pub fn build_plan(
         ));
     }
 
-    Ok(CablePlan {
+    CablePlan {
+        cable_id: match name_family {
+            Some(f) => format!("{}-{}", remote.cable_name, f.tag()),
+            None => remote.cable_name.clone(),
+        },
+        family,
         cable_name: remote.cable_name.clone(),
         remote_cluster_id: remote.cluster_id.clone(),
         remote_endpoint: remote.clone(),
@@ -386,22 +558,22 @@ pub fn build_plan(
         },
         remote_restart_marker,
         warnings,
-    })
+    }
 }
 
-/// Plans for every remote of a desired state, keyed by remote cluster id.
-/// Empty when the local Endpoint is not known.
+/// Plans for every remote of a desired state (one per IP family), with the
+/// remote cluster id. Empty when the local Endpoint is not known.
 pub fn plans_for_state(
     state: &DesiredState,
     settings: &PlanSettings,
-) -> Vec<(String, Result<CablePlan, PlanError>)> {
+) -> Vec<(String, Result<Vec<CablePlan>, PlanError>)> {
     let Some(local) = &state.local else {
         return Vec::new();
     };
     state
         .remotes
         .iter()
-        .map(|(id, site)| (id.clone(), build_plan(local, &site.endpoint, settings)))
+        .map(|(id, site)| (id.clone(), build_plans(local, &site.endpoint, settings)))
         .collect()
 }
 

@@ -2,11 +2,13 @@
 //!
 //! Local: when the local `Cluster` is known, Submariner's derivation of the
 //! local Endpoint's `subnets` (the global CIDR when globalnet is on, otherwise
-//! the IPv4 service CIDRs then the IPv4 cluster CIDRs); without a `Cluster`,
-//! the local Endpoint's own `subnets`. Remote: the remote Endpoint's
-//! `subnets`. On both sides every entry that starts with `<private_ip>/` (the
-//! gateway's own host route) is dropped, as the driver's `extractSubnets`
-//! does. Order is preserved: it gives the `i`/`j` of connection names.
+//! the service CIDRs then the cluster CIDRs, of both IP families); without a
+//! `Cluster`, the local Endpoint's own `subnets`. Remote: the remote
+//! Endpoint's `subnets`. On both sides every entry that starts with
+//! `<private IP>/` (the gateway's own host route, for each of its private
+//! IPs) is dropped, as the driver's `extractSubnets` does. Order is
+//! preserved: within each IP family it gives the `i`/`j` of connection
+//! names (the plan splits the lists by family).
 
 use crate::crd::{ClusterSpec, EndpointSpec};
 
@@ -20,15 +22,17 @@ pub fn without_own_address(subnets: &[String], private_ip: &str) -> Vec<String> 
         .collect()
 }
 
-fn is_ipv4_cidr(s: &str) -> bool {
-    matches!(
-        s.parse::<ipnetwork::IpNetwork>(),
-        Ok(ipnetwork::IpNetwork::V4(_))
-    )
+/// Drops every subnet that is the host route of one of the Endpoint's
+/// private IPs (each family's).
+fn without_own_addresses(subnets: &[String], endpoint: &EndpointSpec) -> Vec<String> {
+    endpoint
+        .private_ip_strings()
+        .fold(subnets.to_vec(), |v, ip| without_own_address(&v, ip))
 }
 
 /// The subnets Submariner publishes for a cluster: the global CIDR with
-/// globalnet, otherwise IPv4 service CIDRs then IPv4 cluster CIDRs.
+/// globalnet, otherwise the service CIDRs then the cluster CIDRs (IPv4-only
+/// releases only ever had IPv4 ones there; dual-stack ones list both).
 pub fn cluster_subnets(cluster: &ClusterSpec) -> Vec<String> {
     if cluster.globalnet() {
         return cluster.global_cidr.clone();
@@ -37,7 +41,6 @@ pub fn cluster_subnets(cluster: &ClusterSpec) -> Vec<String> {
         .service_cidr
         .iter()
         .chain(&cluster.cluster_cidr)
-        .filter(|s| is_ipv4_cidr(s))
         .cloned()
         .collect()
 }
@@ -48,12 +51,12 @@ pub fn local_subnets(endpoint: &EndpointSpec, cluster: Option<&ClusterSpec>) -> 
         Some(c) => cluster_subnets(c),
         None => endpoint.subnets.clone(),
     };
-    without_own_address(&all, &endpoint.private_ip)
+    without_own_addresses(&all, endpoint)
 }
 
 /// The remote side's subnets.
 pub fn remote_subnets(endpoint: &EndpointSpec) -> Vec<String> {
-    without_own_address(&endpoint.subnets, &endpoint.private_ip)
+    without_own_addresses(&endpoint.subnets, endpoint)
 }
 
 #[cfg(test)]
@@ -82,6 +85,8 @@ mod tests {
         }
     }
 
+    /// Issue 12: the IPv6 CIDRs of a dual-stack cluster are kept (before:
+    /// dropped, so no IPv6 pair could be planned); the plan splits by family.
     #[test]
     fn service_then_cluster_cidrs_without_globalnet() {
         let c = cluster(
@@ -92,8 +97,24 @@ mod tests {
         let ep = endpoint("172.18.0.5", &["ignored/8"]);
         assert_eq!(
             local_subnets(&ep, Some(&c)),
-            ["100.1.0.0/16", "10.1.0.0/16", "10.9.0.0/16"]
+            [
+                "100.1.0.0/16",
+                "fd00:100::/112",
+                "10.1.0.0/16",
+                "10.9.0.0/16"
+            ]
         );
+    }
+
+    /// Each family's own host route is dropped (`privateIPs` too).
+    #[test]
+    fn own_addresses_of_both_families_dropped() {
+        let mut ep = endpoint(
+            "172.18.0.5",
+            &["172.18.0.5/32", "fd00:18::5/128", "fd10:1::/64"],
+        );
+        ep.private_ips = strings(&["172.18.0.5", "fd00:18::5"]);
+        assert_eq!(remote_subnets(&ep), ["fd10:1::/64"]);
     }
 
     #[test]

@@ -146,6 +146,25 @@ impl EndpointSpec {
         first_ip(&self.public_ip, &self.public_ips, None)
     }
 
+    /// The private IP of one family (`v4` or IPv6): `private_ip` if it is
+    /// of that family, else the first of `privateIPs` that is (Submariner's
+    /// `GetPrivateIP(family)`).
+    pub fn private_addr_of(&self, v4: bool) -> Option<IpAddr> {
+        first_ip(&self.private_ip, &self.private_ips, Some(v4))
+    }
+
+    /// The public IP of one family, as [`Self::private_addr_of`].
+    pub fn public_addr_of(&self, v4: bool) -> Option<IpAddr> {
+        first_ip(&self.public_ip, &self.public_ips, Some(v4))
+    }
+
+    /// Every private IP the Endpoint names (`private_ip` and `privateIPs`).
+    pub fn private_ip_strings(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.private_ip.as_str())
+            .chain(self.private_ips.iter().map(String::as_str))
+            .filter(|s| !s.is_empty())
+    }
+
     /// The health-check IP of the given family (`healthCheckIP`, else
     /// `healthCheckIPs`).
     pub fn health_check_addr(&self, v4: bool) -> Option<IpAddr> {

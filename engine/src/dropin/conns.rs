@@ -22,7 +22,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::whack::{ConnSpec, Encaps, Host, RC_DUPNAME};
-use crate::cable::{CablePlan, ChildPair, Dpd, DpdAction, Encapsulation, IkeId, Role, DPD_DELAY};
+use crate::cable::{
+    CablePlan, ChildPair, Dpd, DpdAction, Encapsulation, Family, IkeId, Role, DPD_DELAY,
+};
 use crate::crd::EndpointSpec;
 
 /// libreswan's exit code for "no connection by that name".
@@ -184,7 +186,7 @@ impl Registry {
         for conns in groups.values_mut() {
             conns.sort_by_key(|c| c.serial);
             if let Some(plan) = plan_of(conns, natt_port) {
-                out.insert(plan.cable_name.clone(), plan);
+                out.insert(plan.cable_id.clone(), plan);
             }
         }
         out
@@ -249,6 +251,14 @@ fn plan_of(conns: &[&Conn], natt_port: u16) -> Option<CablePlan> {
         action: DpdAction::Hold,
     };
     Some(CablePlan {
+        // `split_name` drops the family from 0.21's names, so the IPv6
+        // cable of a remote gets its own key.
+        cable_id: if v4 {
+            cable_name.clone()
+        } else {
+            format!("{cable_name}-v6")
+        },
+        family: if v4 { Family::V4 } else { Family::V6 },
         cable_name: cable_name.clone(),
         remote_cluster_id: cable_name.clone(),
         remote_endpoint: EndpointSpec {
@@ -389,6 +399,31 @@ mod tests {
         assert_eq!(client.role, Role::Client);
         assert_eq!((client.local_port, client.remote_port), (4500, 4501));
         assert_eq!(client.remote_address.to_string(), "198.51.100.4");
+    }
+
+    /// Issue 12: the 0.21 driver's `-v4-` and `-v6-` connections to one
+    /// gateway make two cables, each of its own family (before: the same
+    /// key, so one replaced the other).
+    #[test]
+    fn ipv4_and_ipv6_connections_make_one_cable_each() {
+        let mut r = Registry::default();
+        r.add(bidi(0, 0, "10.1.0.0/16", "10.2.0.0/16")).unwrap();
+        r.add(spec(
+            "--psk --encrypt --encaps=auto --name submariner-cable-c2-172-18-0-7-v6-0-0 --ipv6 \
+             --id fd00:18::5 --host fd00:18::5 --client fd10:1::/64 --ikeport 4500 --to \
+             --id fd00:18::7 --host fd00:18::7 --client fd10:2::/64 --ikeport 4500 \
+             --dpdaction=hold --dpddelay 30",
+        ))
+        .unwrap();
+        let plans = r.plans(4500);
+        assert_eq!(plans.len(), 2, "{:?}", plans.keys());
+        let v4 = &plans["submariner-cable-c2-172-18-0-7"];
+        let v6 = &plans["submariner-cable-c2-172-18-0-7-v6"];
+        assert_eq!((v4.family, v6.family), (Family::V4, Family::V6));
+        assert_eq!(v6.remote_address.to_string(), "fd00:18::7");
+        assert_eq!(v6.local_id, IkeId::address("fd00:18::5".parse().unwrap()));
+        assert_eq!(v6.children[0].name, "submariner-cable-c2-172-18-0-7-v6-0-0");
+        assert_eq!(v6.children[0].remote_subnet.to_string(), "fd10:2::/64");
     }
 
     #[test]

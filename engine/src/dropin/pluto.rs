@@ -132,7 +132,7 @@ impl Daemon {
             natt_port: self.natt_port,
             // Submariner's own health checker runs in the gateway.
             health: None,
-            local_health_ip: None,
+            local_health_ips: Vec::new(),
             cleanup_on_exit: true,
             lifetimes: ike::Lifetimes::default(),
             sa_limits: Default::default(),

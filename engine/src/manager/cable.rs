@@ -187,9 +187,9 @@ impl Cable {
             &c.status_message
         };
         if c.status == ConnectionStatus::Error {
-            tracing::warn!(cable = %self.plan.cable_name, "status {from} -> {}: {reason}", c.status.as_str());
+            tracing::warn!(cable = %self.plan.cable_id, "status {from} -> {}: {reason}", c.status.as_str());
         } else {
-            tracing::info!(cable = %self.plan.cable_name, "status {from} -> {}: {reason}", c.status.as_str());
+            tracing::info!(cable = %self.plan.cable_id, "status {from} -> {}: {reason}", c.status.as_str());
         }
         self.logged = Some(now);
     }

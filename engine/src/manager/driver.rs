@@ -115,7 +115,7 @@ pub async fn run(
         kernel: Kernel { x: xfrm, leftovers },
         socket,
         health: settings.health,
-        local_health_ip: settings.local_health_ip,
+        local_health_ips: settings.local_health_ips,
         cleanup_on_exit: settings.cleanup_on_exit,
         pingers: HashMap::new(),
         targets: HashMap::new(),
@@ -138,7 +138,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(ManagerCommand::Plans(plans)) => d.apply_plans(plans),
-                Some(ManagerCommand::LocalHealthIp(ip)) => d.set_local_health_ip(ip),
+                Some(ManagerCommand::LocalHealthIp(ips)) => d.set_local_health_ips(ips),
                 Some(ManagerCommand::Notes(notes)) => d.core.set_notes(notes),
                 None => commands_open = false,
             },
@@ -252,7 +252,7 @@ struct Driver {
     kernel: Kernel,
     socket: IkeSocket,
     health: Option<HealthSettings>,
-    local_health_ip: Option<IpAddr>,
+    local_health_ips: Vec<IpAddr>,
     cleanup_on_exit: bool,
     /// Health-check pingers by cable.
     pingers: HashMap<String, Pinger>,
@@ -343,24 +343,38 @@ impl Driver {
     fn pinger(&self, target: IpAddr) -> Option<Pinger> {
         let health = self.health?;
         Some(Pinger::start(PingerConfig {
-            source: self.local_health_ip,
+            source: self
+                .local_health_ips
+                .iter()
+                .find(|a| a.is_ipv4() == target.is_ipv4())
+                .copied(),
             target,
             interval: health.interval,
             max_loss: health.max_loss,
         }))
     }
 
-    /// Restart every health check from the new source address.
-    fn set_local_health_ip(&mut self, ip: Option<IpAddr>) {
-        if self.local_health_ip == ip {
+    /// Restart every health check from the new source addresses.
+    fn set_local_health_ips(&mut self, ips: Vec<IpAddr>) {
+        if self.local_health_ips == ips {
             return;
         }
+        let show = |v: &[IpAddr]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
         tracing::info!(
-            "local healthCheckIP {} -> {}: restarting health checks",
-            self.local_health_ip.map_or("-".into(), |a| a.to_string()),
-            ip.map_or("-".into(), |a| a.to_string())
+            "local healthCheckIPs {} -> {}: restarting health checks",
+            show(&self.local_health_ips),
+            show(&ips)
         );
-        self.local_health_ip = ip;
+        self.local_health_ips = ips;
         let targets: Vec<(String, IpAddr)> =
             self.targets.iter().map(|(c, t)| (c.clone(), *t)).collect();
         for (cable, target) in targets {

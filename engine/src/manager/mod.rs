@@ -53,8 +53,9 @@ pub struct ManagerSettings {
     pub natt_port: u16,
     /// Health checks, when enabled.
     pub health: Option<HealthSettings>,
-    /// The local Endpoint's healthCheckIP (the pings' source).
-    pub local_health_ip: Option<IpAddr>,
+    /// The local Endpoint's healthCheckIPs, at most one per IP family (the
+    /// pings' source for targets of that family).
+    pub local_health_ips: Vec<IpAddr>,
     /// Remove everything the engine installed on shutdown (default). When
     /// false the SAs stay so traffic flows while a new engine starts.
     pub cleanup_on_exit: bool,
@@ -74,9 +75,9 @@ pub struct ManagerSettings {
 pub enum ManagerCommand {
     /// The complete desired set of cables, by cable name.
     Plans(BTreeMap<String, CablePlan>),
-    /// The local Endpoint's healthCheckIP (the pings' source) changed:
+    /// The local Endpoint's healthCheckIPs (the pings' sources) changed:
     /// health checks restart from it; tunnels are not touched.
-    LocalHealthIp(Option<IpAddr>),
+    LocalHealthIp(Vec<IpAddr>),
     /// Problems to show on remote clusters' connections, by cluster id
     /// (see [`crate::source::DesiredState::notes`]).
     Notes(BTreeMap<String, String>),

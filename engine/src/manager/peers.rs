@@ -27,7 +27,7 @@ use crate::cable::{CablePlan, Encapsulation, IkeId};
 /// Where a peer's Child SAs sit in its cable's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerKey {
-    /// The cable (remote `cable_name`).
+    /// The cable (its plan's `cable_id`).
     pub cable: String,
     /// Index in `plan.children` of the peer's pair 0.
     pub first_pair: usize,
@@ -143,7 +143,7 @@ pub fn peer_configs(
                 Some((
                     peer,
                     PeerKey {
-                        cable: plan.cable_name.clone(),
+                        cable: plan.cable_id.clone(),
                         first_pair: i,
                     },
                 ))
@@ -156,7 +156,7 @@ pub fn peer_configs(
             .filter_map(|c| ts_pair(&c.local_subnet, &c.remote_subnet))
             .collect();
         let peer = make(
-            plan.cable_name.clone(),
+            plan.cable_id.clone(),
             &plan.local_id,
             &plan.remote_id,
             pairs,
@@ -164,7 +164,7 @@ pub fn peer_configs(
         vec![(
             peer,
             PeerKey {
-                cable: plan.cable_name.clone(),
+                cable: plan.cable_id.clone(),
                 first_pair: 0,
             },
         )]

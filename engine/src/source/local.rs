@@ -124,7 +124,16 @@ pub fn local_endpoint_spec(i: &LocalEndpointInputs) -> Result<EndpointSpec, Node
             _ => String::new(),
         },
         hostname: i.hostname.clone(),
-        subnets: cluster_subnets(&i.cidrs),
+        // Only the family of the private IP found (IPv4): a subnet of a
+        // family without a private IP would make dual-stack peers plan a
+        // cable we cannot serve.
+        subnets: cluster_subnets(&i.cidrs)
+            .into_iter()
+            .filter(|s| {
+                s.parse::<ipnetwork::IpNetwork>()
+                    .is_ok_and(|n| n.is_ipv4() == i.private_ip.is_ipv4())
+            })
+            .collect(),
         private_ip,
         public_ip: i.public_ip.clone(),
         nat_enabled: i.nat_enabled,

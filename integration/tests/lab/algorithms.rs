@@ -10,7 +10,7 @@
 use crate::common::*;
 use integration::lab::require_lab;
 use integration::peers::libreswan::{Mode, Pluto};
-use integration::peers::strongswan::StrongSwan;
+use integration::peers::strongswan::{StrongSwan, SwanConn};
 use integration::sites::{http_get, Engine, TEST_PSK};
 use integration::topo::{Netns, TwoSites};
 use std::time::{Duration, Instant};
@@ -428,25 +428,39 @@ struct Restricted {
 }
 
 fn strongswan_restricted(case: &str, ike: &str, esp: &str, strongswan_starts: bool) -> Restricted {
+    let mut conn_extra = |conn: &mut SwanConn| {
+        conn.ike_extra = vec![format!("proposals = {ike}")];
+        conn.child_extra = vec![format!("esp_proposals = {esp}")];
+    };
+    restricted_pair(case, &mut conn_extra, &[], strongswan_starts)
+}
+
+/// strongSwan changed by `adjust` against the engine with `env`, as
+/// `strongswan_restricted`.
+fn restricted_pair(
+    case: &str,
+    adjust: &mut dyn FnMut(&mut SwanConn),
+    env: &[(&str, &str)],
+    strongswan_starts: bool,
+) -> Restricted {
     let t = TwoSites::new().expect("topology");
     let a = two_sites_addrs();
     tunnel_only(&t.left, &t.right, &a);
     let work = workdir(case);
     let (es, ps) = (engine_site(&a, false), peer_site(&a, false));
     let mut conn = swan_conn(&a, &es, strongswan_starts, false, TEST_PSK);
-    conn.ike_extra = vec![format!("proposals = {ike}")];
-    conn.child_extra = vec![format!("esp_proposals = {esp}")];
+    adjust(&mut conn);
     let t0;
     let (sw, mut e) = if strongswan_starts {
         block_engine_initiation(&t.left);
-        let e = start_engine(&t.left, &es, &ps, &work, &[]);
+        let e = start_engine(&t.left, &es, &ps, &work, env);
         t0 = Instant::now();
         let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("charon");
         (sw, e)
     } else {
         let sw = StrongSwan::start(&t.right, &conn, &work.join("strongswan")).expect("charon");
         t0 = Instant::now();
-        (sw, start_engine(&t.left, &es, &ps, &work, &[]))
+        (sw, start_engine(&t.left, &es, &ps, &work, env))
     };
     wait_connected(&mut e, || sw.log_text());
     sw.wait_up(UP_LIMIT).expect("strongSwan SAs");
@@ -568,6 +582,50 @@ fn ecp521_strongswan() {
             "none",
             r.took,
             &format!("pass; IKE {ike}; ESP AES-GCM-256 in {n_left} engine ESP states"),
+        );
+    }
+}
+
+/// Issue 14's `CE_IPSEC_IKEPROPOSALS` and `CE_IPSEC_ESPPROPOSALS`: the
+/// engine restricted to `aes128-sha256-modp3072` and `aes128-sha256`
+/// against strongSwan with its default proposals, in both roles. The IKE
+/// SA and every ESP state use exactly the engine's list (strongSwan would
+/// otherwise choose AES-GCM and ECP).
+#[test]
+fn engine_restricted_proposals_strongswan() {
+    require_lab();
+    let env = [
+        ("CE_IPSEC_IKEPROPOSALS", "aes128-sha256-modp3072"),
+        ("CE_IPSEC_ESPPROPOSALS", "aes128-sha256"),
+    ];
+    for strongswan_starts in [false, true] {
+        let role = if strongswan_starts {
+            "initiator"
+        } else {
+            "responder"
+        };
+        let case = format!("engine_restricted_proposals_strongswan_{role}");
+        let r = restricted_pair(&case, &mut |_| {}, &env, strongswan_starts);
+        let ike = "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_3072";
+        assert!(r.sas.contains(ike), "IKE SA should be {ike}:\n{}", r.sas);
+        assert!(
+            r.sas.contains("AES_CBC-128/HMAC_SHA2_256_128"),
+            "Child SA should be AES_CBC-128/HMAC_SHA2_256_128:\n{}",
+            r.sas
+        );
+        let n_left = assert_esp_cbc_sha256(&r.t.left, "engine", 128);
+        let n_right = assert_esp_cbc_sha256(&r.t.right, "strongSwan", 128);
+        drop(r.engine);
+        record(
+            &case,
+            "strongSwan 5.9.8",
+            role,
+            "none",
+            r.took,
+            &format!(
+                "pass; engine restricted to aes128-sha256-modp3072 / aes128-sha256, strongSwan defaults: \
+                 IKE {ike}; ESP cbc(aes) 128 + hmac(sha256)/128 in {n_left} engine / {n_right} peer ESP states"
+            ),
         );
     }
 }

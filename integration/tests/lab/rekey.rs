@@ -467,3 +467,49 @@ fn pfs_rekey_strongswan() {
         ),
     );
 }
+
+/// Issue 14's `CE_IPSEC_REQUIREPFS`: the engine rekeys (short lifetimes)
+/// against strongSwan configured for PFS (`esp_proposals =
+/// aes256gcm16-ecp256`). Every Child SA rekey the engine starts carries KE
+/// in ECP-256 from the first one, so strongSwan never has to ask for it
+/// with INVALID_KE_PAYLOAD; 0 of the 0.1 s pings may be lost.
+#[test]
+fn required_pfs_engine_rekeys_strongswan() {
+    require_lab();
+    let case = "required_pfs_engine_rekeys_strongswan";
+    let mut env = ENGINE_SHORT_LIFETIMES.to_vec();
+    env.push(("CE_IPSEC_REQUIREPFS", "true"));
+    let p = strongswan_pair(
+        case,
+        |conn| conn.child_extra = vec!["esp_proposals = aes256gcm16-ecp256".into()],
+        &env,
+    );
+    let (t, sw, e) = (&p.t, &p.peer, &p.engine);
+    let run = ping_through_rekeys(&t.left, e, &|| sw.log_text());
+    let log = sw.log_text();
+    keep_logs(case, &[("charon", log.clone()), ("engine", e.log_text())]);
+    assert_rekeys_clean(&run, &t.left, &t.right, e);
+    assert_eq!(run.tally.lost(), 0, "{:?}", run.tally);
+    let pfs = log.matches("ESP:AES_GCM_16_256/ECP_256").count();
+    assert!(
+        pfs >= 3,
+        "{pfs} Child SAs with PFS in strongSwan's log:\n{log}"
+    );
+    assert!(!log.contains("INVALID_KE_PAYLOAD"), "{log}");
+    assert!(!log.contains("NO_PROPOSAL_CHOSEN"), "{log}");
+    record(
+        case,
+        "strongSwan 5.9.8",
+        "engine rekeys with CE_IPSEC_REQUIREPFS=true (strongSwan esp_proposals aes256gcm16-ecp256)",
+        "none",
+        p.setup,
+        &format!(
+            "pass: {} Child + {} IKE SA rekeys in {:.0}s, {pfs} Child SAs with ECP_256 KE, no INVALID_KE; pings every 0.1 s: {} sent, {} lost",
+            run.child_rekeys,
+            run.ike_rekeys,
+            run.took.as_secs_f64(),
+            run.tally.sent,
+            run.tally.lost()
+        ),
+    );
+}

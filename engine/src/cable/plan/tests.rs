@@ -169,7 +169,7 @@ fn nat_load_balancer_and_forced_encapsulation() {
     let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
     assert_eq!((p.remote_address, p.using_nat), (ip("172.18.0.7"), false));
     assert!(
-        p.warnings[0].contains("no valid public IP"),
+        p.warnings[0].contains("no valid IPv4 public IP"),
         "{:?}",
         p.warnings
     );
@@ -288,8 +288,11 @@ fn plan_errors() {
     assert!(p.children.is_empty() && p.warnings[0].starts_with("no subnet pairs"));
 }
 
+/// Issue 12: indices count within each family's subnets, as the 0.21
+/// driver's per-family lists do (before: positions in the mixed list,
+/// `-0-1`/`-1-1` here); an IPv6 subnet makes the names carry the family.
 #[test]
-fn mixed_families_are_not_paired_but_keep_indices() {
+fn mixed_families_are_split_with_indices_per_family() {
     let mut r = remote();
     r.subnets = strings(&["fd00:2::/64", "10.2.0.0/16"]);
     let p = build_plan(&local_site(), &r, &SETTINGS).unwrap();
@@ -298,7 +301,7 @@ fn mixed_families_are_not_paired_but_keep_indices() {
         .iter()
         .map(|c| c.name.rsplit_once("7-").unwrap().1.to_string())
         .collect();
-    assert_eq!(names, ["0-1", "1-1"]);
+    assert_eq!(names, ["v4-0-0", "v4-1-0"]);
 }
 
 #[test]
@@ -420,4 +423,151 @@ fn restarted_preferred_server_makes_its_client_reconnect() {
     let new = build_plan(&local, &client("2"), &SETTINGS).unwrap();
     assert_eq!(new.role, Role::Server);
     assert!(!PlanDiff::between(&old, &new).touches_sas());
+}
+
+// ------------------------------------------------ IP families (issue 12)
+
+/// A Site whose Endpoint has the given private IPs and subnets (no Cluster).
+fn family_site(cluster: &str, ips: &[&str], subnets: &[&str]) -> Site {
+    let mut ep = endpoint(cluster, ips[0], subnets);
+    ep.private_ips = strings(ips);
+    ep.public_ip = String::new();
+    ep.cable_name = format!(
+        "submariner-cable-{cluster}-{}",
+        ips[0].replace(['.', ':'], "-")
+    );
+    Site {
+        endpoint: ep,
+        cluster: None,
+    }
+}
+
+#[test]
+fn dual_stack_endpoints_make_one_cable_per_family() {
+    let local = family_site(
+        "cluster1",
+        &["172.18.0.5", "fd00:18::5"],
+        &["10.1.0.0/16", "fd10:1::/64", "100.1.0.0/16"],
+    );
+    let mut remote = family_site(
+        "cluster2",
+        &["172.18.0.7", "fd00:18::7"],
+        &["fd10:2::/64", "10.2.0.0/16", "fd10:22::/64"],
+    )
+    .endpoint;
+    remote.health_check_ips = strings(&["10.2.0.1", "fd10:2::1"]);
+    let plans = build_plans(&local, &remote, &SETTINGS).unwrap();
+    assert_eq!(plans.len(), 2);
+    let (v4, v6) = (&plans[0], &plans[1]);
+    let cable = "submariner-cable-cluster2-172-18-0-7";
+    assert_eq!((v4.family, v6.family), (Family::V4, Family::V6));
+    assert_eq!(v4.cable_id, format!("{cable}-v4"));
+    assert_eq!(v6.cable_id, format!("{cable}-v6"));
+    assert_eq!(v4.cable_name, cable);
+    // Each family's private IPs, and its IDs.
+    assert_eq!(v4.local_address, "172.18.0.5".parse::<IpAddr>().unwrap());
+    assert_eq!(v4.remote_address, "172.18.0.7".parse::<IpAddr>().unwrap());
+    assert_eq!(v6.local_address, "fd00:18::5".parse::<IpAddr>().unwrap());
+    assert_eq!(v6.remote_address, "fd00:18::7".parse::<IpAddr>().unwrap());
+    assert_eq!(v6.local_id, IkeId::Ipv6("fd00:18::5".parse().unwrap()));
+    assert_eq!(v6.remote_id, IkeId::Ipv6("fd00:18::7".parse().unwrap()));
+    // Indices count within the family's subnets; names carry the family.
+    let names = |p: &CablePlan| -> Vec<(String, String, String)> {
+        p.children
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.local_subnet.to_string(),
+                    c.remote_subnet.to_string(),
+                )
+            })
+            .collect()
+    };
+    let t = |n: &str, l: &str, r: &str| (format!("{cable}-{n}"), l.to_string(), r.to_string());
+    assert_eq!(
+        names(v4),
+        vec![
+            t("v4-0-0", "10.1.0.0/16", "10.2.0.0/16"),
+            t("v4-1-0", "100.1.0.0/16", "10.2.0.0/16"),
+        ]
+    );
+    assert_eq!(
+        names(v6),
+        vec![
+            t("v6-0-0", "fd10:1::/64", "fd10:2::/64"),
+            t("v6-0-1", "fd10:1::/64", "fd10:22::/64"),
+        ]
+    );
+    // Each family's health check goes to that family's healthCheckIP.
+    assert_eq!(
+        v6.remote_endpoint.health_check_addr(v6.family.is_v4()),
+        Some("fd10:2::1".parse().unwrap())
+    );
+}
+
+#[test]
+fn ipv6_only_endpoints_make_one_ipv6_cable() {
+    let local = family_site("cluster1", &["fd00:18::5"], &["fd10:1::/64"]);
+    let remote = family_site("cluster2", &["fd00:18::7"], &["fd10:2::/64"]).endpoint;
+    let plans = build_plans(&local, &remote, &SETTINGS).unwrap();
+    assert_eq!(plans.len(), 1);
+    let p = &plans[0];
+    assert_eq!(p.family, Family::V6);
+    assert_eq!(p.cable_id, "submariner-cable-cluster2-fd00-18--7-v6");
+    assert_eq!(
+        p.children[0].name,
+        "submariner-cable-cluster2-fd00-18--7-v6-0-0"
+    );
+    assert_eq!(p.local_id, IkeId::Ipv6("fd00:18::5".parse().unwrap()));
+}
+
+/// A dual-stack remote and an IPv4-only local cluster: one IPv4 cable,
+/// named by family as the dual-stack release names it.
+#[test]
+fn only_the_families_both_have_get_a_cable() {
+    let local = family_site("cluster1", &["172.18.0.5"], &["10.1.0.0/16"]);
+    let remote = family_site(
+        "cluster2",
+        &["172.18.0.7", "fd00:18::7"],
+        &["10.2.0.0/16", "fd10:2::/64"],
+    )
+    .endpoint;
+    let plans = build_plans(&local, &remote, &SETTINGS).unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].family, Family::V4);
+    assert_eq!(plans[0].cable_id, "submariner-cable-cluster2-172-18-0-7-v4");
+    assert_eq!(plans[0].children.len(), 1);
+    assert!(plans[0].children[0].name.ends_with("-v4-0-0"));
+}
+
+/// IPv4-only on both sides keeps today's names and key (what releases
+/// before 0.21 show).
+#[test]
+fn ipv4_only_endpoints_keep_the_names_without_family() {
+    let plans = build_plans(&local_site(), &remote(), &SETTINGS).unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].cable_id, "submariner-cable-cluster2-172-18-0-7");
+    assert_eq!(
+        plans[0].children[0].name,
+        "submariner-cable-cluster2-172-18-0-7-0-0"
+    );
+}
+
+/// No family in common: one plan without Child SAs, with a warning.
+#[test]
+fn no_family_in_common_plans_no_pairs() {
+    let local = family_site("cluster1", &["172.18.0.5"], &["10.1.0.0/16"]);
+    let remote = family_site("cluster2", &["fd00:18::7"], &["fd10:2::/64"]).endpoint;
+    let plans = build_plans(&local, &remote, &SETTINGS).unwrap();
+    assert_eq!(plans.len(), 1);
+    assert!(plans[0].children.is_empty());
+    assert!(
+        plans[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("no subnet pairs")),
+        "{:?}",
+        plans[0].warnings
+    );
 }

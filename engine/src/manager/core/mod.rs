@@ -708,9 +708,10 @@ impl Core {
     }
 }
 
-/// A plan's health-check target, if it has a valid one.
+/// A plan's health-check target: the remote's healthCheckIP of the cable's
+/// family, if it has a valid one.
 fn health_target(plan: &crate::cable::CablePlan) -> Option<IpAddr> {
-    plan.remote_endpoint.health_check_ip.parse().ok()
+    plan.remote_endpoint.health_check_addr(plan.family.is_v4())
 }
 
 /// Whether a Child SA the peer did not give us is worth asking for again

@@ -14,11 +14,11 @@ use crate::status::CableState;
 
 impl Core {
     /// A complete set of plans (keyed by anything; cables are keyed by
-    /// their name here).
+    /// their `cable_id` here: one per remote and IP family).
     pub fn apply_plans(&mut self, now: Instant, plans: BTreeMap<String, CablePlan>) {
         let plans: BTreeMap<String, CablePlan> = plans
             .into_values()
-            .map(|p| (p.cable_name.clone(), p))
+            .map(|p| (p.cable_id.clone(), p))
             .collect();
         let (plans, refused) = self.refuse_overlaps(plans);
         for (name, (_, why)) in &refused {
@@ -196,7 +196,7 @@ impl Core {
     }
 
     fn add_cable_generation(&mut self, plan: CablePlan, generation: u64, now: Instant) {
-        let name = plan.cable_name.clone();
+        let name = plan.cable_id.clone();
         tracing::info!(cable = %name, generation, "{}", plan.summary());
         let configs = self.peer_configs(&plan, generation);
         let initiates = plan.role.initiates();
@@ -265,7 +265,7 @@ impl Core {
     /// Rebuild a changed cable make-before-break: the old IKE SAs keep
     /// carrying traffic until the new ones have every pair installed.
     fn replace_cable(&mut self, plan: CablePlan, diff: &PlanDiff, now: Instant) {
-        let name = plan.cable_name.clone();
+        let name = plan.cable_id.clone();
         let Some(mut old) = self.cables.remove(&name) else {
             return;
         };
