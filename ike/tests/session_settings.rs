@@ -210,3 +210,38 @@ fn following_the_peers_pfs_stays_within_the_ike_groups() {
         }
     }
 }
+
+/// With PFS required and ESP proposals without groups, a rekey offers
+/// every IKE group (the IKE SA's first), so a responder that wants another
+/// group for its Child SAs asks for it with INVALID_KE_PAYLOAD and the
+/// rekey goes through in that group (before: only the IKE SA's group was
+/// offered and such a peer refused every rekey with NO_PROPOSAL_CHOSEN,
+/// as strongSwan with `esp_proposals = aes256gcm16-ecp256` did in the lab
+/// when the IKE SA used Curve25519).
+#[test]
+fn required_pfs_takes_the_group_the_peer_names() {
+    let mut net = Net::default_pair();
+    let (mut a, mut b) = peers(1);
+    a.require_pfs = true;
+    b.esp_proposals = vec![ike::EspProposal {
+        dh: vec![DhGroup::Ecp384],
+        ..ike::EspProposal::default()
+    }];
+    net.b.add_peer(b);
+    net.a.initiate(net.now, a).unwrap();
+    net.run(Duration::from_secs(1));
+    assert_eq!(ike_up(&net.ev_a).algorithms.dh, DhGroup::Ecp256);
+    for round in 0..2 {
+        let spi = Net::children(&net.ev_a).last().unwrap().spi_in;
+        assert!(net.a.rekey_child(net.now, spi));
+        net.run(Duration::from_secs(2 + round));
+    }
+    let (pa, pb) = pfs_of(&net);
+    let want = vec![None, Some(DhGroup::Ecp384), Some(DhGroup::Ecp384)];
+    assert_eq!((pa, pb), (want.clone(), want));
+    assert!(
+        child_failures(&net.ev_a).is_empty(),
+        "{:?}",
+        child_failures(&net.ev_a)
+    );
+}

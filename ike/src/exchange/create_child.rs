@@ -120,7 +120,7 @@ impl IkeSa {
                 return false;
             }
         };
-        let offer = esp_offer(&peer.esp_proposals, spi_in, pfs);
+        let offer = esp_offer(&pfs_proposals(&peer), spi_in, pfs);
         let mut payloads = Vec::new();
         if let Some(old) = rekey_of {
             payloads.push(Payload::Notify(NotifyPayload::with_spi(
@@ -564,6 +564,28 @@ impl IkeSa {
         }
         Ok((extra, info))
     }
+}
+
+/// The ESP proposals a CREATE_CHILD_SA offers. With PFS required, a
+/// proposal without groups of its own offers every group of the IKE
+/// proposals (after the one our KE is in), so a peer that wants another
+/// group can name it with INVALID_KE_PAYLOAD instead of refusing the
+/// proposal outright (strongSwan answers NO_PROPOSAL_CHOSEN when none of
+/// the offered groups is its own).
+fn pfs_proposals(peer: &crate::config::PeerConfig) -> Vec<crate::config::EspProposal> {
+    let mut props = peer.esp_proposals.clone();
+    if peer.require_pfs {
+        let mut groups: Vec<DhGroup> = Vec::new();
+        for g in peer.ike_proposals.iter().flat_map(|p| p.dh.iter()) {
+            if !groups.contains(g) {
+                groups.push(*g);
+            }
+        }
+        for p in props.iter_mut().filter(|p| p.dh.is_empty()) {
+            p.dh = groups.clone();
+        }
+    }
+    props
 }
 
 /// Whether a CREATE_CHILD_SA answer's DH choice fits what we sent: `sent`
