@@ -88,6 +88,7 @@ pub fn engine_site(a: &Addrs, preferred_server: bool) -> Site {
         subnets: vec![a.left_pods.into()],
         nat_enabled: a.left_public != a.left_ip,
         preferred_server,
+        ..Default::default()
     }
 }
 
@@ -101,6 +102,7 @@ pub fn peer_site(a: &Addrs, preferred_server: bool) -> Site {
         subnets: vec![a.right_pods.into()],
         nat_enabled: a.right_public != a.right_ip,
         preferred_server,
+        ..Default::default()
     }
 }
 
