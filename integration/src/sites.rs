@@ -485,3 +485,85 @@ pub fn rtt_measured(entry: &serde_json::Value) -> bool {
         .as_str()
         .is_some_and(|s| !s.is_empty() && s != "0s")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4() -> Site {
+        Site {
+            cluster_id: "c1".into(),
+            private_ip: "192.168.50.1".into(),
+            public_ip: "192.168.50.1".into(),
+            health_check_ip: "10.1.0.1".into(),
+            subnets: vec!["10.1.0.0/16".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ipv4_only_yaml_has_no_lists() {
+        let y = v4().endpoint_yaml();
+        assert!(
+            y.contains("  private_ip: 192.168.50.1\n  public_ip: 192.168.50.1\n"),
+            "{y}"
+        );
+        assert!(!y.contains("IPs"), "{y}");
+        assert_eq!(v4().cable_name(), "submariner-cable-c1-192-168-50-1");
+    }
+
+    #[test]
+    fn dual_stack_lists_both_families_and_names_by_ipv4() {
+        let s = v4().with_ipv6("fd00:50::1", "fd00:50::1", "fd10:1::1", &["fd10:1::/64"]);
+        let y = s.endpoint_yaml();
+        assert!(
+            y.contains("  privateIPs:\n  - 192.168.50.1\n  - \"fd00:50::1\"\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("  healthCheckIPs:\n  - 10.1.0.1\n  - \"fd10:1::1\"\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("  subnets:\n  - 10.1.0.0/16\n  - \"fd10:1::/64\"\n"),
+            "{y}"
+        );
+        assert_eq!(s.cable_name(), "submariner-cable-c1-192-168-50-1");
+        assert_eq!(s.families(), [IpFamily::V4, IpFamily::V6]);
+        assert_eq!(s.health_check_ip_of(IpFamily::V6), Some("fd10:1::1"));
+        assert_eq!(s.subnets_of(IpFamily::V6), ["fd10:1::/64"]);
+    }
+
+    #[test]
+    fn ipv6_only_names_by_ipv6() {
+        let s = Site {
+            cluster_id: "c1".into(),
+            private_ip: "fd00:50::1".into(),
+            public_ip: "fd00:50::1".into(),
+            health_check_ip: "fd10:1::1".into(),
+            subnets: vec!["fd10:1::/64".into()],
+            ..Default::default()
+        }
+        .with_ip_lists();
+        assert_eq!(s.cable_name(), "submariner-cable-c1-fd00-50--1");
+        assert_eq!(s.families(), [IpFamily::V6]);
+        let y = s.endpoint_yaml();
+        assert!(
+            y.contains("  private_ip: \"fd00:50::1\"\n  privateIPs:\n  - \"fd00:50::1\"\n"),
+            "{y}"
+        );
+    }
+
+    #[test]
+    fn status_entries_by_family() {
+        let c: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"status":"connected","usingIP":"192.168.50.2","latencyRTT":{"last":"1.2ms"}},
+                {"status":"error","usingIP":"fd00:50::2","latencyRTT":{"last":"0s"}}]"#,
+        )
+        .unwrap();
+        assert!(family_connected(&c, IpFamily::V4));
+        assert_eq!(family_status(&c, IpFamily::V6), Some("error"));
+        assert!(!families_connected(&c, &[IpFamily::V4]));
+        assert!(rtt_measured(&c[0]) && !rtt_measured(&c[1]));
+    }
+}

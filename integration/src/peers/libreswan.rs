@@ -417,3 +417,33 @@ impl Drop for Pluto {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_cable_is_the_drivers_v6_call() {
+        let c = Cable {
+            remote_cable_name: "submariner-cable-a-fd00-50--1".into(),
+            local_private_ip: "fd00:50::2".into(),
+            remote_private_ip: "fd00:50::1".into(),
+            remote_use_ip: "fd00:50::1".into(),
+            local_subnets: vec!["fd10:2::/64".into()],
+            remote_subnets: vec!["fd10:1::/64".into()],
+            mode: Mode::Bidirectional,
+            encaps: false,
+            local_port: 4500,
+            remote_port: 4500,
+            extra_args: Vec::new(),
+            release: Release::Current,
+        };
+        assert_eq!(
+            c.add_args(0, 0).join(" "),
+            "--psk --encrypt --encaps=auto --name submariner-cable-a-fd00-50--1-v6-0-0 --ipv6 \
+             --id fd00:50::2 --host fd00:50::2 --client fd10:2::/64 --ikeport 4500 --to \
+             --id fd00:50::1 --host fd00:50::1 --client fd10:1::/64 --ikeport 4500 \
+             --dpdaction=hold --dpddelay 30"
+        );
+    }
+}
