@@ -170,6 +170,14 @@ pub fn veth(
 /// |-------|----------------|--------------|-------------|
 /// | left  | 192.168.50.1   | 10.1.0.0/16  | 10.1.0.1    |
 /// | right | 192.168.50.2   | 10.2.0.0/16  | 10.2.0.1    |
+///
+/// [`TwoSites::dual_stack`] (or [`TwoSites::add_ipv6`]) adds the IPv6
+/// half on the same link and dummies:
+///
+/// | site  | gateway IP     | pod CIDR     | pod address |
+/// |-------|----------------|--------------|-------------|
+/// | left  | fd00:50::1     | fd10:1::/64  | fd10:1::1   |
+/// | right | fd00:50::2     | fd10:2::/64  | fd10:2::1   |
 #[derive(Debug)]
 pub struct TwoSites {
     pub left: Netns,
@@ -183,7 +191,16 @@ impl TwoSites {
     pub const RIGHT_PODS: &'static str = "10.2.0.0/16";
     pub const LEFT_POD_IP: &'static str = "10.1.0.1";
     pub const RIGHT_POD_IP: &'static str = "10.2.0.1";
+    /// The IPv6 underlay (added by [`TwoSites::add_ipv6`]).
+    pub const LEFT_IP6: &'static str = "fd00:50::1";
+    pub const RIGHT_IP6: &'static str = "fd00:50::2";
+    /// The IPv6 pod CIDRs and pod addresses (on the same `pods` dummies).
+    pub const LEFT_PODS6: &'static str = "fd10:1::/64";
+    pub const RIGHT_PODS6: &'static str = "fd10:2::/64";
+    pub const LEFT_POD_IP6: &'static str = "fd10:1::1";
+    pub const RIGHT_POD_IP6: &'static str = "fd10:2::1";
 
+    /// The IPv4-only topology (the table above).
     pub fn new() -> Result<Self> {
         let left = Netns::new("left")?;
         let right = Netns::new("right")?;
@@ -210,6 +227,60 @@ impl TwoSites {
             Self::RIGHT_POD_IP
         ))?;
         Ok(TwoSites { left, right })
+    }
+
+    /// Both families: [`TwoSites::new`], then [`TwoSites::add_ipv6`]. An
+    /// IPv6-only test uses this too: what makes a site IPv6-only is its
+    /// Endpoint, and the IPv4 addresses left on the link carry nothing of
+    /// it.
+    pub fn dual_stack() -> Result<Self> {
+        let t = Self::new()?;
+        t.add_ipv6()?;
+        Ok(t)
+    }
+
+    /// Add the IPv6 half: IPv6 enabled in both namespaces (`disable_ipv6=0`
+    /// for all, default and both interfaces), the underlay addresses on
+    /// `wan` and the pod addresses on `pods` (all `nodad`: usable at once),
+    /// and a route to the other's IPv6 pod CIDR over the link with the pod
+    /// address as source (as the IPv4 routes). No forwarding is needed:
+    /// the pod addresses are the gateways' own. Returns once neither
+    /// namespace has a tentative address left (the link-local addresses'
+    /// DAD): until then the kernel sends no neighbour solicitation for
+    /// traffic sourced from the `pods` dummy.
+    pub fn add_ipv6(&self) -> Result<()> {
+        for (ns, ip, pod_ip, other_pods, other_ip) in [
+            (
+                &self.left,
+                Self::LEFT_IP6,
+                Self::LEFT_POD_IP6,
+                Self::RIGHT_PODS6,
+                Self::RIGHT_IP6,
+            ),
+            (
+                &self.right,
+                Self::RIGHT_IP6,
+                Self::RIGHT_POD_IP6,
+                Self::LEFT_PODS6,
+                Self::LEFT_IP6,
+            ),
+        ] {
+            ns.sh(&format!(
+                "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+                   net.ipv6.conf.wan.disable_ipv6=0 net.ipv6.conf.pods.disable_ipv6=0 && \
+                 ip -6 addr add {ip}/64 dev wan nodad && \
+                 ip -6 addr add {pod_ip}/64 dev pods nodad && \
+                 ip -6 route add {other_pods} via {other_ip} src {pod_ip}"
+            ))?;
+        }
+        for ns in [&self.left, &self.right] {
+            ns.sh(
+                "for i in $(seq 100); do \
+                   [ -z \"$(ip -6 addr show tentative)\" ] && exit 0; sleep 0.1; \
+                 done; echo 'IPv6 addresses still tentative after 10 s' >&2; ip -6 addr >&2; exit 1",
+            )?;
+        }
+        Ok(())
     }
 }
 

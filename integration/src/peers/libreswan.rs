@@ -6,6 +6,9 @@
 //! --ipv4 --id .. --host .. --client .. [--ikeport ..] --to --id .. --host
 //! .. --client .. [--ikeport ..] --dpdaction=hold --dpddelay 30`, followed
 //! (except in server mode) by `--route` and `--initiate --asynchronous`.
+//! An IPv6 cable (IPv6 private IPs and subnets, as the driver since 0.21
+//! sets up the IPv6 family of a remote Endpoint) is named
+//! `<cable>-v6-<i>-<j>` and gets `--ipv6` instead of `--ipv4`.
 //!
 //! pluto runs from the tree `cargo xtask setup` unpacked (reached through
 //! `/usr/libexec/ipsec`, where pluto and its updown script look by fixed
@@ -14,6 +17,7 @@
 //! `usr/sbin` first in PATH so that its updown's `ipsec` is libreswan's.
 
 use super::{require, run, stop_child, wait_for_path, Distro};
+use crate::sites::IpFamily;
 use crate::topo::Netns;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -64,7 +68,10 @@ pub enum Release {
 }
 
 /// One cable as Submariner's driver would set it up towards a remote
-/// Endpoint (the "left" side is this pluto).
+/// Endpoint (the "left" side is this pluto), for one IP family: IPv4 or
+/// IPv6 private IPs and subnets (never mixed; a dual-stack Endpoint gets
+/// one `Cable` per family, as the driver calls ConnectToEndpoint once per
+/// family).
 #[derive(Debug, Clone)]
 pub struct Cable {
     /// The remote Endpoint's `cable_name` (connection names derive from it).
@@ -90,12 +97,24 @@ pub struct Cable {
 }
 
 impl Cable {
-    /// `<cable>-v4-<i>-<j>` (`<cable>-<i>-<j>` before 0.21.1), the
-    /// driver's connection name.
+    /// The IP family of this cable: the driver (0.21+) sets one cable up
+    /// per family of the remote Endpoint, with that family's private IPs
+    /// and subnets; here the family is that of `local_private_ip` (IPv4
+    /// when it does not parse).
+    pub fn family(&self) -> IpFamily {
+        IpFamily::of(&self.local_private_ip).unwrap_or(IpFamily::V4)
+    }
+
+    /// `<cable>-v4-<i>-<j>` or `<cable>-v6-<i>-<j>` by [`Cable::family`]
+    /// (`<cable>-<i>-<j>` before 0.21.1), the driver's connection name.
     pub fn connection_name(&self, i: usize, j: usize) -> String {
         match self.release {
             Release::V0_19 => format!("{}-{i}-{j}", self.remote_cable_name),
-            _ => format!("{}-v4-{i}-{j}", self.remote_cable_name),
+            _ => format!(
+                "{}-{}-{i}-{j}",
+                self.remote_cable_name,
+                self.family().token()
+            ),
         }
     }
 
@@ -131,7 +150,7 @@ impl Cable {
         }
         a.extend(["--name".into(), self.connection_name(i, j)]);
         if self.release != Release::V0_19 {
-            a.push("--ipv4".into());
+            a.push(format!("--ip{}", self.family().token()));
         }
         a.extend([
             "--id".into(),
@@ -396,5 +415,35 @@ impl Pluto {
 impl Drop for Pluto {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_cable_is_the_drivers_v6_call() {
+        let c = Cable {
+            remote_cable_name: "submariner-cable-a-fd00-50--1".into(),
+            local_private_ip: "fd00:50::2".into(),
+            remote_private_ip: "fd00:50::1".into(),
+            remote_use_ip: "fd00:50::1".into(),
+            local_subnets: vec!["fd10:2::/64".into()],
+            remote_subnets: vec!["fd10:1::/64".into()],
+            mode: Mode::Bidirectional,
+            encaps: false,
+            local_port: 4500,
+            remote_port: 4500,
+            extra_args: Vec::new(),
+            release: Release::Current,
+        };
+        assert_eq!(
+            c.add_args(0, 0).join(" "),
+            "--psk --encrypt --encaps=auto --name submariner-cable-a-fd00-50--1-v6-0-0 --ipv6 \
+             --id fd00:50::2 --host fd00:50::2 --client fd10:2::/64 --ikeport 4500 --to \
+             --id fd00:50::1 --host fd00:50::1 --client fd10:1::/64 --ikeport 4500 \
+             --dpdaction=hold --dpddelay 30"
+        );
     }
 }

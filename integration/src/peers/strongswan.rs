@@ -28,13 +28,17 @@ const PRIVATE_RUN: &str = "mount -t tmpfs -o mode=0755 charon-run /run && exec \
 
 /// One IKE connection with one Child SA per (local, remote) traffic selector
 /// pair, named `cable-<i>-<j>` as Submariner names its connections.
+/// Addresses, identities and traffic selectors may be IPv4 or IPv6 (an
+/// IPv6 cable as Submariner sets one up for the IPv6 family: IPv6 private
+/// IPs as addresses and IDs, IPv6 subnets as selectors).
 #[derive(Debug, Clone)]
 pub struct SwanConn {
     /// Our address (`local_addrs`).
     pub local_addr: String,
     /// The address the peer is reached on (`remote_addrs`).
     pub remote_addr: String,
-    /// IKE identities (IPv4 addresses give ID_IPV4_ADDR).
+    /// IKE identities (IPv4 addresses give ID_IPV4_ADDR, IPv6 addresses
+    /// ID_IPV6_ADDR).
     pub local_id: String,
     pub remote_id: String,
     pub local_ts: Vec<String>,

@@ -163,6 +163,7 @@ fn two_sites(l: usize, r: usize) -> Result<(TwoSites, Site, Site)> {
         subnets: nets(1, l),
         nat_enabled: false,
         preferred_server: false,
+        ..Default::default()
     };
     let mut ps = es.clone();
     ps.cluster_id = "cluster-b".into();
@@ -471,6 +472,7 @@ impl Hub {
                 subnets,
                 nat_enabled: false,
                 preferred_server: false,
+                ..Default::default()
             });
             gws.push(gw);
         }

@@ -5,7 +5,10 @@
 
 use integration::peers::libreswan::{Cable, Mode, Pluto};
 use integration::peers::strongswan::{StrongSwan, SwanConn};
-use integration::sites::{all_connected, Engine, Site, TEST_PSK};
+use integration::sites::{
+    all_connected, connection_of, families_connected, rtt_measured, Engine, IpFamily, Site,
+    TEST_PSK,
+};
 use integration::topo::{Netns, RoutedSites, TwoSites};
 use integration::traffic::BackgroundPing;
 use std::path::{Path, PathBuf};
@@ -65,6 +68,22 @@ pub fn two_sites_addrs() -> Addrs {
     }
 }
 
+/// The IPv6 addresses of [`TwoSites`] (after [`TwoSites::add_ipv6`]), in
+/// the same roles: an IPv6-only topology for the helpers that take
+/// [`Addrs`] (sites, strongSwan connection, tunnel-only filter, pings).
+pub fn two_sites_addrs6() -> Addrs {
+    Addrs {
+        left_ip: TwoSites::LEFT_IP6,
+        right_ip: TwoSites::RIGHT_IP6,
+        left_public: TwoSites::LEFT_IP6,
+        right_public: TwoSites::RIGHT_IP6,
+        left_pods: TwoSites::LEFT_PODS6,
+        right_pods: TwoSites::RIGHT_PODS6,
+        left_pod_ip: TwoSites::LEFT_POD_IP6,
+        right_pod_ip: TwoSites::RIGHT_POD_IP6,
+    }
+}
+
 pub fn routed_addrs(t: &RoutedSites) -> Addrs {
     Addrs {
         left_ip: RoutedSites::LEFT_IP,
@@ -88,6 +107,7 @@ pub fn engine_site(a: &Addrs, preferred_server: bool) -> Site {
         subnets: vec![a.left_pods.into()],
         nat_enabled: a.left_public != a.left_ip,
         preferred_server,
+        ..Default::default()
     }
 }
 
@@ -101,6 +121,7 @@ pub fn peer_site(a: &Addrs, preferred_server: bool) -> Site {
         subnets: vec![a.right_pods.into()],
         nat_enabled: a.right_public != a.right_ip,
         preferred_server,
+        ..Default::default()
     }
 }
 
@@ -150,6 +171,37 @@ pub fn swan_conn(a: &Addrs, engine: &Site, start: bool, encap: bool, psk: &str) 
     }
 }
 
+/// The libreswan side as Submariner's driver (0.21+) on cluster-b would
+/// set up the `family` half of the cable to a dual-stack (or single-family)
+/// engine: that family's private IPs, reach address and subnets, named
+/// `<cable>-v4|v6-<i>-<j>` with `--ipv4|--ipv6`. Panics when a site lacks
+/// the family.
+pub fn libreswan_cable_family(engine: &Site, peer: &Site, mode: Mode, family: IpFamily) -> Cable {
+    let ip = |s: &Site, what: &str, v: Option<&str>| -> String {
+        v.unwrap_or_else(|| panic!("{} has no {} {what}", s.cluster_id, family.label()))
+            .to_string()
+    };
+    let use_nat = engine.nat_enabled;
+    Cable {
+        remote_cable_name: engine.cable_name(),
+        local_private_ip: ip(peer, "private IP", peer.private_ip_of(family)),
+        remote_private_ip: ip(engine, "private IP", engine.private_ip_of(family)),
+        remote_use_ip: if use_nat {
+            ip(engine, "public IP", engine.public_ip_of(family))
+        } else {
+            ip(engine, "private IP", engine.private_ip_of(family))
+        },
+        local_subnets: peer.subnets_of(family),
+        remote_subnets: engine.subnets_of(family),
+        mode,
+        encaps: use_nat,
+        local_port: 4500,
+        remote_port: 4500,
+        extra_args: Vec::new(),
+        release: Default::default(),
+    }
+}
+
 /// The libreswan side as Submariner's driver on cluster-b would set it up.
 pub fn libreswan_cable(engine: &Site, peer: &Site, mode: Mode) -> Cable {
     let use_nat = engine.nat_enabled;
@@ -182,25 +234,40 @@ pub fn tunnel_only(left: &Netns, right: &Netns, a: &Addrs) {
     tunnel_only_from(right, &[a.left_pods]);
 }
 
-/// [`tunnel_only`] for one namespace and any number of remote subnets.
+/// [`tunnel_only`] for one namespace and any number of remote subnets,
+/// IPv4 ones with iptables, IPv6 ones with ip6tables (the same policy
+/// match).
 pub fn tunnel_only_from(ns: &Netns, remote_subnets: &[impl AsRef<str>]) {
     for net in remote_subnets {
+        let net = net.as_ref();
+        let tool = match IpFamily::of(net) {
+            Some(IpFamily::V6) => "ip6tables",
+            _ => "iptables",
+        };
         ns.sh(&format!(
-            "iptables -A INPUT -s {} -m policy --dir in --pol none -j DROP",
-            net.as_ref()
+            "{tool} -A INPUT -s {net} -m policy --dir in --pol none -j DROP"
         ))
-        .expect("iptables policy match (xt_policy)");
+        .unwrap_or_else(|e| panic!("{tool} policy match (xt_policy): {e}"));
     }
 }
 
-/// Ping pod to pod in both directions through the tunnel; all must pass.
+/// `ping ` for an IPv4 target, `ping -6 ` for an IPv6 one.
+pub fn ping_cmd(to: &str) -> &'static str {
+    match IpFamily::of(to) {
+        Some(IpFamily::V6) => "ping -6 ",
+        _ => "ping ",
+    }
+}
+
+/// Ping pod to pod in both directions through the tunnel; all must pass
+/// (`ping -6` when the addresses are IPv6).
 pub fn ping_both_ways(left: &Netns, right: &Netns, a: &Addrs) {
     for (ns, from, to) in [
         (left, a.left_pod_ip, a.right_pod_ip),
         (right, a.right_pod_ip, a.left_pod_ip),
     ] {
         let out = ns
-            .sh(&format!("ping -c3 -i0.3 -W3 -I {from} {to}"))
+            .sh(&format!("{}-c3 -i0.3 -W3 -I {from} {to}", ping_cmd(to)))
             .unwrap_or_else(|e| panic!("ping {from} -> {to} through the tunnel: {e}"));
         assert!(out.contains("3 received"), "ping {from} -> {to}: {out}");
     }
@@ -244,6 +311,35 @@ pub fn esp_states(ns: &Netns) -> usize {
         .filter(|l| l.trim_start().starts_with("proto esp spi "))
         .filter(|l| !l.contains("spi 0x00000000 "))
         .count()
+}
+
+/// ESP states from `src` to `dst` (outer addresses, as `ip xfrm state`
+/// prints them: `src fd00:50::1 dst fd00:50::2` then `proto esp spi ..`),
+/// larval ACQUIRE states (SPI 0) left out.
+pub fn esp_states_between(ns: &Netns, src: &str, dst: &str) -> usize {
+    let head = format!("src {src} dst {dst}");
+    let dump = xfrm_state(ns);
+    let lines: Vec<&str> = dump.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].trim_end() == head)
+        .filter(|w| {
+            let l = w[1].trim_start();
+            l.starts_with("proto esp spi ") && !l.contains("spi 0x00000000 ")
+        })
+        .count()
+}
+
+/// Both directions of an ESP SA pair between `a` and `b` in `ns`'s kernel;
+/// returns the dump for further checks.
+pub fn assert_esp_pair(ns: &Netns, who: &str, a: &str, b: &str) -> String {
+    let (out, back) = (esp_states_between(ns, a, b), esp_states_between(ns, b, a));
+    let st = xfrm_state(ns);
+    assert!(
+        out > 0 && back > 0,
+        "{who}: wanted ESP states {a} -> {b} and {b} -> {a}, found {out} and {back}:\n{st}"
+    );
+    st
 }
 
 /// The SPIs of the ESP states in a namespace's kernel (larval ACQUIRE
@@ -345,6 +441,70 @@ pub fn block_engine_initiation(ns: &Netns) {
         "iptables -A OUTPUT -p udp --dport 4500 -m u32 --u32 '0>>22&0x3C@28&0xFFFF=0x2208' -j DROP",
     )
     .expect("iptables u32 rule (xt_u32)");
+}
+
+/// [`block_engine_initiation`] over IPv6: the same IKE header bytes at a
+/// fixed offset (40 bytes of IPv6 header, no extension headers, + 8 UDP + 4
+/// marker + 16 into the IKE header), with ip6tables.
+pub fn block_engine_initiation6(ns: &Netns) {
+    ns.sh("ip6tables -A OUTPUT -p udp --dport 4500 -m u32 --u32 '68&0xFFFF=0x2208' -j DROP")
+        .expect("ip6tables u32 rule (xt_u32)");
+}
+
+/// Wait until the engine reports every entry connected and one entry of
+/// each of `families` (entries told apart by `usingIP`); on failure, the
+/// panic shows the logs as [`wait_connected`] does.
+pub fn wait_families(
+    engine: &mut Engine,
+    families: &[IpFamily],
+    peer_log: impl Fn() -> String,
+) -> Vec<serde_json::Value> {
+    let what = format!(
+        "engine connected for {}",
+        families
+            .iter()
+            .map(|f| f.label())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    match engine.wait_for(&what, UP_LIMIT, |c| families_connected(c, families)) {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "{e:#}\n--- peer log ---\n{}\n--- engine: SA events (last 40) ---\n{}",
+            peer_log(),
+            sa_events(&engine.log_text(), 40)
+        ),
+    }
+}
+
+/// The status entry of `family`, which must exist and have `status`.
+pub fn assert_family<'a>(
+    c: &'a [serde_json::Value],
+    family: IpFamily,
+    status: &str,
+) -> &'a serde_json::Value {
+    let entry = connection_of(c, family).unwrap_or_else(|| {
+        panic!(
+            "no {} status entry (by usingIP) in {}",
+            family.label(),
+            serde_json::to_string(c).unwrap_or_default()
+        )
+    });
+    assert_eq!(entry["status"], status, "{} entry: {entry}", family.label());
+    entry
+}
+
+/// Wait until the entry of each of `families` has an answered health check
+/// ([`rtt_measured`]) while every entry stays connected.
+pub fn wait_rtt(engine: &mut Engine, families: &[IpFamily]) -> Vec<serde_json::Value> {
+    engine
+        .wait_for("health checks answered", UP_LIMIT, |c| {
+            families_connected(c, families)
+                && families
+                    .iter()
+                    .all(|f| connection_of(c, *f).is_some_and(rtt_measured))
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 pub fn assert_espinudp(ns: &Netns, who: &str) -> String {

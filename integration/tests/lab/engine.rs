@@ -17,6 +17,7 @@ pub(crate) fn sites() -> (Site, Site) {
         subnets: vec![TwoSites::LEFT_PODS.into()],
         nat_enabled: false,
         preferred_server: false,
+        ..Default::default()
     };
     let b = Site {
         cluster_id: "cluster-b".into(),
@@ -26,6 +27,7 @@ pub(crate) fn sites() -> (Site, Site) {
         subnets: vec![TwoSites::RIGHT_PODS.into()],
         nat_enabled: false,
         preferred_server: false,
+        ..Default::default()
     };
     (a, b)
 }

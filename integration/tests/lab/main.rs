@@ -10,6 +10,7 @@ mod harness;
 mod healthcheck;
 mod hostile;
 mod interop;
+mod ipv6;
 mod lossy;
 mod nat_keepalive;
 mod nat_remap;

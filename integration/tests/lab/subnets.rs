@@ -310,6 +310,7 @@ fn two_cables_same_remote_subnet() {
         subnets: vec![p.a.right_pods.into()],
         nat_enabled: false,
         preferred_server: false,
+        ..Default::default()
     };
     c.write_into_atomically(&p.work.join("endpoints")).unwrap();
     let start = Instant::now();
