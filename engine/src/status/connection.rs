@@ -139,4 +139,61 @@ mod tests {
         assert_eq!(c.status, ConnectionStatus::None);
         assert_eq!(c.status_message, "later");
     }
+
+    /// Issue 12: a dual-stack remote gives one Connection per family, as
+    /// Submariner's status has it (the family is the one of `usingIP`, the
+    /// remote's public IP of that family with NAT), each with its own
+    /// state.
+    #[test]
+    fn dual_stack_remote_gives_one_connection_per_family() {
+        let local = Site {
+            endpoint: EndpointSpec {
+                cluster_id: "c1".into(),
+                cable_name: "submariner-cable-c1-10-0-0-1".into(),
+                private_ip: "10.0.0.1".into(),
+                private_ips: vec!["10.0.0.1".into(), "fd00::1".into()],
+                subnets: vec!["10.1.0.0/16".into(), "fd10:1::/64".into()],
+                ..Default::default()
+            },
+            cluster: None,
+        };
+        let remote = EndpointSpec {
+            cluster_id: "c2".into(),
+            cable_name: "submariner-cable-c2-10-0-0-2".into(),
+            private_ip: "10.0.0.2".into(),
+            private_ips: vec!["10.0.0.2".into(), "fd00::2".into()],
+            public_ip: "198.51.100.2".into(),
+            public_ips: vec!["198.51.100.2".into(), "2001:db8::2".into()],
+            nat_enabled: true,
+            subnets: vec!["10.2.0.0/16".into(), "fd10:2::/64".into()],
+            ..Default::default()
+        };
+        let settings = PlanSettings {
+            default_natt_port: 4500,
+            force_encaps: false,
+            preferred_server: false,
+        };
+        let plans = crate::cable::build_plans(&local, &remote, &settings).unwrap();
+        let states = [
+            CableState::Connected,
+            CableState::Connecting("no response".into()),
+        ];
+        let c: Vec<Connection> = plans
+            .iter()
+            .zip(&states)
+            .map(|(p, s)| connection_for_plan(p, s))
+            .collect();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].using_ip.as_str(), c[0].status),
+            ("198.51.100.2", ConnectionStatus::Connected)
+        );
+        assert_eq!(
+            (c[1].using_ip.as_str(), c[1].status),
+            ("2001:db8::2", ConnectionStatus::Connecting)
+        );
+        assert!(c
+            .iter()
+            .all(|x| x.using_nat && x.endpoint.cluster_id == "c2"));
+    }
 }
