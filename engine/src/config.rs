@@ -473,6 +473,15 @@ pub fn psk_from_broker_info(path: &Path) -> Result<Psk, ConfigError> {
     Ok(Psk::from_text(psk.to_string()))
 }
 
+/// The proposal settings (`CE_IPSEC_IKEPROPOSALS`, `CE_IPSEC_ESPPROPOSALS`,
+/// `CE_IPSEC_REQUIREPFS`) from the environment alone, as the drop-in pluto
+/// reads them from the gateway's environment.
+pub fn proposals_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::manager::peers::ProposalSettings, ConfigError> {
+    proposals::resolve(&RunFlags::default(), env)
+}
+
 impl Config {
     /// Resolves and validates the configuration from `flags` (which win), the
     /// environment as seen through `env`, and `flags.secrets_root`.
@@ -757,6 +766,31 @@ mod tests {
     /// Issue 14: the proposals can be restricted (e.g. to a FIPS list);
     /// unset, the defaults stay; a name the engine does not run stops it
     /// with one line naming the setting and the name.
+    /// The drop-in pluto reads the same three settings from its
+    /// environment alone (before: it always ran `ike`'s defaults).
+    #[test]
+    fn proposals_from_the_environment_alone() {
+        let env = |k: &str| match k {
+            "CE_IPSEC_IKEPROPOSALS" => Some("aes256-sha256-modp2048".to_string()),
+            "CE_IPSEC_REQUIREPFS" => Some("true".to_string()),
+            _ => None,
+        };
+        let p = proposals_from_env(&env).unwrap();
+        assert_eq!(p.ike.len(), 1);
+        assert_eq!(p.ike[0].dh, vec![ike::crypto::DhGroup::Modp2048]);
+        assert!(p.require_pfs);
+        assert_eq!(
+            p.esp,
+            crate::manager::peers::ProposalSettings::default().esp
+        );
+        let bad = |k: &str| (k == "CE_IPSEC_ESPPROPOSALS").then(|| "des".to_string());
+        let e = proposals_from_env(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("CE_IPSEC_ESPPROPOSALS") && e.contains("des"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn proposal_restrictions() {
         use crate::manager::peers::ProposalSettings;

@@ -5,7 +5,9 @@
 //! well), reads the PSK from the secrets files (see [`super::secrets`];
 //! read again on an add while missing), binds the IKE socket on
 //! `CE_IPSEC_NATTPORT` (the gateway's environment, which pluto inherits;
-//! 4500 by default) through the connection manager, creates its control
+//! 4500 by default) through the connection manager (with the algorithm
+//! settings `CE_IPSEC_IKEPROPOSALS`, `CE_IPSEC_ESPPROPOSALS` and
+//! `CE_IPSEC_REQUIREPFS` of that environment too), creates its control
 //! socket `<rundir>/pluto.ctl` at once (after removing what a libreswan
 //! pluto left, see [`super::takeover`]), and stays in the foreground. It
 //! exits only on SIGTERM/SIGINT (removing its SAs, policies and socket) or
@@ -104,6 +106,8 @@ struct Running {
 struct Daemon {
     registry: Registry,
     natt_port: u16,
+    /// CE_IPSEC_IKEPROPOSALS, CE_IPSEC_ESPPROPOSALS, CE_IPSEC_REQUIREPFS.
+    proposals: crate::manager::peers::ProposalSettings,
     secrets: PathBuf,
     manager: Option<Running>,
     children: watch::Receiver<Vec<ChildStatus>>,
@@ -136,7 +140,7 @@ impl Daemon {
             cleanup_on_exit: true,
             lifetimes: ike::Lifetimes::default(),
             sa_limits: Default::default(),
-            proposals: Default::default(),
+            proposals: self.proposals.clone(),
             ike: ike::EndpointConfig::default(),
         };
         let (commands, commands_rx) = mpsc::channel(16);
@@ -375,6 +379,15 @@ pub async fn pluto_main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The gateway's environment may restrict the algorithms as for
+    // `cable-engine run`; a bad value stops pluto at start, naming it.
+    let proposals = match crate::config::proposals_from_env(&|k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let ctl = a.rundir.join(CTL_NAME);
     let listener: UnixListener = match crate::control::bind(&ctl).await {
         Ok(l) => l,
@@ -407,6 +420,7 @@ pub async fn pluto_main(args: &[String]) -> ExitCode {
     let daemon = Arc::new(Mutex::new(Daemon {
         registry: Registry::default(),
         natt_port,
+        proposals,
         secrets: a.secrets.clone(),
         manager: None,
         children,

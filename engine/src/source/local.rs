@@ -39,10 +39,14 @@ pub struct LocalEndpointInputs {
     pub cluster_id: String,
     /// The node's hostname.
     pub hostname: String,
-    /// The gateway's private IP.
+    /// The gateway's private IP (IPv4 unless the node has only IPv6).
     pub private_ip: IpAddr,
+    /// Its IPv6 private IP in a dual-stack cluster.
+    pub private_ip6: Option<IpAddr>,
     /// The resolved public IP ("" when unknown).
     pub public_ip: String,
+    /// The resolved IPv6 public IP, with `private_ip6`.
+    pub public_ip6: Option<IpAddr>,
     /// How the public IP was asked for (`SUBMARINER_PUBLICIP`, e.g.
     /// `lb:gateway-lb`, `ipv4:1.2.3.4`, `api:...`), "" when unset.
     pub public_ip_setting: String,
@@ -60,6 +64,8 @@ pub struct LocalEndpointInputs {
     pub preferred_server: bool,
     /// The CNI interface address, when health checks are enabled.
     pub health_check_ip: Option<IpAddr>,
+    /// Its IPv6 address, with `private_ip6`.
+    pub health_check_ip6: Option<IpAddr>,
     /// Now, as Unix seconds (for `preferred-server-timestamp`).
     pub now_unix: u64,
 }
@@ -124,16 +130,29 @@ pub fn local_endpoint_spec(i: &LocalEndpointInputs) -> Result<EndpointSpec, Node
             _ => String::new(),
         },
         hostname: i.hostname.clone(),
-        // Only the family of the private IP found (IPv4): a subnet of a
-        // family without a private IP would make dual-stack peers plan a
-        // cable we cannot serve.
+        // Only the families with a private IP: a subnet of another family
+        // would make dual-stack peers plan a cable we cannot serve.
         subnets: cluster_subnets(&i.cidrs)
             .into_iter()
             .filter(|s| {
-                s.parse::<ipnetwork::IpNetwork>()
-                    .is_ok_and(|n| n.is_ipv4() == i.private_ip.is_ipv4())
+                s.parse::<ipnetwork::IpNetwork>().is_ok_and(|n| {
+                    n.is_ipv4() == i.private_ip.is_ipv4()
+                        || (n.is_ipv6() && i.private_ip6.is_some())
+                })
             })
             .collect(),
+        private_ips: match i.private_ip6 {
+            Some(v6) => vec![private_ip.clone(), v6.to_string()],
+            None => Vec::new(),
+        },
+        public_ips: match i.public_ip6 {
+            Some(v6) => vec![i.public_ip.clone(), v6.to_string()],
+            None => Vec::new(),
+        },
+        health_check_ips: match (globalnet, i.health_check_ip, i.health_check_ip6) {
+            (false, Some(v4), Some(v6)) => vec![v4.to_string(), v6.to_string()],
+            _ => Vec::new(),
+        },
         private_ip,
         public_ip: i.public_ip.clone(),
         nat_enabled: i.nat_enabled,
@@ -143,7 +162,6 @@ pub fn local_endpoint_spec(i: &LocalEndpointInputs) -> Result<EndpointSpec, Node
             i.cable_driver.clone()
         },
         backend_config,
-        ..EndpointSpec::default()
     })
 }
 
@@ -156,7 +174,9 @@ mod tests {
             cluster_id: "cluster1".into(),
             hostname: "cluster1-worker".into(),
             private_ip: "172.18.0.5".parse().unwrap(),
+            private_ip6: None,
             public_ip: "203.0.113.5".into(),
+            public_ip6: None,
             public_ip_setting: String::new(),
             nat_enabled: false,
             cidrs: ClusterSpec {
@@ -170,6 +190,7 @@ mod tests {
             natt_port: 4500,
             preferred_server: false,
             health_check_ip: Some("10.1.0.1".parse().unwrap()),
+            health_check_ip6: None,
             now_unix: 1714641300,
         }
     }

@@ -6,13 +6,15 @@
 //! - hostname: the kernel's (the pod uses the host network), else
 //!   `NODE_NAME`;
 //! - private IP: the source address of the default route, found by
-//!   connecting (not sending on) a UDP socket, as Submariner does;
-//! - healthCheckIP: the first local IPv4 address inside a cluster CIDR (the
-//!   CNI interface), when health checks are on.
+//!   connecting (not sending on) a UDP socket, as Submariner does; the
+//!   IPv6 default route's too when the cluster has IPv6 CIDRs (dual-stack,
+//!   issue 12), and that one alone on an IPv6-only node;
+//! - healthCheckIP: per family, the first local address inside a cluster
+//!   CIDR of that family (the CNI interface), when health checks are on.
 //!
-//! `SUBMARINER_PUBLICIP`: only the `ipv4:<address>` resolver is supported;
-//! any other (`lb:`, `api:`, `dns:`) is reported and the private IP is used
-//! as the public one.
+//! `SUBMARINER_PUBLICIP`: only the `ipv4:<address>` and `ipv6:<address>`
+//! resolvers are supported; any other (`lb:`, `api:`, `dns:`) is reported
+//! and the private IP is used as the public one.
 //!
 //! The node's own settings are its `gateway.submariner.io/<key>` labels,
 //! overridden by annotations of the same name ([`node_backend_config`]),
@@ -37,6 +39,8 @@ pub struct HostFacts {
     pub hostname: String,
     /// The default route's source address.
     pub private_ip: Option<IpAddr>,
+    /// The IPv6 default route's source address.
+    pub private_ip6: Option<IpAddr>,
     /// Every local interface address.
     pub addresses: Vec<IpAddr>,
     /// The node's own backend settings ([`node_backend_config`]).
@@ -83,17 +87,20 @@ impl HostFacts {
             .unwrap_or_default();
         // connect() on UDP only selects a route and a source address: no
         // packet is sent.
-        let private_ip = UdpSocket::bind("0.0.0.0:0")
-            .and_then(|s| {
-                s.connect("8.8.8.8:53")?;
-                s.local_addr()
-            })
-            .ok()
-            .map(|a| a.ip())
-            .filter(|ip| !ip.is_unspecified());
+        let route_source = |bind: &str, to: &str| {
+            UdpSocket::bind(bind)
+                .and_then(|s| {
+                    s.connect(to)?;
+                    s.local_addr()
+                })
+                .ok()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified())
+        };
         HostFacts {
             hostname,
-            private_ip,
+            private_ip: route_source("0.0.0.0:0", "8.8.8.8:53"),
+            private_ip6: route_source("[::]:0", "[2001:4860:4860::8888]:53"),
             addresses: interface_addresses(),
             node_backend_config: BTreeMap::new(),
         }
@@ -205,9 +212,20 @@ pub fn local_inputs(
     if hostname.is_empty() {
         return Err("cannot tell the hostname: set NODE_NAME".into());
     }
+    let has_v6_cidr = !cidrs.globalnet()
+        && cidrs
+            .service_cidr
+            .iter()
+            .chain(&cidrs.cluster_cidr)
+            .any(|c| c.parse::<IpNetwork>().is_ok_and(|n| n.is_ipv6()));
+    // IPv4 first; an IPv6-only node has only the IPv6 one; a dual-stack
+    // cluster adds the IPv6 one as the second private IP.
+    let v6_route = host.private_ip6.filter(|_| has_v6_cidr);
     let private_ip = host
         .private_ip
+        .or(v6_route)
         .ok_or("cannot find the private IP (no default route)")?;
+    let private_ip6 = v6_route.filter(|_| private_ip.is_ipv4());
     let nat_enabled = match env("SUBMARINER_NATENABLED") {
         None => false,
         Some(v) => parse_go_bool(&v)
@@ -219,36 +237,47 @@ pub fn local_inputs(
         .cloned()
         .or_else(|| env("SUBMARINER_PUBLICIP"))
         .unwrap_or_default();
-    let public_ip = public_ip_setting
-        .split(',')
-        .filter_map(|r| r.trim().strip_prefix("ipv4:"))
-        .find_map(|ip| ip.parse::<IpAddr>().ok())
-        .unwrap_or_else(|| {
-            if !public_ip_setting.is_empty() {
-                tracing::warn!(
-                    "public IP setting {public_ip_setting:?}: only ipv4:<address> is supported; using the private IP {private_ip} as the public IP"
-                );
-            }
-            private_ip
-        });
-    let health_check_ip = if config.health_check {
-        let nets: Vec<IpNetwork> = cidrs
-            .cluster_cidr
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect();
+    let resolved = |prefix: &str| {
+        public_ip_setting
+            .split(',')
+            .filter_map(|r| r.trim().strip_prefix(prefix))
+            .find_map(|ip| ip.parse::<IpAddr>().ok())
+    };
+    let prefix = if private_ip.is_ipv4() {
+        "ipv4:"
+    } else {
+        "ipv6:"
+    };
+    let public_ip = resolved(prefix).unwrap_or_else(|| {
+        if !public_ip_setting.is_empty() {
+            tracing::warn!(
+                "public IP setting {public_ip_setting:?}: only {prefix}<address> is supported; using the private IP {private_ip} as the public IP"
+            );
+        }
+        private_ip
+    });
+    let public_ip6 = private_ip6.map(|p| resolved("ipv6:").unwrap_or(p));
+    let nets: Vec<IpNetwork> = cidrs
+        .cluster_cidr
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    let cni_address = |v4: bool| {
         host.addresses
             .iter()
-            .find(|a| a.is_ipv4() && nets.iter().any(|n| n.contains(**a)))
+            .find(|a| a.is_ipv4() == v4 && nets.iter().any(|n| n.contains(**a)))
             .copied()
-    } else {
-        None
+            .filter(|_| config.health_check)
     };
+    let health_check_ip = cni_address(private_ip.is_ipv4());
+    let health_check_ip6 = private_ip6.and_then(|_| cni_address(false));
     Ok(LocalEndpointInputs {
         cluster_id: config.cluster_id.clone(),
         hostname,
         private_ip,
+        private_ip6,
         public_ip: public_ip.to_string(),
+        public_ip6,
         public_ip_setting,
         nat_enabled,
         cidrs,
@@ -257,6 +286,7 @@ pub fn local_inputs(
         natt_port: config.natt_port,
         preferred_server: config.preferred_server,
         health_check_ip,
+        health_check_ip6,
         now_unix,
     })
 }
@@ -289,6 +319,7 @@ mod tests {
         let host = HostFacts {
             hostname: "worker-1".into(),
             private_ip: Some("172.18.0.5".parse().unwrap()),
+            private_ip6: Some("fd00:18::5".parse().unwrap()),
             addresses: vec!["172.18.0.5".parse().unwrap(), "10.9.0.1".parse().unwrap()],
             node_backend_config: BTreeMap::new(),
         };
@@ -325,9 +356,68 @@ mod tests {
             .contains("10.1.0.0/99"));
         let no_ip = HostFacts {
             private_ip: None,
-            ..host
+            ..host.clone()
         };
         assert!(local_inputs(&settings(), &|_: &str| None, &no_ip, 7).is_err());
+        // The IPv6 route is not used without IPv6 CIDRs (the first env).
+        let i = local_inputs(&settings(), &env, &host, 7).unwrap();
+        assert_eq!(i.private_ip6, None);
+    }
+
+    /// Issue 12: a dual-stack cluster (IPv6 CIDRs in SUBMARINER_*CIDR)
+    /// publishes both private IPs, both public IPs (`ipv6:` resolver),
+    /// both health-check IPs and the subnets of both families; an
+    /// IPv6-only node (no IPv4 route) has the IPv6 address as its private
+    /// IP (before: only IPv4, and no IPv4 route was an error).
+    #[test]
+    fn dual_stack_and_ipv6_only_local_endpoints() {
+        let env: BTreeMap<&str, &str> = [
+            ("SUBMARINER_SERVICECIDR", "100.1.0.0/16,fd00:100::/112"),
+            ("SUBMARINER_CLUSTERCIDR", "10.1.0.0/16,fd10:1::/64"),
+            ("SUBMARINER_PUBLICIP", "ipv4:203.0.113.5,ipv6:2001:db8::5"),
+        ]
+        .into_iter()
+        .collect();
+        let env = |k: &str| env.get(k).map(|v| v.to_string());
+        let host = HostFacts {
+            hostname: "worker-1".into(),
+            private_ip: Some("172.18.0.5".parse().unwrap()),
+            private_ip6: Some("fd00:18::5".parse().unwrap()),
+            addresses: vec![
+                "172.18.0.5".parse().unwrap(),
+                "10.1.0.1".parse().unwrap(),
+                "fd10:1::1".parse().unwrap(),
+            ],
+            node_backend_config: BTreeMap::new(),
+        };
+        let i = local_inputs(&settings(), &env, &host, 7).unwrap();
+        let spec = crate::source::local::local_endpoint_spec(&i).unwrap();
+        assert_eq!(spec.private_ip, "172.18.0.5");
+        assert_eq!(spec.private_ips, ["172.18.0.5", "fd00:18::5"]);
+        assert_eq!(spec.public_ips, ["203.0.113.5", "2001:db8::5"]);
+        assert_eq!(spec.health_check_ips, ["10.1.0.1", "fd10:1::1"]);
+        assert_eq!(
+            spec.subnets,
+            [
+                "100.1.0.0/16",
+                "fd00:100::/112",
+                "10.1.0.0/16",
+                "fd10:1::/64"
+            ]
+        );
+        assert_eq!(spec.cable_name, "submariner-cable-cluster1-172-18-0-5");
+
+        let v6_only = HostFacts {
+            private_ip: None,
+            ..host
+        };
+        let i = local_inputs(&settings(), &env, &v6_only, 7).unwrap();
+        let spec = crate::source::local::local_endpoint_spec(&i).unwrap();
+        assert_eq!(spec.private_ip, "fd00:18::5");
+        assert_eq!(spec.public_ip, "2001:db8::5");
+        assert_eq!(spec.health_check_ip, "fd10:1::1");
+        assert_eq!(spec.subnets, ["fd00:100::/112", "fd10:1::/64"]);
+        assert_eq!(spec.cable_name, "submariner-cable-cluster1-fd00-18--5");
     }
 
     #[test]
@@ -358,6 +448,7 @@ mod tests {
         let host = HostFacts {
             hostname: "worker-1".into(),
             private_ip: Some("172.18.0.5".parse().unwrap()),
+            private_ip6: None,
             addresses: vec![],
             node_backend_config: config,
         };
