@@ -60,6 +60,8 @@ pub(crate) struct RekeyRecord {
 pub(crate) struct ChildSa {
     pub id: ChildId,
     pub pair_index: usize,
+    /// Whether we initiated the exchange that made it.
+    pub ours: bool,
     pub spi_in: u32,
     pub spi_out: u32,
     pub ts_local: Vec<TsRange>,
@@ -168,6 +170,7 @@ impl IkeSa {
         self.children.push(ChildSa {
             id,
             pair_index: new.pair_index,
+            ours: new.role == Role::Initiator,
             spi_in: new.spi_in,
             spi_out: new.choice.spi,
             ts_local: new.ts_local,

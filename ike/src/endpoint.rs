@@ -54,6 +54,9 @@ pub struct SaStatus {
     pub remote: SocketAddr,
     /// Number of Child SAs.
     pub child_sas: usize,
+    /// Whether it lost to a crossing IKE SA with the same peer and goes
+    /// once the other carries its pairs (no Child SA is created on it).
+    pub redundant: bool,
 }
 
 /// The IKE endpoint: many IKE SAs, one set of output queues.
@@ -257,6 +260,7 @@ impl Endpoint {
             .is_some_and(|p| pair_index < p.children.len());
         if !exists
             || s.phase != Phase::Established
+            || s.lost_to_duplicate
             || s.children.iter().any(|c| c.pair_index == pair_index)
         {
             return false;
@@ -529,6 +533,7 @@ impl Endpoint {
                 established: s.phase == Phase::Established,
                 remote: s.remote,
                 child_sas: s.children.len(),
+                redundant: s.lost_to_duplicate,
             })
             .collect();
         v.sort_by_key(|s| s.sa);

@@ -9,14 +9,20 @@
 //!   Nr) is the lowest is redundant, as for rekey collisions (RFC 7296
 //!   2.8.1); both sides reach the same verdict because both know all four
 //!   nonces. The redundant SA's initiator stops creating Child SAs on it
-//!   and deletes it once the surviving SA carries a Child SA for each of
-//!   our pairs (so no traffic selector is ever without an SA), or after a
-//!   grace period. A peer that never deletes its redundant SA (libreswan)
-//!   is tolerated: both stay.
+//!   and deletes it once the surviving SA carries, for each of our pairs,
+//!   a Child SA newer than any the redundant SA has for it (so no traffic
+//!   selector is ever without an SA, and the peer never loses a pair's
+//!   newest Child SA, which libreswan 4.10 answers by falling back to its
+//!   on-demand policy), or after a grace period. Pairs the survivor lacks,
+//!   or has only older Child SAs for, are created on it by us (either
+//!   side may create Child SAs on an IKE SA): libreswan puts its own Child
+//!   SAs on the first IKE SA up, which may be the redundant one. A peer
+//!   that never deletes its redundant SA (libreswan) is tolerated: both
+//!   stay.
 
 use std::collections::HashMap;
 
-use crate::event::{CloseReason, Event, SaId};
+use crate::event::{ChildId, CloseReason, Event, SaId};
 use crate::sa::{Ctx, IkeSa, PendingKind, Phase, Task};
 
 fn live(sa: &IkeSa) -> bool {
@@ -85,6 +91,8 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
         }
     }
     let mut redundant: Vec<SaId> = Vec::new();
+    let mut ask: Vec<(SaId, Vec<usize>)> = Vec::new();
+    let mut lost: Vec<SaId> = Vec::new();
     for ids in groups.into_values().filter(|g| g.len() > 1) {
         let key = |id: &SaId| {
             sas.get(id)
@@ -94,28 +102,78 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
         let Some(survivor) = ids.iter().max_by_key(|id| key(id)).copied() else {
             continue;
         };
-        let covered: Vec<usize> = sas
-            .get(&survivor)
-            .map(|s| s.children.iter().map(|c| c.pair_index).collect())
-            .unwrap_or_default();
+        // The survivor's newest Child SA of each pair (ids grow with age).
+        // A pair is stale on a redundant SA when the survivor lacks it, or
+        // when the redundant SA's newest Child SA of it was made by the
+        // peer after the survivor's (the peer's newest: libreswan's).
+        let mut fresh: HashMap<usize, ChildId> = HashMap::new();
+        if let Some(s) = sas.get(&survivor) {
+            for c in &s.children {
+                let e = fresh.entry(c.pair_index).or_insert(c.id);
+                *e = (*e).max(c.id);
+            }
+        }
         for id in ids.into_iter().filter(|id| *id != survivor) {
             let Some(sa) = sas.get_mut(&id) else { continue };
+            sa.lost_to_duplicate = true;
+            lost.push(id);
             if !sa.initiator {
                 continue;
             }
             redundant.push(id);
-            let pairs = sa.peer.as_ref().map(|p| p.children.len()).unwrap_or(0);
-            let complete = (0..pairs).all(|i| covered.contains(&i));
             let grace = ctx.config.retransmit.total;
             let deadline = *sa.superseded_deadline.get_or_insert(ctx.now + grace);
+            let pairs = sa.peer.as_ref().map(|p| p.children.len()).unwrap_or(0);
+            // Pairs the survivor lacks (its initiator is likely creating
+            // them: we create them after a quarter of the grace period),
+            // and pairs whose newest Child SA here was made by the peer
+            // after the survivor's (created on the survivor at once).
+            let (mut lacking, mut older) = (Vec::new(), Vec::new());
+            for i in 0..pairs {
+                let newest = sa
+                    .children
+                    .iter()
+                    .filter(|c| c.pair_index == i)
+                    .max_by_key(|c| c.id);
+                match (fresh.get(&i), newest) {
+                    (None, _) => lacking.push(i),
+                    (Some(survivors), Some(c)) if !c.ours && *survivors < c.id => older.push(i),
+                    _ => {}
+                }
+            }
             sa.tasks.retain(|t| !matches!(t, Task::CreateChild(_)));
-            if complete || ctx.now >= deadline {
+            if (lacking.is_empty() && older.is_empty()) || ctx.now >= deadline {
                 sa.close_with(ctx, CloseReason::Superseded);
+                continue;
+            }
+            if ctx.now + grace * 3 / 4 >= deadline {
+                older.extend(lacking);
+            }
+            if !older.is_empty() {
+                ask.push((survivor, older));
             }
         }
     }
+    // The survivor creates what the redundant SA still carries alone.
+    for (survivor, stale) in ask {
+        let Some(sa) = sas.get_mut(&survivor) else {
+            continue;
+        };
+        if sa.phase != Phase::Established || sa.replaced {
+            continue;
+        }
+        for i in stale {
+            if !asking(sa, i) {
+                sa.queue(Task::CreateChild(i));
+            }
+        }
+        sa.start_next_task(ctx);
+    }
     // An SA no longer redundant (the one that made it so went away first):
     // no deadline, and the Child SAs dropped from it are asked for again.
+    for sa in sas.values_mut().filter(|s| !lost.contains(&s.id)) {
+        sa.lost_to_duplicate = false;
+    }
     for sa in sas.values_mut() {
         if sa.superseded_deadline.is_none() || redundant.contains(&sa.id) {
             continue;
@@ -127,16 +185,20 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
         let pairs = sa.peer.as_ref().map_or(0, |p| p.children.len());
         for i in 0..pairs {
             let have = sa.children.iter().any(|c| c.pair_index == i);
-            let asking = matches!(&sa.window.pending, Some(p) if matches!(
-                &p.kind,
-                PendingKind::CreateChild(r) | PendingKind::Auth(Some(r)) if r.pair_index == i
-            ));
-            if !have && !asking {
+            if !have && !asking(sa, i) {
                 sa.queue(Task::CreateChild(i));
             }
         }
         sa.start_next_task(ctx);
     }
+}
+
+/// Whether `sa` has a request for pair `i` in flight.
+fn asking(sa: &IkeSa, i: usize) -> bool {
+    matches!(&sa.window.pending, Some(p) if matches!(
+        &p.kind,
+        PendingKind::CreateChild(r) | PendingKind::Auth(Some(r)) if r.pair_index == i
+    ))
 }
 
 /// Convenience for the endpoint: every cross-SA policy after a change.

@@ -330,3 +330,116 @@ fn redundant_sa_left_alone_clears_its_deadline_and_completes_its_pairs() {
     }
     assert!(hit >= 5, "the survivor was closed first in only {hit} runs");
 }
+
+/// A peer that keeps duplicate IKE SAs (libreswan; here an endpoint with
+/// `resolve_duplicate_ike_sas` off) tracks, per pair, its newest Child SA.
+/// When that one goes because its IKE SA was deleted, libreswan 4.10 falls
+/// back to its on-demand policy and can leave the pair blocked (lab,
+/// `libreswan_three_by_two_subnets_slow_path`: libreswan had put its own
+/// Child SAs on our IKE SA, which then lost the nonce rule to libreswan's;
+/// we deleted ours after the grace period, and "assign_holdpass()
+/// delete_bare_shunt() failed" left a larval state blocking two pairs).
+/// So a redundant IKE SA we delete must never carry the peer's newest
+/// Child SA of a pair: the survivor is first given a newer one.
+///
+/// Here, as libreswan did: A's IKE SA comes up with both pairs and B
+/// replaces pair 1 there with one of its own; B's own IKE SA then comes up
+/// with pair 0, and B never gets pair 1 onto it (its CREATE_CHILD_SA
+/// requests on it are lost, standing for libreswan, which does not ask
+/// for a pair it already has on another IKE SA). In the runs where A's SA
+/// loses the nonce rule, A must give B's SA a newer Child SA of pair 1
+/// (after a quarter of the grace period) and then delete its own, within
+/// 40 s, taking no newest Child SA of B (before: A waited the whole grace
+/// period, 60 s, and then deleted B's newest Child SA of pair 1).
+#[test]
+fn deleting_a_redundant_sa_never_takes_the_peers_newest_child_sa() {
+    let (mut bad, mut redundant_runs) = (Vec::new(), 0);
+    for run in 0..40 {
+        let cfg_b = EndpointConfig {
+            resolve_duplicate_ike_sas: false,
+            ..EndpointConfig::default()
+        };
+        let mut net = Net::new(EndpointConfig::default(), cfg_b);
+        let (a, b) = peers(2);
+        net.a.add_peer(a.clone());
+        net.b.add_peer(b.clone());
+        net.a.initiate(net.now, a).unwrap();
+        net.run(Duration::from_secs(1));
+        // B replaces pair 1 of A's SA with its own.
+        let on_b = |net: &Net, pair: usize| {
+            Net::children(&net.ev_b)
+                .into_iter()
+                .rev()
+                .find(|c| c.pair_index == pair)
+                .map(|c| (c.sa, c.spi_in))
+                .unwrap()
+        };
+        let (sa1, spi) = on_b(&net, 1);
+        assert!(net.b.delete_child(net.now, spi));
+        net.run(Duration::from_secs(1));
+        assert!(net.b.create_child(net.now, sa1, 1));
+        net.run(Duration::from_secs(1));
+        assert_eq!(on_b(&net, 1).0, sa1);
+        // B's own IKE SA; its CREATE_CHILD_SA requests there are lost
+        // (header: exchange type at 18, flags at 19: I set, R clear).
+        net.deliver = Box::new(|dir, t| {
+            let p = &t.payload;
+            !(matches!(dir, util::Dir::BtoA) && p.len() > 19 && p[18] == 36 && p[19] & 0x28 == 0x08)
+        });
+        let sa2 = net.b.initiate(net.now, b).unwrap();
+        net.run(Duration::from_secs(40));
+        let a_lost = net.a.sas().iter().any(|s| s.initiator && s.redundant)
+            || net.ev_a.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::IkeSaClosed {
+                        reason: CloseReason::Superseded,
+                        ..
+                    }
+                )
+            });
+        if !a_lost {
+            continue;
+        }
+        redundant_runs += 1;
+        let mut newest: std::collections::HashMap<usize, ike::SaId> = Default::default();
+        let mut closed = false;
+        for e in &net.ev_b {
+            match e {
+                Event::ChildSaEstablished(c) => {
+                    newest.insert(c.pair_index, c.sa);
+                }
+                Event::IkeSaClosed { sa, .. } if *sa == sa1 => {
+                    closed = true;
+                    let lost: Vec<usize> = newest
+                        .iter()
+                        .filter(|(_, on)| **on == sa1)
+                        .map(|(p, _)| *p)
+                        .collect();
+                    if !lost.is_empty() {
+                        bad.push((run, lost));
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            closed,
+            "run {run}: A's redundant SA still open after 40 s: {:?}",
+            net.a.sas()
+        );
+        let b_sas = net.b.sas();
+        assert_eq!(b_sas.len(), 1, "run {run}: {b_sas:?}");
+        assert_eq!((b_sas[0].sa, b_sas[0].child_sas), (sa2, 2), "run {run}");
+    }
+    assert!(
+        redundant_runs > 0,
+        "in no run was A's IKE SA found redundant and deleted within 40 s \
+         (before the fix: it waited the whole grace period, 60 s)"
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {redundant_runs} deletions of A's SA took B's newest Child SA of a pair: {bad:?}",
+        bad.len(),
+    );
+}

@@ -95,6 +95,7 @@ impl IkeSa {
             established_at: None,
             other_sas_with_peer: false,
             superseded_deadline: None,
+            lost_to_duplicate: false,
             pfs_group: None,
             candidates: Vec::new(),
             peer: Some(Arc::new(peer)),

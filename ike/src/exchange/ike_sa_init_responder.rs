@@ -296,6 +296,7 @@ pub(crate) fn handle_init_request(
         established_at: None,
         other_sas_with_peer: false,
         superseded_deadline: None,
+        lost_to_duplicate: false,
         pfs_group: None,
         frag: Fragmentation::new(fragmentation),
         passive_rekey: None,

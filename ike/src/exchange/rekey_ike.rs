@@ -372,6 +372,7 @@ impl IkeSa {
             established_at: self.established_at,
             other_sas_with_peer: false,
             superseded_deadline: None,
+            lost_to_duplicate: false,
             pfs_group: self.pfs_group,
             // Negotiated once in IKE_SA_INIT; the new SA keeps it (as
             // strongSwan's rekeyed SAs keep their extensions).

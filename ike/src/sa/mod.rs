@@ -115,6 +115,10 @@ pub(crate) struct IkeSa {
     /// A duplicate of another IKE SA with the same peer that we initiated:
     /// deleted at the latest at this instant.
     pub superseded_deadline: Option<Instant>,
+    /// Lost the nonce rule to a crossing IKE SA with the same peer (both
+    /// sides know; only its initiator deletes it): no Child SA is created
+    /// on it.
+    pub lost_to_duplicate: bool,
     /// IKE fragmentation (RFC 7383): negotiated or not, reassembly.
     pub frag: Fragmentation,
     /// The peer's rekey of this SA that crossed ours, until ours is done.

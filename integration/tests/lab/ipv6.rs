@@ -500,3 +500,66 @@ fn dual_stack_one_family_down() {
         ),
     );
 }
+
+/// The drop-in mode with IPv6 (issue 12): Submariner 0.21+ calls
+/// ConnectToEndpoint once per family, so the drop-in on the left gets the
+/// driver's `-v4-` (`--ipv4`) and `-v6-` (`--ipv6`) connections for one
+/// dual-stack remote, and libreswan 4.10 on the right the same from its
+/// driver. Both families come up as separate cables: the driver's regex
+/// lists both names in `--trafficstatus`, their byte counts grow with each
+/// family's pings, and ESP runs on both underlays.
+#[test]
+fn dropin_dual_stack_vs_libreswan() {
+    use integration::dropin::DropIn;
+    require_lab();
+    let case = "dropin_dual_stack_vs_libreswan";
+    let t = TwoSites::dual_stack().expect("topology");
+    let (a4, a6, es, ps) = dual_stack_sites();
+    tunnel_only(&t.left, &t.right, &a4);
+    tunnel_only(&t.left, &t.right, &a6);
+    let work = workdir(case);
+    let pluto = Pluto::start(&t.right, TEST_PSK, &work.join("libreswan")).expect("libreswan");
+    let d = DropIn::start(&t.left, TEST_PSK, &work.join("dropin"), &[]).expect("drop-in");
+    let t0 = Instant::now();
+    let mut ours = Vec::new();
+    for fam in [V4, V6] {
+        let theirs = libreswan_cable_family(&es, &ps, Mode::Bidirectional, fam);
+        let mine = libreswan_cable_family(&ps, &es, Mode::Bidirectional, fam);
+        pluto.connect(&theirs).expect("whack (libreswan)");
+        d.connect(&mine).expect("whack (drop-in)");
+        ours.push((fam, mine, theirs));
+    }
+    for (_, mine, theirs) in &ours {
+        d.wait_connected(mine, UP_LIMIT)
+            .unwrap_or_else(|e| panic!("{e}\n--- libreswan ---\n{}", pluto.log_text()));
+        pluto.wait_up(theirs, UP_LIMIT).expect("libreswan up");
+    }
+    let took = t0.elapsed();
+    let mut notes = Vec::new();
+    for ((fam, mine, _), a) in ours.iter().zip([&a4, &a6]) {
+        let name = mine.connection_name(0, 0);
+        assert!(name.ends_with(&format!("-{}-0-0", fam.token())), "{name}");
+        let before = d.traffic(mine.release).expect("trafficstatus")[&name];
+        ping_both_ways(&t.left, &t.right, a);
+        let after = d.traffic(mine.release).expect("trafficstatus")[&name];
+        assert!(
+            after.0 > before.0 && after.1 > before.1,
+            "{name}: bytes did not grow: {before:?} -> {after:?}"
+        );
+        notes.push(format!("{name} {before:?} -> {after:?}"));
+    }
+    assert_esp_pair(&t.left, "drop-in", TwoSites::LEFT_IP, TwoSites::RIGHT_IP);
+    assert_esp_pair(&t.left, "drop-in", TwoSites::LEFT_IP6, TwoSites::RIGHT_IP6);
+    keep_logs(
+        case,
+        &[("dropin", d.log_text()), ("pluto", pluto.log_text())],
+    );
+    record(
+        case,
+        "libreswan 4.10",
+        "drop-in, both initiate, one connection per family",
+        "none, dual-stack",
+        took,
+        &format!("pass; bytes (in, out) grow: {}", notes.join("; ")),
+    );
+}

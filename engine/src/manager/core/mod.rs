@@ -546,12 +546,12 @@ impl Core {
     /// peer, failed in the kernel, dropped from a redundant IKE SA. No
     /// decision waits for one particular failure event.
     pub(super) fn reconcile(&mut self, now: Instant) {
-        let established: HashMap<SaId, (usize, bool)> = self
+        let established: HashMap<SaId, ((bool, usize), bool)> = self
             .ep
             .sas()
             .into_iter()
             .filter(|s| s.established)
-            .map(|s| (s.sa, (s.child_sas, s.initiator)))
+            .map(|s| (s.sa, ((!s.redundant, s.child_sas), s.initiator)))
             .collect();
         for c in self.cables.values_mut() {
             for pair in c.missing_pairs() {
@@ -566,8 +566,10 @@ impl Core {
                 else {
                     continue;
                 };
-                // Its established IKE SA with the most Child SAs (the one
-                // that stays when crossed initiations left two).
+                // Its established IKE SA that stays when crossed
+                // initiations left two (not the redundant one, on which
+                // ike creates nothing: the peer may have put more Child
+                // SAs there), then the one with the most Child SAs.
                 let Some((sa, (_, initiator))) = c
                     .sas
                     .iter()
