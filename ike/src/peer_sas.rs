@@ -12,16 +12,19 @@
 //!   and deletes it once the surviving SA carries, for each of our pairs,
 //!   a Child SA newer than any the redundant SA has for it (so no traffic
 //!   selector is ever without an SA, and the peer never loses a pair's
-//!   newest Child SA, which libreswan 4.10 answers by falling back to its
-//!   on-demand policy), or after a grace period. Pairs the survivor lacks,
-//!   or has only older Child SAs for, are created on it by us (either
-//!   side may create Child SAs on an IKE SA): libreswan puts its own Child
-//!   SAs on the first IKE SA up, which may be the redundant one. A peer
-//!   that never deletes its redundant SA (libreswan) is tolerated: both
-//!   stay.
+//!   newest Child SA, which libreswan 4.10 answers by re-initiating or by
+//!   falling back to its on-demand policy), or after a grace period. A
+//!   pair the survivor lacks is created on it by us after a quarter of
+//!   the grace period (either side may create Child SAs on an IKE SA:
+//!   libreswan puts its own on the first IKE SA up, which may be the
+//!   redundant one); a pair whose newest Child SA is on the redundant SA
+//!   has the survivor's Child SA rekeyed at once. Nobody creates Child SAs
+//!   on a redundant SA. A peer that never deletes its redundant SA
+//!   (libreswan) is tolerated: both stay.
 
 use std::collections::HashMap;
 
+use crate::child::ChildState;
 use crate::event::{ChildId, CloseReason, Event, SaId};
 use crate::sa::{Ctx, IkeSa, PendingKind, Phase, Task};
 
@@ -91,7 +94,7 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
         }
     }
     let mut redundant: Vec<SaId> = Vec::new();
-    let mut ask: Vec<(SaId, Vec<usize>)> = Vec::new();
+    let mut ask: Vec<(SaId, Vec<usize>, Vec<u32>)> = Vec::new();
     let mut lost: Vec<SaId> = Vec::new();
     for ids in groups.into_values().filter(|g| g.len() > 1) {
         let key = |id: &SaId| {
@@ -102,15 +105,15 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
         let Some(survivor) = ids.iter().max_by_key(|id| key(id)).copied() else {
             continue;
         };
-        // The survivor's newest Child SA of each pair (ids grow with age).
-        // A pair is stale on a redundant SA when the survivor lacks it, or
-        // when the redundant SA's newest Child SA of it was made by the
-        // peer after the survivor's (the peer's newest: libreswan's).
-        let mut fresh: HashMap<usize, ChildId> = HashMap::new();
+        // The survivor's newest Child SA of each pair (ids grow with age)
+        // and its inbound SPI.
+        let mut fresh: HashMap<usize, (ChildId, u32)> = HashMap::new();
         if let Some(s) = sas.get(&survivor) {
             for c in &s.children {
-                let e = fresh.entry(c.pair_index).or_insert(c.id);
-                *e = (*e).max(c.id);
+                let e = fresh.entry(c.pair_index).or_insert((c.id, c.spi_in));
+                if c.id > e.0 {
+                    *e = (c.id, c.spi_in);
+                }
             }
         }
         for id in ids.into_iter().filter(|id| *id != survivor) {
@@ -126,18 +129,20 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
             let pairs = sa.peer.as_ref().map(|p| p.children.len()).unwrap_or(0);
             // Pairs the survivor lacks (its initiator is likely creating
             // them: we create them after a quarter of the grace period),
-            // and pairs whose newest Child SA here was made by the peer
-            // after the survivor's (created on the survivor at once).
+            // and pairs whose newest Child SA is here (the survivor's
+            // Child SA of it is rekeyed at once, which makes a newer one
+            // and leaves no duplicate).
             let (mut lacking, mut older) = (Vec::new(), Vec::new());
             for i in 0..pairs {
-                let newest = sa
+                let newest_here = sa
                     .children
                     .iter()
                     .filter(|c| c.pair_index == i)
-                    .max_by_key(|c| c.id);
-                match (fresh.get(&i), newest) {
+                    .map(|c| c.id)
+                    .max();
+                match (fresh.get(&i), newest_here) {
                     (None, _) => lacking.push(i),
-                    (Some(survivors), Some(c)) if !c.ours && *survivors < c.id => older.push(i),
+                    (Some((there, spi)), Some(here)) if *there < here => older.push(*spi),
                     _ => {}
                 }
             }
@@ -146,25 +151,33 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
                 sa.close_with(ctx, CloseReason::Superseded);
                 continue;
             }
-            if ctx.now + grace * 3 / 4 >= deadline {
-                older.extend(lacking);
+            if ctx.now + grace * 3 / 4 < deadline {
+                lacking.clear();
             }
-            if !older.is_empty() {
-                ask.push((survivor, older));
-            }
+            ask.push((survivor, lacking, older));
         }
     }
-    // The survivor creates what the redundant SA still carries alone.
-    for (survivor, stale) in ask {
+    // The survivor creates what the redundant SA still carries alone, and
+    // renews what the redundant SA has newer.
+    for (survivor, create, rekey) in ask {
         let Some(sa) = sas.get_mut(&survivor) else {
             continue;
         };
         if sa.phase != Phase::Established || sa.replaced {
             continue;
         }
-        for i in stale {
+        for i in create {
             if !asking(sa, i) {
                 sa.queue(Task::CreateChild(i));
+            }
+        }
+        for spi in rekey {
+            let active = sa
+                .children
+                .iter()
+                .any(|c| c.spi_in == spi && c.state == ChildState::Active);
+            if active {
+                sa.queue(Task::RekeyChild(spi));
             }
         }
         sa.start_next_task(ctx);

@@ -53,7 +53,8 @@ fn crossing_initiations_converge_to_one_ike_sa() {
 /// installs its Child SA and answers, and the answers arrive at 4d: both
 /// directions have an SA pair installed on both ends at 4d = two round
 /// trips, without a single retransmission, and stay so while the
-/// redundant IKE SA is deleted (its Delete answered by 6d). So the core
+/// redundant IKE SA is deleted (its Delete answered by 6d, or 7d after a
+/// rekey of the surviving Child SA). So the core
 /// holds nothing back; the lab run's 2.47 s between "IKE SA established"
 /// and "Child SA installed" was spent in the kernel install itself (see
 /// the engine's `Child SA installed ... install_ms`).
@@ -99,8 +100,11 @@ fn crossed_initiations_have_usable_child_sas_after_two_round_trips() {
     let (sa, sb) = (s.net.a.sas(), s.net.b.sas());
     assert_eq!((sa.len(), sb.len()), (1, 1), "{sa:?} {sb:?}");
     assert_eq!((sa[0].child_sas, sb[0].child_sas), (1, 1));
+    // The redundant IKE SA's Delete is answered by 6d; when its Child SA
+    // was the newer one, the survivor's is first rekeyed (a peer such as
+    // libreswan must not lose its newest Child SA), one more round trip.
     let last = s.net.wire.last().map(|w| w.0).unwrap();
-    assert!(last <= 5 * d, "last datagram sent at {last:?}");
+    assert!(last <= 7 * d, "last datagram sent at {last:?}");
 }
 
 #[test]
