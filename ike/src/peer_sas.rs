@@ -19,8 +19,10 @@
 //!   libreswan puts its own on the first IKE SA up, which may be the
 //!   redundant one); a pair whose newest Child SA is on the redundant SA
 //!   has the survivor's Child SA rekeyed at once. Nobody creates Child SAs
-//!   on a redundant SA. A peer that never deletes its redundant SA
-//!   (libreswan) is tolerated: both stay.
+//!   on a redundant SA. A redundant SA on which the peer made Child SAs of
+//!   its own (libreswan) is not deleted: both stay, as that peer keeps
+//!   both (its newest Child SA of a pair may be there, whatever the order
+//!   we saw).
 
 use std::collections::HashMap;
 
@@ -121,6 +123,15 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
             sa.lost_to_duplicate = true;
             lost.push(id);
             if !sa.initiator {
+                continue;
+            }
+            // The peer made Child SAs of its own on it (libreswan puts
+            // them on the first IKE SA up): deleting it would take them,
+            // and libreswan 4.10 answers that by falling back to its
+            // on-demand policy, which can leave pairs blocked for half a
+            // minute. Both stay, as such a peer keeps both.
+            if sa.children.iter().any(|c| !c.ours) {
+                sa.superseded_deadline = None;
                 continue;
             }
             redundant.push(id);
