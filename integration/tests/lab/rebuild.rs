@@ -218,6 +218,9 @@ fn endpoint_change_make_before_break_libreswan() {
     let dir = work.join("endpoints");
     let no_states = |ns: &Netns| xfrm_counter(ns, "XfrmInNoStates");
     let before = (no_states(&t.left), no_states(&t.right));
+    // The drop counters so far (set-up's held policies count too), to
+    // tell what the changes added when a ping is lost.
+    let drops_before = drops(&t.left);
     let (mut ping, ping_log) = timestamped_pings(&t, &work);
     let rebuilds = || engine.log_text().matches("rebuilding the cable").count();
     let mut took = Vec::new();
@@ -294,7 +297,8 @@ fn endpoint_change_make_before_break_libreswan() {
     );
     assert!(
         tally.lost() <= LIBRESWAN_CHANGES as u64 && tally.lost() <= early,
-        "pings lost across the rebuilds: {tally:?}, more than one per change or than libreswan's early sends ({early}); unanswered (epoch time):\n{unanswered}"
+        "pings lost across the rebuilds: {tally:?}, more than one per change or than libreswan's early sends ({early}); engine kernel drops before the changes [{drops_before}], after [{}]; unanswered (epoch time):\n{unanswered}",
+        drops(&t.left)
     );
     let slowest = took.iter().max().copied().unwrap_or_default();
     record(
