@@ -125,6 +125,7 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
             if !sa.initiator {
                 continue;
             }
+            sa.tasks.retain(|t| !matches!(t, Task::CreateChild(_)));
             // The peer made Child SAs of its own on it (libreswan puts
             // them on the first IKE SA up): deleting it would take them,
             // and libreswan 4.10 answers that by falling back to its
@@ -157,7 +158,6 @@ pub(crate) fn resolve_duplicates(sas: &mut HashMap<SaId, IkeSa>, ctx: &mut Ctx<'
                     _ => {}
                 }
             }
-            sa.tasks.retain(|t| !matches!(t, Task::CreateChild(_)));
             if (lacking.is_empty() && older.is_empty()) || ctx.now >= deadline {
                 sa.close_with(ctx, CloseReason::Superseded);
                 continue;
