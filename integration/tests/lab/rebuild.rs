@@ -195,9 +195,13 @@ const LIBRESWAN_CHANGES: usize = 3;
 /// the new Child SA as soon as it has answered, while the engine can only
 /// install that inbound SA once the answer (which chooses the algorithm)
 /// has arrived and been processed; a reply pluto sends in those few
-/// milliseconds is dropped by our kernel (XfrmInNoStates on our side). So
-/// at most one ping per change may be lost, and only as many as our
-/// kernel counted such packets. (libreswan re-initiates its connections when the
+/// milliseconds is dropped by our kernel. Our kernel counts it as
+/// XfrmInNoStates, or, since the engine reserves its inbound SPIs with the
+/// kernel (issue 13, 4c78838), as XfrmAcquireError: the packet finds the
+/// SPI's larval state, not yet replaced by the SA (runs 28, 30, 32 and 33
+/// failed here, counting only XfrmInNoStates). So at most one ping per
+/// change may be lost, and only as many as our kernel counted such
+/// packets. (libreswan re-initiates its connections when the
 /// old IKE SA is deleted, "must remain up per local policy", and keeps the
 /// duplicate Child SAs that crossed initiations make, so the count of SAs
 /// per pair is not asserted here.)
@@ -217,7 +221,13 @@ fn endpoint_change_make_before_break_libreswan() {
     pluto.wait_up(&cable, UP_LIMIT).expect("libreswan up");
     let dir = work.join("endpoints");
     let no_states = |ns: &Netns| xfrm_counter(ns, "XfrmInNoStates");
-    let before = (no_states(&t.left), no_states(&t.right));
+    // On our side, inbound ESP for an SPI without a valid SA: none at all,
+    // or the larval state of a reserved SPI (an outbound packet finding
+    // no SA would count there too, but our policies always have one here:
+    // XfrmOutNoStates is checked unchanged below).
+    let early_drops = |ns: &Netns| no_states(ns) + xfrm_counter(ns, "XfrmAcquireError");
+    let out_no_states = xfrm_counter(&t.left, "XfrmOutNoStates");
+    let before = (early_drops(&t.left), no_states(&t.right));
     // The drop counters so far (set-up's held policies count too), to
     // tell what the changes added when a ping is lost.
     let drops_before = drops(&t.left);
@@ -289,7 +299,12 @@ fn endpoint_change_make_before_break_libreswan() {
         drops(&t.right)
     );
     assert!(tally.sent >= 30, "{tally:?}");
-    let early = no_states(&t.left) - before.0;
+    let early = early_drops(&t.left) - before.0;
+    assert_eq!(
+        xfrm_counter(&t.left, "XfrmOutNoStates"),
+        out_no_states,
+        "our outbound packets found no SA during the changes; pings {tally:?}; unanswered (epoch time):\n{unanswered}"
+    );
     assert_eq!(
         no_states(&t.right) - before.1,
         0,
