@@ -76,7 +76,14 @@ mod tests {
     use crate::crd::EndpointSpec;
     use crate::source::Site;
 
-    fn plan(nat: bool) -> CablePlan {
+    const SETTINGS: PlanSettings = PlanSettings {
+        default_natt_port: 4500,
+        force_encaps: false,
+        preferred_server: false,
+    };
+
+    /// The local site and a remote Endpoint (IPv4), NAT or not.
+    fn sites(nat: bool) -> (Site, EndpointSpec) {
         let local = Site {
             endpoint: EndpointSpec {
                 cluster_id: "c1".into(),
@@ -96,12 +103,12 @@ mod tests {
             subnets: vec!["10.2.0.0/16".into()],
             ..Default::default()
         };
-        let settings = PlanSettings {
-            default_natt_port: 4500,
-            force_encaps: false,
-            preferred_server: false,
-        };
-        build_plan(&local, &remote, &settings).unwrap()
+        (local, remote)
+    }
+
+    fn plan(nat: bool) -> CablePlan {
+        let (local, remote) = sites(nat);
+        build_plan(&local, &remote, &SETTINGS).unwrap()
     }
 
     #[test]
@@ -146,34 +153,13 @@ mod tests {
     /// state.
     #[test]
     fn dual_stack_remote_gives_one_connection_per_family() {
-        let local = Site {
-            endpoint: EndpointSpec {
-                cluster_id: "c1".into(),
-                cable_name: "submariner-cable-c1-10-0-0-1".into(),
-                private_ip: "10.0.0.1".into(),
-                private_ips: vec!["10.0.0.1".into(), "fd00::1".into()],
-                subnets: vec!["10.1.0.0/16".into(), "fd10:1::/64".into()],
-                ..Default::default()
-            },
-            cluster: None,
-        };
-        let remote = EndpointSpec {
-            cluster_id: "c2".into(),
-            cable_name: "submariner-cable-c2-10-0-0-2".into(),
-            private_ip: "10.0.0.2".into(),
-            private_ips: vec!["10.0.0.2".into(), "fd00::2".into()],
-            public_ip: "198.51.100.2".into(),
-            public_ips: vec!["198.51.100.2".into(), "2001:db8::2".into()],
-            nat_enabled: true,
-            subnets: vec!["10.2.0.0/16".into(), "fd10:2::/64".into()],
-            ..Default::default()
-        };
-        let settings = PlanSettings {
-            default_natt_port: 4500,
-            force_encaps: false,
-            preferred_server: false,
-        };
-        let plans = crate::cable::build_plans(&local, &remote, &settings).unwrap();
+        let (mut local, mut remote) = sites(true);
+        local.endpoint.private_ips = vec!["10.0.0.1".into(), "fd00::1".into()];
+        local.endpoint.subnets.push("fd10:1::/64".into());
+        remote.private_ips = vec!["10.0.0.2".into(), "fd00::2".into()];
+        remote.public_ips = vec!["198.51.100.2".into(), "2001:db8::2".into()];
+        remote.subnets.push("fd10:2::/64".into());
+        let plans = crate::cable::build_plans(&local, &remote, &SETTINGS).unwrap();
         let states = [
             CableState::Connected,
             CableState::Connecting("no response".into()),
